@@ -1,0 +1,145 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the persistence module: the journal interface.
+#pragma once
+
+#include "annals/persistence/batch.hpp"
+#include "annals/persistence/errc.hpp"
+#include "annals/persistence/event.hpp"
+#include "annals/persistence/journal_options.hpp"
+#include "annals/persistence/snapshot.hpp"
+#include "annals/persistence/stream.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstddef>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace annals {
+
+/// What `journal::verify` found.
+struct verify_report {
+  uint64_t events = 0;
+  uint64_t streams = 0;
+  uint64_t snapshots = 0;
+  uint64_t partitions_used = 0;
+  /// One line per problem found; empty if the journal is sound.
+  std::vector<std::string> problems;
+};
+
+/// Counters of a journal (cheap to read).
+struct journal_stats {
+  uint32_t partitions = 0;
+  uint64_t events = 0;
+  /// One entry per append (a stream's events of one command).
+  uint64_t stream_index_entries = 0;
+  uint64_t snapshots = 0;
+  uint64_t remembered_commands = 0;
+  uint64_t map_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t commits = 0;
+};
+
+/// The event journal: per-partition logs of checksummed event records, a
+/// stream index, a bounded command-id dedupe table, snapshots, consumer
+/// checkpoints and read-model tables.
+///
+/// # Guarantees
+/// - `commit` makes a whole `write_batch` durable in one transaction (one
+///   fsync with `durability::fsync`) or nothing of it. Within it, a part that
+///   fails its own checks (expected revision, size, epoch) writes nothing and
+///   the others commit.
+/// - Revisions of a stream and positions of a partition are gap-free from 1.
+/// - Every record carries a CRC32C verified on every read; a damaged record
+///   yields `corrupt_record` naming the stream and revision, never data.
+///
+/// # Concurrency
+/// All reads are thread-safe and never block the writer (LMDB MVCC). Calls to
+/// `commit` are serialised internally; one writer thread is expected (the
+/// runtime's journal writer does group commit across aggregates).
+class journal {
+public:
+  virtual ~journal();
+
+  /// The partition count fixed at creation.
+  virtual uint32_t partition_count() const noexcept = 0;
+
+  // -- writing ----------------------------------------------------------------
+
+  /// Commits `batch` durably.
+  /// @returns per-append outcomes, or for the whole batch: `journal_full`
+  ///          (nothing written), `io_error` / `storage_error` (fatal: the
+  ///          journal enters the failed state), `failed` (already failed).
+  virtual caf::expected<batch_result> commit(const write_batch& batch) = 0;
+
+  /// Convenience: commits one append.
+  caf::expected<append_result> append(append_request req);
+
+  // -- reading events -----------------------------------------------------------
+
+  /// Up to `max` events of `stream` from revision `from` on, in order.
+  /// A missing stream yields an empty vector.
+  /// @returns `corrupt_record` if a record fails its checks.
+  virtual caf::expected<std::vector<recorded_event>>
+  read_stream(const stream_id& stream, revision from,
+              std::size_t max = std::numeric_limits<std::size_t>::max()) const
+    = 0;
+
+  /// Up to `max` events of partition `p` from position `from` on, in order.
+  virtual caf::expected<std::vector<recorded_event>>
+  read_partition(partition_id p, position from,
+                 std::size_t max = std::numeric_limits<std::size_t>::max()) const
+    = 0;
+
+  /// The stream's last revision; 0 if it does not exist.
+  virtual caf::expected<revision> last_revision(const stream_id& stream) const
+    = 0;
+
+  /// The last position of every partition (index = partition id); 0 = empty.
+  virtual caf::expected<std::vector<position>> partition_ends() const = 0;
+
+  /// The highest owner epoch seen for partition `p` (0 = none).
+  virtual caf::expected<uint64_t> partition_epoch(partition_id p) const = 0;
+
+  // -- snapshots, checkpoints, read models ------------------------------------
+
+  /// The newest snapshot of `stream` with `rev <= at_most`, if any.
+  /// @returns `corrupt_snapshot` (naming stream and revision) if that
+  ///          snapshot fails its checks; call again with a lower `at_most`
+  ///          to fall back to an older one.
+  virtual caf::expected<std::optional<snapshot>>
+  load_snapshot(const stream_id& stream,
+                revision at_most = std::numeric_limits<revision>::max()) const
+    = 0;
+
+  /// The stored position of `consumer` in partition `p`, if any.
+  virtual caf::expected<std::optional<position>>
+  load_checkpoint(const std::string& consumer, partition_id p) const = 0;
+
+  /// The value of `key` in read model `model`, if any.
+  virtual caf::expected<std::optional<std::string>>
+  load_model(const std::string& model, const std::string& key) const = 0;
+
+  // -- maintenance --------------------------------------------------------------
+
+  /// Reads every record and index entry and checks checksums, gap-free
+  /// positions and revisions, and index consistency.
+  virtual caf::expected<verify_report> verify() const = 0;
+
+  virtual caf::expected<journal_stats> stats() const = 0;
+};
+
+/// Opens (creating if needed) the LMDB journal in directory `dir`.
+/// @returns `locked` if another process or journal object has `dir` open,
+///          `partition_count_mismatch`, `unsupported_format`, `io_error`,
+///          `storage_error`.
+caf::expected<std::unique_ptr<journal>>
+open_lmdb_journal(const std::string& dir, const journal_options& opts = {});
+
+/// Makes an in-memory journal with the same semantics (no durability).
+std::unique_ptr<journal> make_memory_journal(const journal_options& opts = {});
+
+} // namespace annals

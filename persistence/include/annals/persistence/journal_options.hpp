@@ -1,0 +1,50 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the persistence module: journal configuration.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace annals {
+
+/// How a commit reaches the disk.
+enum class durability : uint8_t {
+  /// Every commit is fsynced before `commit()` returns (the default and the
+  /// only mode in which an acknowledged event survives a power loss).
+  fsync,
+  /// UNSAFE: no fsync (LMDB's MDB_NOSYNC). A crash of the machine can lose
+  /// or corrupt recent commits. For tests and benchmarks only.
+  unsafe_no_sync,
+};
+
+/// Settings of a journal. Defaults are documented in the README.
+struct journal_options {
+  /// Number of partitions. Fixed when the journal is created; reopening with
+  /// another count fails with `partition_count_mismatch`. 0 on reopen means
+  /// "whatever is stored" (tools).
+  uint32_t partitions = 1024;
+
+  durability sync = durability::fsync;
+
+  /// LMDB map size at open, and the limit up to which it grows (doubling) on
+  /// MDB_MAP_FULL. Beyond the limit, commits fail with `journal_full`.
+  uint64_t initial_map_bytes = uint64_t{256} << 20;
+  uint64_t max_map_bytes = uint64_t{64} << 30;
+
+  /// Largest payload of one event or snapshot.
+  std::size_t max_payload_bytes = std::size_t{4} << 20;
+
+  /// Dedupe window: a command id is remembered while it is among the last
+  /// `dedupe_max_entries` command ids appended (journal-wide) AND younger
+  /// than `dedupe_max_age`. Older ids are forgotten; a retry after that is
+  /// treated as a new command.
+  uint64_t dedupe_max_entries = 1'000'000;
+  std::chrono::seconds dedupe_max_age = std::chrono::hours{24};
+
+  /// Snapshots kept per stream; older ones are deleted when a new one is
+  /// saved. At least 1.
+  uint32_t snapshots_kept = 2;
+};
+
+} // namespace annals

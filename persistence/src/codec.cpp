@@ -1,0 +1,369 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "codec.hpp"
+
+#include "annals/persistence/errc.hpp"
+#include "crc32c.hpp"
+
+#include <chrono>
+#include <cstring>
+
+namespace annals::detail {
+
+namespace {
+
+constexpr uint8_t record_kind = 1;
+constexpr uint8_t snapshot_kind = 2;
+
+} // namespace
+
+// -- byte_writer --------------------------------------------------------------
+
+void byte_writer::u16be(uint16_t x) {
+  u8(static_cast<uint8_t>(x >> 8));
+  u8(static_cast<uint8_t>(x));
+}
+
+void byte_writer::u32be(uint32_t x) {
+  for (int s = 24; s >= 0; s -= 8)
+    u8(static_cast<uint8_t>(x >> s));
+}
+
+void byte_writer::u64be(uint64_t x) {
+  for (int s = 56; s >= 0; s -= 8)
+    u8(static_cast<uint8_t>(x >> s));
+}
+
+void byte_writer::u32le(uint32_t x) {
+  for (int s = 0; s < 32; s += 8)
+    u8(static_cast<uint8_t>(x >> s));
+}
+
+void byte_writer::u64le(uint64_t x) {
+  for (int s = 0; s < 64; s += 8)
+    u8(static_cast<uint8_t>(x >> s));
+}
+
+void byte_writer::str16(std::string_view s) {
+  auto n = static_cast<uint16_t>(s.size());
+  u8(static_cast<uint8_t>(n));
+  u8(static_cast<uint8_t>(n >> 8));
+  raw(s.data(), s.size());
+}
+
+// -- byte_reader --------------------------------------------------------------
+
+bool byte_reader::take(std::size_t k) noexcept {
+  if (!ok_ || n_ - off_ < k) {
+    ok_ = false;
+    return false;
+  }
+  return true;
+}
+
+uint8_t byte_reader::u8() {
+  if (!take(1))
+    return 0;
+  return p_[off_++];
+}
+
+uint16_t byte_reader::u16be() {
+  if (!take(2))
+    return 0;
+  uint16_t x = static_cast<uint16_t>((p_[off_] << 8) | p_[off_ + 1]);
+  off_ += 2;
+  return x;
+}
+
+uint32_t byte_reader::u32be() {
+  if (!take(4))
+    return 0;
+  uint32_t x = 0;
+  for (int i = 0; i < 4; ++i)
+    x = (x << 8) | p_[off_++];
+  return x;
+}
+
+uint64_t byte_reader::u64be() {
+  if (!take(8))
+    return 0;
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i)
+    x = (x << 8) | p_[off_++];
+  return x;
+}
+
+uint32_t byte_reader::u32le() {
+  if (!take(4))
+    return 0;
+  uint32_t x = 0;
+  for (int i = 0; i < 4; ++i)
+    x |= static_cast<uint32_t>(p_[off_++]) << (8 * i);
+  return x;
+}
+
+uint64_t byte_reader::u64le() {
+  if (!take(8))
+    return 0;
+  uint64_t x = 0;
+  for (int i = 0; i < 8; ++i)
+    x |= static_cast<uint64_t>(p_[off_++]) << (8 * i);
+  return x;
+}
+
+std::string byte_reader::str16() {
+  if (!take(2))
+    return {};
+  std::size_t len = p_[off_] | (p_[off_ + 1] << 8);
+  off_ += 2;
+  if (!take(len))
+    return {};
+  std::string s{reinterpret_cast<const char*>(p_ + off_), len};
+  off_ += len;
+  return s;
+}
+
+std::vector<std::byte> byte_reader::blob32() {
+  auto len = u32le();
+  if (!take(len))
+    return {};
+  std::vector<std::byte> out(len);
+  if (len > 0)
+    std::memcpy(out.data(), p_ + off_, len);
+  off_ += len;
+  return out;
+}
+
+// -- keys -------------------------------------------------------------------
+
+std::string stream_key(const stream_id& s) {
+  std::string out;
+  out.reserve(4 + s.category.size() + s.id.size() + 8);
+  byte_writer w{out};
+  w.u16be(static_cast<uint16_t>(s.category.size()));
+  w.raw(s.category.data(), s.category.size());
+  w.u16be(static_cast<uint16_t>(s.id.size()));
+  w.raw(s.id.data(), s.id.size());
+  return out;
+}
+
+std::string log_key(partition_id p, position pos) {
+  std::string out;
+  out.reserve(12);
+  byte_writer w{out};
+  w.u32be(p);
+  w.u64be(pos);
+  return out;
+}
+
+bool parse_log_key(std::string_view key, partition_id& p, position& pos) {
+  if (key.size() != 12)
+    return false;
+  byte_reader r{key.data(), key.size()};
+  p = r.u32be();
+  pos = r.u64be();
+  return r.ok();
+}
+
+std::string stream_rev_key(const std::string& skey, revision r) {
+  std::string out;
+  out.reserve(skey.size() + 8);
+  out = skey;
+  byte_writer w{out};
+  w.u64be(r);
+  return out;
+}
+
+std::string checkpoint_key(std::string_view consumer, partition_id p) {
+  std::string out;
+  byte_writer w{out};
+  w.u16be(static_cast<uint16_t>(consumer.size()));
+  w.raw(consumer.data(), consumer.size());
+  w.u32be(p);
+  return out;
+}
+
+std::string model_key(std::string_view model, std::string_view key) {
+  std::string out;
+  byte_writer w{out};
+  w.u16be(static_cast<uint16_t>(model.size()));
+  w.raw(model.data(), model.size());
+  w.raw(key.data(), key.size());
+  return out;
+}
+
+// -- values -------------------------------------------------------------------
+
+std::string encode_range(const stream_range& x) {
+  std::string out;
+  out.reserve(20);
+  byte_writer w{out};
+  w.u32le(x.partition);
+  w.u64le(x.first_position);
+  w.u64le(x.first_revision);
+  return out;
+}
+
+bool decode_range(std::string_view v, stream_range& x) {
+  byte_reader r{v.data(), v.size()};
+  x.partition = r.u32le();
+  x.first_position = r.u64le();
+  x.first_revision = r.u64le();
+  return r.ok() && r.remaining() == 0;
+}
+
+std::string encode_command(const command_entry& x) {
+  std::string out;
+  out.reserve(52);
+  byte_writer w{out};
+  w.u32le(x.partition);
+  w.u64le(x.first_revision);
+  w.u64le(x.last_revision);
+  w.u64le(x.first_position);
+  w.u64le(x.last_position);
+  w.u64le(static_cast<uint64_t>(x.timestamp_ns));
+  w.u64le(x.order);
+  return out;
+}
+
+bool decode_command(std::string_view v, command_entry& x) {
+  byte_reader r{v.data(), v.size()};
+  x.partition = r.u32le();
+  x.first_revision = r.u64le();
+  x.last_revision = r.u64le();
+  x.first_position = r.u64le();
+  x.last_position = r.u64le();
+  x.timestamp_ns = static_cast<int64_t>(r.u64le());
+  x.order = r.u64le();
+  return r.ok() && r.remaining() == 0;
+}
+
+// -- records ------------------------------------------------------------------
+
+void encode_record(const record_view& ev, std::string& out) {
+  out.clear();
+  out.reserve(64 + ev.stream.category.size() + ev.stream.id.size()
+              + ev.type.size() + ev.command_id.size()
+              + ev.correlation_id.size() + ev.causation_id.size()
+              + ev.payload.size());
+  byte_writer w{out};
+  w.u32le(0); // checksum, patched below
+  w.u8(record_kind);
+  w.u64le(ev.rev);
+  w.u32le(ev.partition);
+  w.u64le(ev.pos);
+  w.u64le(static_cast<uint64_t>(ev.timestamp_ns));
+  w.u64le(ev.epoch);
+  w.u32le(ev.schema_version);
+  w.str16(ev.stream.category);
+  w.str16(ev.stream.id);
+  w.str16(ev.type);
+  w.str16(ev.command_id);
+  w.str16(ev.correlation_id);
+  w.str16(ev.causation_id);
+  w.u32le(static_cast<uint32_t>(ev.payload.size()));
+  w.raw(ev.payload.data(), ev.payload.size());
+  auto crc = crc32c(out.data() + 4, out.size() - 4);
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>(crc >> (8 * i));
+}
+
+void encode_record(const recorded_event& ev, std::string& out) {
+  encode_record(record_view{ev.stream, ev.rev, ev.partition, ev.pos,
+                            ev.timestamp_ns, ev.meta.epoch, ev.schema_version,
+                            ev.type, ev.meta.command_id,
+                            ev.meta.correlation_id, ev.meta.causation_id,
+                            ev.payload},
+                out);
+}
+
+namespace {
+
+bool checksum_ok(const void* data, std::size_t n) {
+  if (n < 5)
+    return false;
+  byte_reader r{data, 4};
+  auto stored = r.u32le();
+  auto p = static_cast<const unsigned char*>(data);
+  return crc32c(p + 4, n - 4) == stored;
+}
+
+} // namespace
+
+caf::expected<recorded_event> decode_record(const void* data, std::size_t n,
+                                            const std::string& where) {
+  if (!checksum_ok(data, n))
+    return make_error(journal_errc::corrupt_record,
+                      where + ": checksum mismatch (" + std::to_string(n)
+                        + " bytes)");
+  byte_reader r{data, n};
+  r.u32le();
+  if (r.u8() != record_kind)
+    return make_error(journal_errc::corrupt_record,
+                      where + ": not an event record");
+  recorded_event ev;
+  ev.rev = r.u64le();
+  ev.partition = r.u32le();
+  ev.pos = r.u64le();
+  ev.timestamp_ns = static_cast<int64_t>(r.u64le());
+  ev.meta.epoch = r.u64le();
+  ev.schema_version = r.u32le();
+  ev.stream.category = r.str16();
+  ev.stream.id = r.str16();
+  ev.type = r.str16();
+  ev.meta.command_id = r.str16();
+  ev.meta.correlation_id = r.str16();
+  ev.meta.causation_id = r.str16();
+  ev.payload = r.blob32();
+  if (!r.ok() || r.remaining() != 0)
+    return make_error(journal_errc::corrupt_record,
+                      where + ": malformed record structure");
+  return ev;
+}
+
+void encode_snapshot(const snapshot& s, std::string& out) {
+  out.clear();
+  byte_writer w{out};
+  w.u32le(0);
+  w.u8(snapshot_kind);
+  w.u64le(s.rev);
+  w.u32le(s.schema_version);
+  w.str16(s.stream.category);
+  w.str16(s.stream.id);
+  w.str16(s.type);
+  w.u32le(static_cast<uint32_t>(s.payload.size()));
+  w.raw(s.payload.data(), s.payload.size());
+  auto crc = crc32c(out.data() + 4, out.size() - 4);
+  for (int i = 0; i < 4; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>(crc >> (8 * i));
+}
+
+caf::expected<snapshot> decode_snapshot(const void* data, std::size_t n,
+                                        const std::string& where) {
+  if (!checksum_ok(data, n))
+    return make_error(journal_errc::corrupt_snapshot,
+                      where + ": checksum mismatch");
+  byte_reader r{data, n};
+  r.u32le();
+  if (r.u8() != snapshot_kind)
+    return make_error(journal_errc::corrupt_snapshot,
+                      where + ": not a snapshot record");
+  snapshot s;
+  s.rev = r.u64le();
+  s.schema_version = r.u32le();
+  s.stream.category = r.str16();
+  s.stream.id = r.str16();
+  s.type = r.str16();
+  s.payload = r.blob32();
+  if (!r.ok() || r.remaining() != 0)
+    return make_error(journal_errc::corrupt_snapshot,
+                      where + ": malformed snapshot structure");
+  return s;
+}
+
+int64_t now_ns() noexcept {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+} // namespace annals::detail

@@ -1,0 +1,164 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// The on-disk encodings of keys, event records and snapshots (format 1).
+// Layouts are documented in persistence/README.md; any change needs a new
+// format version.
+#pragma once
+
+#include "annals/persistence/event.hpp"
+#include "annals/persistence/snapshot.hpp"
+#include "annals/persistence/stream.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace annals::detail {
+
+/// The format version stored in the meta table.
+constexpr uint32_t format_version = 1;
+
+// -- primitive writer / reader ------------------------------------------------
+
+/// Appends fixed-width integers and length-prefixed strings to a buffer.
+class byte_writer {
+public:
+  explicit byte_writer(std::string& out) : out_(out) {
+  }
+  void u8(uint8_t x) {
+    out_.push_back(static_cast<char>(x));
+  }
+  void u16be(uint16_t x);
+  void u32be(uint32_t x);
+  void u64be(uint64_t x);
+  void u32le(uint32_t x);
+  void u64le(uint64_t x);
+  /// A u16 little-endian length, then the bytes. @pre size <= 65535.
+  void str16(std::string_view s);
+  void raw(const void* data, std::size_t n) {
+    out_.append(static_cast<const char*>(data), n);
+  }
+
+private:
+  std::string& out_;
+};
+
+/// Reads what `byte_writer` wrote; every read is bounds-checked and sets
+/// `ok() == false` instead of reading past the end.
+class byte_reader {
+public:
+  byte_reader(const void* data, std::size_t n)
+    : p_(static_cast<const unsigned char*>(data)), n_(n) {
+  }
+  uint8_t u8();
+  uint16_t u16be();
+  uint32_t u32be();
+  uint64_t u64be();
+  uint32_t u32le();
+  uint64_t u64le();
+  std::string str16();
+  /// Reads a u32 length and that many bytes.
+  std::vector<std::byte> blob32();
+  bool ok() const noexcept {
+    return ok_;
+  }
+  std::size_t remaining() const noexcept {
+    return n_ - off_;
+  }
+
+private:
+  bool take(std::size_t k) noexcept;
+  const unsigned char* p_;
+  std::size_t n_;
+  std::size_t off_ = 0;
+  bool ok_ = true;
+};
+
+// -- keys -------------------------------------------------------------------
+
+/// Self-delimiting stream key prefix: u16be |category| category u16be |id| id.
+std::string stream_key(const stream_id& s);
+
+/// log key: u32be partition, u64be position.
+std::string log_key(partition_id p, position pos);
+
+/// Decodes a log key; false if malformed.
+bool parse_log_key(std::string_view key, partition_id& p, position& pos);
+
+/// stream index / snapshot key: stream_key + u64be revision.
+std::string stream_rev_key(const std::string& skey, revision r);
+
+/// checkpoint key: str16be consumer + u32be partition.
+std::string checkpoint_key(std::string_view consumer, partition_id p);
+
+/// model key: u16be |model| model + key.
+std::string model_key(std::string_view model, std::string_view key);
+
+// -- values -------------------------------------------------------------------
+
+/// Stream index entry: the events of one append, (first_rev..last_rev] in
+/// the key, here where they are.
+struct stream_range {
+  partition_id partition = 0;
+  position first_position = 0;
+  revision first_revision = 0;
+};
+std::string encode_range(const stream_range& x);
+bool decode_range(std::string_view v, stream_range& x);
+
+/// Dedupe entry for (stream, command id).
+struct command_entry {
+  partition_id partition = 0;
+  revision first_revision = 0;
+  revision last_revision = 0;
+  position first_position = 0;
+  position last_position = 0;
+  int64_t timestamp_ns = 0;
+  uint64_t order = 0;
+};
+std::string encode_command(const command_entry& x);
+bool decode_command(std::string_view v, command_entry& x);
+
+// -- records --------------------------------------------------------------------
+
+/// The fields of an event record, by reference (no payload copy).
+struct record_view {
+  const stream_id& stream;
+  revision rev;
+  partition_id partition;
+  position pos;
+  int64_t timestamp_ns;
+  uint64_t epoch;
+  uint32_t schema_version;
+  std::string_view type;
+  std::string_view command_id;
+  std::string_view correlation_id;
+  std::string_view causation_id;
+  const std::vector<std::byte>& payload;
+};
+
+/// Encodes an event record: u32le crc32c over the rest, u8 kind (1), then the
+/// fields. `out` is overwritten.
+void encode_record(const record_view& ev, std::string& out);
+void encode_record(const recorded_event& ev, std::string& out);
+
+/// Decodes and verifies a record. `where` names the record for errors (e.g.
+/// "stream bank.account/alice revision 7").
+/// @returns `corrupt_record` on checksum or structure failure.
+caf::expected<recorded_event> decode_record(const void* data, std::size_t n,
+                                            const std::string& where);
+
+/// Encodes a snapshot record: u32le crc32c, u8 kind (2), fields.
+void encode_snapshot(const snapshot& s, std::string& out);
+
+/// @returns `corrupt_snapshot` on checksum or structure failure.
+caf::expected<snapshot> decode_snapshot(const void* data, std::size_t n,
+                                        const std::string& where);
+
+/// Current wall clock in nanoseconds since the Unix epoch.
+int64_t now_ns() noexcept;
+
+} // namespace annals::detail

@@ -1,0 +1,280 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+//
+// The in-memory journal: the same semantics as the LMDB journal (checked by
+// the shared conformance suite) without durability. For tests of the layers
+// above and as an executable reference of the contract.
+
+#include "annals/persistence/journal.hpp"
+
+#include "codec.hpp"
+#include "validate.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+
+namespace annals {
+
+namespace {
+
+using namespace detail;
+
+class memory_journal final : public journal {
+public:
+  explicit memory_journal(const journal_options& opts)
+    : opts_(opts),
+      partitions_(opts.partitions == 0 ? 1024 : opts.partitions),
+      logs_(partitions_),
+      epochs_(partitions_, 0) {
+  }
+
+  uint32_t partition_count() const noexcept override {
+    return partitions_;
+  }
+
+  caf::expected<batch_result> commit(const write_batch& batch) override {
+    std::unique_lock guard{mtx_};
+    for (const auto& s : batch.snapshots)
+      if (auto err = validate(s, opts_))
+        return err;
+    for (const auto& c : batch.checkpoints)
+      if (auto err = validate(c, partitions_))
+        return err;
+    for (const auto& m : batch.models)
+      if (auto err = validate(m))
+        return err;
+    batch_result out;
+    auto now = now_ns();
+    for (const auto& req : batch.appends) {
+      if (auto err = validate(req, opts_)) {
+        out.appends.emplace_back(std::move(err));
+        continue;
+      }
+      auto p = partition_of(req.stream, partitions_);
+      std::pair<stream_id, std::string> ckey{req.stream, req.command_id};
+      if (!req.command_id.empty()) {
+        if (auto it = commands_.find(ckey); it != commands_.end()) {
+          auto res = it->second.result;
+          res.duplicate = true;
+          out.appends.emplace_back(res);
+          continue;
+        }
+      }
+      if (req.epoch != 0) {
+        if (req.epoch < epochs_[p]) {
+          out.appends.emplace_back(make_error(
+            journal_errc::stale_epoch,
+            "stream " + to_string(req.stream) + ": epoch "
+              + std::to_string(req.epoch) + " is older than partition "
+              + std::to_string(p) + "'s epoch " + std::to_string(epochs_[p])));
+          continue;
+        }
+        epochs_[p] = req.epoch;
+      }
+      auto& stream = streams_[req.stream];
+      revision last = stream.size();
+      if (!req.expected.admits(last)) {
+        out.appends.emplace_back(make_conflict_error(
+          "stream " + to_string(req.stream) + ": expected revision "
+            + to_string(req.expected) + ", actual " + std::to_string(last),
+          last));
+        continue;
+      }
+      auto& log = logs_[p];
+      append_result res{p, last + 1, last + req.events.size(), log.size() + 1,
+                        log.size() + req.events.size(), false};
+      for (std::size_t j = 0; j < req.events.size(); ++j) {
+        const auto& ev = req.events[j];
+        recorded_event rec;
+        rec.stream = req.stream;
+        rec.rev = last + 1 + j;
+        rec.partition = p;
+        rec.pos = log.size() + 1;
+        rec.type = ev.type;
+        rec.schema_version = ev.schema_version;
+        rec.timestamp_ns = ev.timestamp_ns != 0 ? ev.timestamp_ns : now;
+        rec.meta = event_metadata{req.command_id, ev.correlation_id,
+                                  ev.causation_id, req.epoch};
+        rec.payload = ev.payload;
+        stream.push_back(rec.pos);
+        log.push_back(std::move(rec));
+      }
+      if (!req.command_id.empty()) {
+        commands_.emplace(ckey, command{res, now});
+        command_order_.push_back(ckey);
+      }
+      out.appends.emplace_back(res);
+    }
+    for (const auto& s : batch.snapshots) {
+      auto& list = snapshots_[s.stream];
+      list[s.rev] = s;
+      while (list.size() > std::max<uint32_t>(1, opts_.snapshots_kept))
+        list.erase(list.begin());
+    }
+    for (const auto& c : batch.checkpoints)
+      checkpoints_[{c.consumer, c.partition}] = c.pos;
+    for (const auto& m : batch.models) {
+      if (m.erase)
+        models_.erase({m.model, m.key});
+      else
+        models_[{m.model, m.key}] = m.value;
+    }
+    auto max_age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        opts_.dedupe_max_age)
+                        .count();
+    while (!command_order_.empty()) {
+      auto it = commands_.find(command_order_.front());
+      bool too_many = command_order_.size() > opts_.dedupe_max_entries;
+      bool too_old = it != commands_.end()
+                     && now - it->second.timestamp_ns > max_age_ns;
+      if (!too_many && !too_old)
+        break;
+      if (it != commands_.end())
+        commands_.erase(it);
+      command_order_.pop_front();
+    }
+    ++commits_;
+    return out;
+  }
+
+  caf::expected<std::vector<recorded_event>>
+  read_stream(const stream_id& stream, revision from,
+              std::size_t max) const override {
+    std::shared_lock guard{mtx_};
+    std::vector<recorded_event> out;
+    auto it = streams_.find(stream);
+    if (it == streams_.end())
+      return out;
+    auto p = partition_of(stream, partitions_);
+    for (auto r = std::max<revision>(from, 1);
+         r <= it->second.size() && out.size() < max; ++r)
+      out.push_back(logs_[p][it->second[r - 1] - 1]);
+    return out;
+  }
+
+  caf::expected<std::vector<recorded_event>>
+  read_partition(partition_id p, position from,
+                 std::size_t max) const override {
+    if (p >= partitions_)
+      return make_error(journal_errc::invalid_argument,
+                        "partition " + std::to_string(p) + " out of range");
+    std::shared_lock guard{mtx_};
+    std::vector<recorded_event> out;
+    const auto& log = logs_[p];
+    for (auto pos = std::max<position>(from, 1);
+         pos <= log.size() && out.size() < max; ++pos)
+      out.push_back(log[pos - 1]);
+    return out;
+  }
+
+  caf::expected<revision>
+  last_revision(const stream_id& stream) const override {
+    std::shared_lock guard{mtx_};
+    auto it = streams_.find(stream);
+    return it == streams_.end() ? revision{0} : it->second.size();
+  }
+
+  caf::expected<std::vector<position>> partition_ends() const override {
+    std::shared_lock guard{mtx_};
+    std::vector<position> out;
+    out.reserve(partitions_);
+    for (const auto& log : logs_)
+      out.push_back(log.size());
+    return out;
+  }
+
+  caf::expected<uint64_t> partition_epoch(partition_id p) const override {
+    std::shared_lock guard{mtx_};
+    if (p >= partitions_)
+      return make_error(journal_errc::invalid_argument,
+                        "partition " + std::to_string(p) + " out of range");
+    return epochs_[p];
+  }
+
+  caf::expected<std::optional<snapshot>>
+  load_snapshot(const stream_id& stream, revision at_most) const override {
+    std::shared_lock guard{mtx_};
+    auto it = snapshots_.find(stream);
+    if (it == snapshots_.end())
+      return std::optional<snapshot>{};
+    auto s = it->second.upper_bound(at_most);
+    if (s == it->second.begin())
+      return std::optional<snapshot>{};
+    return std::optional<snapshot>{std::prev(s)->second};
+  }
+
+  caf::expected<std::optional<position>>
+  load_checkpoint(const std::string& consumer,
+                  partition_id p) const override {
+    std::shared_lock guard{mtx_};
+    auto it = checkpoints_.find({consumer, p});
+    if (it == checkpoints_.end())
+      return std::optional<position>{};
+    return std::optional<position>{it->second};
+  }
+
+  caf::expected<std::optional<std::string>>
+  load_model(const std::string& model, const std::string& key) const override {
+    std::shared_lock guard{mtx_};
+    auto it = models_.find({model, key});
+    if (it == models_.end())
+      return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
+  }
+
+  caf::expected<verify_report> verify() const override {
+    std::shared_lock guard{mtx_};
+    verify_report rep;
+    for (const auto& log : logs_) {
+      rep.events += log.size();
+      rep.partitions_used += log.empty() ? 0 : 1;
+    }
+    rep.streams = streams_.size();
+    for (const auto& [s, list] : snapshots_)
+      rep.snapshots += list.size();
+    return rep;
+  }
+
+  caf::expected<journal_stats> stats() const override {
+    std::shared_lock guard{mtx_};
+    journal_stats st;
+    st.partitions = partitions_;
+    for (const auto& log : logs_)
+      st.events += log.size();
+    for (const auto& [s, list] : snapshots_)
+      st.snapshots += list.size();
+    st.remembered_commands = commands_.size();
+    st.commits = commits_;
+    return st;
+  }
+
+private:
+  struct command {
+    append_result result;
+    int64_t timestamp_ns;
+  };
+
+  journal_options opts_;
+  uint32_t partitions_;
+  mutable std::shared_mutex mtx_;
+  std::vector<std::vector<recorded_event>> logs_;
+  std::vector<uint64_t> epochs_;
+  /// Per stream: the partition position of each revision.
+  std::map<stream_id, std::vector<position>> streams_;
+  std::map<std::pair<stream_id, std::string>, command> commands_;
+  std::deque<std::pair<stream_id, std::string>> command_order_;
+  std::map<stream_id, std::map<revision, snapshot>> snapshots_;
+  std::map<std::pair<std::string, partition_id>, position> checkpoints_;
+  std::map<std::pair<std::string, std::string>, std::string> models_;
+  uint64_t commits_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<journal> make_memory_journal(const journal_options& opts) {
+  return std::make_unique<memory_journal>(opts);
+}
+
+} // namespace annals

@@ -1,0 +1,105 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "validate.hpp"
+
+#include "annals/persistence/errc.hpp"
+
+#include <limits>
+
+namespace annals::detail {
+
+namespace {
+
+constexpr std::size_t max_name = std::numeric_limits<uint16_t>::max();
+
+caf::error check_name(std::string_view what, const std::string& value,
+                      bool required, const std::string& where,
+                      std::size_t limit = max_name) {
+  if (required && value.empty())
+    return make_error(journal_errc::invalid_argument,
+                      where + ": " + std::string{what} + " is empty");
+  if (value.size() > limit)
+    return make_error(journal_errc::invalid_argument,
+                      where + ": " + std::string{what} + " is longer than "
+                        + std::to_string(limit) + " bytes");
+  return {};
+}
+
+caf::error check_stream(const stream_id& s) {
+  auto where = "stream " + to_string(s);
+  if (auto err = check_name("category", s.category, true, where,
+                            max_category_bytes))
+    return err;
+  return check_name("id", s.id, false, where, max_stream_id_bytes);
+}
+
+} // namespace
+
+caf::error validate(const append_request& req, const journal_options& opts) {
+  if (auto err = check_stream(req.stream))
+    return err;
+  auto where = "stream " + to_string(req.stream);
+  if (req.events.empty())
+    return make_error(journal_errc::invalid_argument,
+                      where + ": append without events");
+  if (auto err = check_name("command id", req.command_id, false, where,
+                            max_command_id_bytes))
+    return err;
+  for (const auto& ev : req.events) {
+    if (auto err = check_name("event type", ev.type, true, where))
+      return err;
+    if (auto err = check_name("correlation id", ev.correlation_id, false,
+                              where))
+      return err;
+    if (auto err = check_name("causation id", ev.causation_id, false, where))
+      return err;
+    if (ev.payload.size() > opts.max_payload_bytes)
+      return make_error(journal_errc::too_large,
+                        where + ": event payload of "
+                          + std::to_string(ev.payload.size())
+                          + " bytes exceeds the limit of "
+                          + std::to_string(opts.max_payload_bytes));
+  }
+  return {};
+}
+
+caf::error validate(const snapshot& snap, const journal_options& opts) {
+  if (auto err = check_stream(snap.stream))
+    return err;
+  auto where = "snapshot of stream " + to_string(snap.stream);
+  if (snap.rev == 0)
+    return make_error(journal_errc::invalid_argument,
+                      where + ": revision 0");
+  if (auto err = check_name("type", snap.type, true, where))
+    return err;
+  if (snap.payload.size() > opts.max_payload_bytes)
+    return make_error(journal_errc::too_large,
+                      where + ": payload of "
+                        + std::to_string(snap.payload.size())
+                        + " bytes exceeds the limit of "
+                        + std::to_string(opts.max_payload_bytes));
+  return {};
+}
+
+caf::error validate(const checkpoint_write& cp, uint32_t partitions) {
+  if (auto err = check_name("consumer", cp.consumer, true, "checkpoint", 400))
+    return err;
+  if (cp.partition >= partitions)
+    return make_error(journal_errc::invalid_argument,
+                      "checkpoint of " + cp.consumer + ": partition "
+                        + std::to_string(cp.partition) + " out of range");
+  return {};
+}
+
+caf::error validate(const model_write& mw) {
+  if (auto err = check_name("model", mw.model, true, "model write", 100))
+    return err;
+  if (mw.key.empty() || mw.key.size() > 400)
+    return make_error(journal_errc::invalid_argument,
+                      "model " + mw.model + ": key must be 1..400 bytes");
+  if (mw.value.size() > std::numeric_limits<uint32_t>::max())
+    return make_error(journal_errc::too_large,
+                      "model " + mw.model + ": value too large");
+  return {};
+}
+
+} // namespace annals::detail

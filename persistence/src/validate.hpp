@@ -1,0 +1,19 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Argument checks shared by all journal backends.
+#pragma once
+
+#include "annals/persistence/batch.hpp"
+#include "annals/persistence/journal_options.hpp"
+
+#include <caf/error.hpp>
+
+namespace annals::detail {
+
+/// @returns `invalid_argument` or `too_large` naming the offending field, or
+///          no error.
+caf::error validate(const append_request& req, const journal_options& opts);
+caf::error validate(const snapshot& snap, const journal_options& opts);
+caf::error validate(const checkpoint_write& cp, uint32_t partitions);
+caf::error validate(const model_write& mw);
+
+} // namespace annals::detail

@@ -1,0 +1,390 @@
+// annals -- the journal conformance suite, run against every backend.
+#include "annals/persistence/journal.hpp"
+#include "journal_backends.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+using namespace annals;
+using annals::testing::lmdb_backend;
+using annals::testing::memory_backend;
+
+namespace {
+
+event_data ev(std::string type, std::string body) {
+  event_data e;
+  e.type = std::move(type);
+  e.payload = to_bytes(body);
+  return e;
+}
+
+append_request req(stream_id s, std::vector<event_data> events,
+                   expected_revision exp = expected_revision::any(),
+                   std::string command_id = {}) {
+  append_request r;
+  r.stream = std::move(s);
+  r.expected = exp;
+  r.command_id = std::move(command_id);
+  r.events = std::move(events);
+  return r;
+}
+
+const stream_id alice{"bank.account", "alice"};
+const stream_id bob{"bank.account", "bob"};
+const stream_id carol{"bank.account", "carol"};
+
+template <class Backend>
+Backend single_partition() {
+  journal_options opts;
+  if constexpr (std::is_same_v<Backend, lmdb_backend>)
+    opts = lmdb_backend::default_options();
+  opts.partitions = 1;
+  return Backend{opts};
+}
+
+} // namespace
+
+#define JOURNAL_TEST(name) \
+  TEMPLATE_TEST_CASE(name, "[persistence][conformance]", lmdb_backend, \
+                     memory_backend)
+
+JOURNAL_TEST("appended events read back in order with gap-free revisions") {
+  TestType j;
+  for (int i = 0; i < 5; ++i) {
+    auto res = j->append(req(alice, {ev("t.a", "x" + std::to_string(i)),
+                                     ev("t.b", "y" + std::to_string(i))}));
+    REQUIRE(res);
+    CHECK(res->first_revision == revision(2 * i + 1));
+    CHECK(res->last_revision == revision(2 * i + 2));
+    CHECK(res->last_position == res->first_position + 1);
+    CHECK_FALSE(res->duplicate);
+  }
+  auto events = j->read_stream(alice, 1);
+  REQUIRE(events);
+  REQUIRE(events->size() == 10);
+  for (std::size_t i = 0; i < events->size(); ++i) {
+    const auto& e = (*events)[i];
+    CHECK(e.stream == alice);
+    CHECK(e.rev == i + 1);
+    CHECK(e.partition == partition_of(alice, j->partition_count()));
+    CHECK(e.type == (i % 2 == 0 ? "t.a" : "t.b"));
+    CHECK(bytes_to_string(e.payload)
+          == (i % 2 == 0 ? "x" : "y") + std::to_string(i / 2));
+    CHECK(e.timestamp_ns > 0);
+  }
+  CHECK(j->last_revision(alice).value() == 10);
+  CHECK(j->last_revision(bob).value() == 0);
+  CHECK(j->read_stream(bob, 1)->empty());
+}
+
+JOURNAL_TEST("a stream reads from any revision with a limit") {
+  TestType j;
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(j->append(req(alice, {ev("t", "1"), ev("t", "2"), ev("t", "3")})));
+  auto mid = j->read_stream(alice, 5, 4);
+  REQUIRE(mid);
+  REQUIRE(mid->size() == 4);
+  CHECK(mid->front().rev == 5);
+  CHECK(mid->back().rev == 8);
+  CHECK(j->read_stream(alice, 12)->size() == 1);
+  CHECK(j->read_stream(alice, 13)->empty());
+  CHECK(j->read_stream(alice, 0, 2)->front().rev == 1);
+  CHECK(j->read_stream(alice, 1, 0)->empty());
+}
+
+JOURNAL_TEST("partition positions are gap-free across streams") {
+  auto j = single_partition<TestType>();
+  write_batch b;
+  b.appends.push_back(req(alice, {ev("t", "a1"), ev("t", "a2")}));
+  b.appends.push_back(req(bob, {ev("t", "b1")}));
+  b.appends.push_back(req(alice, {ev("t", "a3")}));
+  auto res = j->commit(b);
+  REQUIRE(res);
+  REQUIRE(res->appends.size() == 3);
+  CHECK(res->appends[0]->first_position == 1);
+  CHECK(res->appends[1]->first_position == 3);
+  CHECK(res->appends[2]->first_position == 4);
+  CHECK(res->appends[2]->first_revision == 3);
+  auto all = j->read_partition(0, 1);
+  REQUIRE(all);
+  REQUIRE(all->size() == 4);
+  for (std::size_t i = 0; i < 4; ++i)
+    CHECK((*all)[i].pos == i + 1);
+  CHECK(bytes_to_string((*all)[2].payload) == "b1");
+  auto tail = j->read_partition(0, 3, 1);
+  REQUIRE(tail->size() == 1);
+  CHECK(tail->front().stream == bob);
+  CHECK(j->partition_ends().value() == std::vector<position>{4});
+  CHECK(j->read_partition(0, 5)->empty());
+  CHECK_FALSE(j->read_partition(1, 1));
+}
+
+JOURNAL_TEST("partition_ends covers every partition") {
+  TestType j;
+  REQUIRE(j->append(req(alice, {ev("t", "1"), ev("t", "2")})));
+  REQUIRE(j->append(req(bob, {ev("t", "1")})));
+  auto ends = j->partition_ends();
+  REQUIRE(ends);
+  REQUIRE(ends->size() == 1024);
+  CHECK((*ends)[partition_of(alice, 1024)] == 2);
+  CHECK((*ends)[partition_of(bob, 1024)] == 1);
+  position total = 0;
+  for (auto e : *ends)
+    total += e;
+  CHECK(total == 3);
+}
+
+JOURNAL_TEST("expected revisions are checked") {
+  TestType j;
+  using er = expected_revision;
+  CHECK(j->append(req(alice, {ev("t", "1")}, er::no_stream())));
+  auto again = j->append(req(alice, {ev("t", "1")}, er::no_stream()));
+  REQUIRE_FALSE(again);
+  CHECK(is(again.error(), journal_errc::wrong_expected_revision));
+  CHECK(actual_revision(again.error()) == revision{1});
+  CHECK(j->append(req(alice, {ev("t", "2")}, er::exactly(1))));
+  auto stale = j->append(req(alice, {ev("t", "x")}, er::exactly(1)));
+  REQUIRE_FALSE(stale);
+  CHECK(actual_revision(stale.error()) == revision{2});
+  CHECK(describe(stale.error()).find("bank.account/alice")
+        != std::string::npos);
+  CHECK(j->append(req(alice, {ev("t", "3")}, er::stream_exists())));
+  auto missing = j->append(req(bob, {ev("t", "1")}, er::stream_exists()));
+  REQUIRE_FALSE(missing);
+  CHECK(actual_revision(missing.error()) == revision{0});
+  CHECK(j->append(req(bob, {ev("t", "1")}, er::exactly(0))));
+  CHECK(j->last_revision(alice).value() == 3);
+}
+
+JOURNAL_TEST("a conflict inside a batch rejects only that stream's part") {
+  TestType j;
+  REQUIRE(j->append(req(bob, {ev("t", "b1")})));
+  write_batch b;
+  b.appends.push_back(req(alice, {ev("t", "a1")}));
+  b.appends.push_back(req(bob, {ev("t", "b2"), ev("t", "b3")},
+                          expected_revision::no_stream()));
+  b.appends.push_back(req(carol, {ev("t", "c1")}));
+  auto res = j->commit(b);
+  REQUIRE(res);
+  REQUIRE(res->appends.size() == 3);
+  CHECK(res->appends[0]);
+  REQUIRE_FALSE(res->appends[1]);
+  CHECK(actual_revision(res->appends[1].error()) == revision{1});
+  CHECK(res->appends[2]);
+  CHECK(j->last_revision(alice).value() == 1);
+  CHECK(j->last_revision(bob).value() == 1); // b2, b3: all or nothing
+  CHECK(j->last_revision(carol).value() == 1);
+  CHECK(j->read_stream(bob, 1)->size() == 1);
+}
+
+JOURNAL_TEST("parts of one stream in one batch see each other") {
+  TestType j;
+  write_batch b;
+  b.appends.push_back(req(alice, {ev("t", "1")}, expected_revision::no_stream()));
+  b.appends.push_back(req(alice, {ev("t", "2")}, expected_revision::exactly(1)));
+  b.appends.push_back(req(alice, {ev("t", "x")}, expected_revision::exactly(1)));
+  auto res = j->commit(b);
+  REQUIRE(res);
+  CHECK(res->appends[0]);
+  CHECK(res->appends[1]);
+  CHECK_FALSE(res->appends[2]);
+  CHECK(j->last_revision(alice).value() == 2);
+}
+
+JOURNAL_TEST("a repeated command id returns the original result") {
+  TestType j;
+  auto first = j->append(req(alice, {ev("t", "1"), ev("t", "2")},
+                             expected_revision::any(), "cmd-1"));
+  REQUIRE(first);
+  REQUIRE(j->append(req(alice, {ev("t", "3")})));
+  auto again = j->append(req(alice, {ev("t", "1"), ev("t", "2")},
+                             expected_revision::no_stream(), "cmd-1"));
+  REQUIRE(again);
+  CHECK(again->duplicate);
+  CHECK(again->first_revision == first->first_revision);
+  CHECK(again->last_revision == first->last_revision);
+  CHECK(again->first_position == first->first_position);
+  CHECK(j->last_revision(alice).value() == 3);
+  // The same id on another stream is another command.
+  auto other = j->append(req(bob, {ev("t", "1")}, expected_revision::any(),
+                             "cmd-1"));
+  REQUIRE(other);
+  CHECK_FALSE(other->duplicate);
+  // Within one batch, the second copy is a duplicate of the first.
+  write_batch b;
+  b.appends.push_back(req(carol, {ev("t", "1")}, {}, "cmd-2"));
+  b.appends.push_back(req(carol, {ev("t", "1")}, {}, "cmd-2"));
+  auto res = j->commit(b);
+  REQUIRE(res);
+  CHECK_FALSE(res->appends[0]->duplicate);
+  CHECK(res->appends[1]->duplicate);
+  CHECK(j->last_revision(carol).value() == 1);
+  // Metadata carries the command id.
+  CHECK(j->read_stream(alice, 1)->front().meta.command_id == "cmd-1");
+}
+
+JOURNAL_TEST("command ids survive a reopen") {
+  TestType j;
+  REQUIRE(j->append(req(alice, {ev("t", "1")}, {}, "cmd-9")));
+  j.reopen();
+  auto again = j->append(req(alice, {ev("t", "1")}, {}, "cmd-9"));
+  REQUIRE(again);
+  CHECK(again->duplicate);
+  CHECK(j->last_revision(alice).value() == 1);
+}
+
+JOURNAL_TEST("the dedupe window is bounded by count") {
+  journal_options opts;
+  if constexpr (std::is_same_v<TestType, lmdb_backend>)
+    opts = lmdb_backend::default_options();
+  opts.dedupe_max_entries = 3;
+  TestType j{opts};
+  for (int i = 0; i < 5; ++i)
+    REQUIRE(j->append(req(alice, {ev("t", "x")}, {},
+                          "cmd-" + std::to_string(i))));
+  CHECK(j->stats()->remembered_commands == 3);
+  // cmd-4 is remembered, cmd-0 forgotten: a retry writes again.
+  CHECK(j->append(req(alice, {ev("t", "x")}, {}, "cmd-4"))->duplicate);
+  auto old = j->append(req(alice, {ev("t", "x")}, {}, "cmd-0"));
+  REQUIRE(old);
+  CHECK_FALSE(old->duplicate);
+  CHECK(j->last_revision(alice).value() == 6);
+}
+
+JOURNAL_TEST("the dedupe window is bounded by age") {
+  journal_options opts;
+  if constexpr (std::is_same_v<TestType, lmdb_backend>)
+    opts = lmdb_backend::default_options();
+  opts.dedupe_max_age = std::chrono::seconds{0};
+  TestType j{opts};
+  REQUIRE(j->append(req(alice, {ev("t", "x")}, {}, "cmd-a")));
+  // Any later commit evicts the entry, which is older than 0 s by then.
+  REQUIRE(j->append(req(bob, {ev("t", "x")})));
+  auto again = j->append(req(alice, {ev("t", "x")}, {}, "cmd-a"));
+  REQUIRE(again);
+  CHECK_FALSE(again->duplicate);
+}
+
+JOURNAL_TEST("invalid appends are refused and write nothing") {
+  TestType j;
+  write_batch b;
+  b.appends.push_back(req(alice, {}));                          // no events
+  b.appends.push_back(req({"", "x"}, {ev("t", "1")}));          // no category
+  b.appends.push_back(req({"c", std::string(300, 'x')}, {ev("t", "1")}));
+  b.appends.push_back(req(bob, {ev("", "1")}));                 // no type
+  b.appends.push_back(req(bob, {ev("t", "1")}, {}, std::string(101, 'c')));
+  event_data big = ev("t", "");
+  big.payload.resize((std::size_t{4} << 20) + 1);
+  b.appends.push_back(req(carol, {big}));
+  auto res = j->commit(b);
+  REQUIRE(res);
+  for (std::size_t i = 0; i < res->appends.size(); ++i) {
+    INFO("part " << i);
+    REQUIRE_FALSE(res->appends[i]);
+  }
+  CHECK(is(res->appends[0].error(), journal_errc::invalid_argument));
+  CHECK(is(res->appends[5].error(), journal_errc::too_large));
+  CHECK(j->stats()->events == 0);
+}
+
+JOURNAL_TEST("a stale owner epoch is refused") {
+  TestType j;
+  auto p = partition_of(alice, j->partition_count());
+  auto r1 = req(alice, {ev("t", "1")});
+  r1.epoch = 5;
+  REQUIRE(j->append(r1));
+  CHECK(j->partition_epoch(p).value() == 5);
+  auto r2 = req(alice, {ev("t", "2")});
+  r2.epoch = 4;
+  auto res = j->append(r2);
+  REQUIRE_FALSE(res);
+  CHECK(is(res.error(), journal_errc::stale_epoch));
+  auto r3 = req(alice, {ev("t", "3")});
+  r3.epoch = 6;
+  REQUIRE(j->append(r3));
+  auto events = j->read_stream(alice, 1);
+  REQUIRE(events->size() == 2);
+  CHECK((*events)[0].meta.epoch == 5);
+  CHECK((*events)[1].meta.epoch == 6);
+  j.reopen();
+  CHECK(j->partition_epoch(p).value() == 6);
+}
+
+JOURNAL_TEST("snapshots: latest, bounded, pruned") {
+  journal_options opts;
+  if constexpr (std::is_same_v<TestType, lmdb_backend>)
+    opts = lmdb_backend::default_options();
+  opts.snapshots_kept = 2;
+  TestType j{opts};
+  CHECK_FALSE(j->load_snapshot(alice).value());
+  for (revision r : {10, 20, 30}) {
+    write_batch b;
+    b.snapshots.push_back(
+      {alice, r, "bank.account", 1, to_bytes("s" + std::to_string(r))});
+    REQUIRE(j->commit(b));
+  }
+  auto latest = j->load_snapshot(alice);
+  REQUIRE(latest);
+  REQUIRE(*latest);
+  CHECK((*latest)->rev == 30);
+  CHECK(bytes_to_string((*latest)->payload) == "s30");
+  CHECK(j->load_snapshot(alice, 29).value()->rev == 20);
+  CHECK_FALSE(j->load_snapshot(alice, 19).value()); // 10 was pruned
+  CHECK_FALSE(j->load_snapshot(bob).value());
+  CHECK(j->stats()->snapshots == 2);
+}
+
+JOURNAL_TEST("checkpoints and read models commit with the events") {
+  TestType j;
+  write_batch b;
+  b.appends.push_back(req(alice, {ev("t", "1")}));
+  b.checkpoints.push_back({"balances", 3, 17});
+  b.models.push_back({"balances", "alice", "100", false});
+  b.models.push_back({"balances", "bob", "5", false});
+  REQUIRE(j->commit(b));
+  j.reopen();
+  CHECK(j->load_checkpoint("balances", 3).value() == position{17});
+  CHECK_FALSE(j->load_checkpoint("balances", 4).value());
+  CHECK(j->load_model("balances", "alice").value() == std::string{"100"});
+  write_batch b2;
+  b2.models.push_back({"balances", "bob", "", true});
+  b2.checkpoints.push_back({"balances", 3, 18});
+  REQUIRE(j->commit(b2));
+  CHECK_FALSE(j->load_model("balances", "bob").value());
+  CHECK(j->load_checkpoint("balances", 3).value() == position{18});
+  // A malformed checkpoint rejects the whole batch.
+  write_batch bad;
+  bad.appends.push_back(req(carol, {ev("t", "1")}));
+  bad.checkpoints.push_back({"x", 5000, 1});
+  auto res = j->commit(bad);
+  REQUIRE_FALSE(res);
+  CHECK(is(res.error(), journal_errc::invalid_argument));
+  CHECK(j->last_revision(carol).value() == 0);
+}
+
+JOURNAL_TEST("reopening returns everything") {
+  TestType j;
+  std::set<std::string> streams;
+  for (int i = 0; i < 50; ++i) {
+    write_batch b;
+    for (int s = 0; s < 7; ++s)
+      b.appends.push_back(req({"c", std::to_string(s)},
+                              {ev("t", std::to_string(i))}));
+    REQUIRE(j->commit(b));
+  }
+  j.reopen();
+  for (int s = 0; s < 7; ++s) {
+    auto events = j->read_stream({"c", std::to_string(s)}, 1);
+    REQUIRE(events);
+    REQUIRE(events->size() == 50);
+    for (int i = 0; i < 50; ++i)
+      CHECK(bytes_to_string((*events)[static_cast<std::size_t>(i)].payload)
+            == std::to_string(i));
+  }
+  auto rep = j->verify();
+  REQUIRE(rep);
+  CHECK(rep->problems.empty());
+  CHECK(rep->events == 350);
+  CHECK(rep->streams == 7);
+}

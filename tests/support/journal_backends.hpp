@@ -1,0 +1,67 @@
+// annals -- test support: the journal backends the conformance suite runs on.
+#pragma once
+
+#include "annals/persistence/journal.hpp"
+#include "temp_dir.hpp"
+
+#include <memory>
+#include <stdexcept>
+
+namespace annals::testing {
+
+/// A journal in a fresh temp directory; `reopen()` closes and opens it again.
+struct lmdb_backend {
+  static constexpr const char* name = "lmdb";
+  explicit lmdb_backend(journal_options opts = default_options())
+    : opts_(opts) {
+    reopen();
+  }
+  static journal_options default_options() {
+    journal_options opts;
+    opts.sync = durability::unsafe_no_sync; // tests check logic, not fsync
+    opts.initial_map_bytes = uint64_t{16} << 20;
+    return opts;
+  }
+  journal& operator*() {
+    return *j_;
+  }
+  journal* operator->() {
+    return j_.get();
+  }
+  void reopen() {
+    j_.reset();
+    auto j = open_lmdb_journal(dir_.path(), opts_);
+    if (!j)
+      throw std::runtime_error(describe(j.error()));
+    j_ = std::move(*j);
+  }
+  const std::string& dir() const {
+    return dir_.path();
+  }
+
+private:
+  journal_options opts_;
+  temp_dir dir_;
+  std::unique_ptr<journal> j_;
+};
+
+/// An in-memory journal; `reopen()` keeps it (memory survives "restarts").
+struct memory_backend {
+  static constexpr const char* name = "memory";
+  explicit memory_backend(journal_options opts = {})
+    : j_(make_memory_journal(opts)) {
+  }
+  journal& operator*() {
+    return *j_;
+  }
+  journal* operator->() {
+    return j_.get();
+  }
+  void reopen() {
+  }
+
+private:
+  std::unique_ptr<journal> j_;
+};
+
+} // namespace annals::testing
