@@ -2,6 +2,7 @@
 #include "codec.hpp"
 
 #include "annals/persistence/errc.hpp"
+
 #include "crc32c.hpp"
 
 #include <chrono>
@@ -242,9 +243,8 @@ bool decode_command(std::string_view v, command_entry& x) {
 void encode_record(const record_view& ev, std::string& out) {
   out.clear();
   out.reserve(64 + ev.stream.category.size() + ev.stream.id.size()
-              + ev.type.size() + ev.command_id.size()
-              + ev.correlation_id.size() + ev.causation_id.size()
-              + ev.payload.size());
+              + ev.type.size() + ev.command_id.size() + ev.correlation_id.size()
+              + ev.causation_id.size() + ev.payload.size());
   byte_writer w{out};
   w.u32le(0); // checksum, patched below
   w.u8(record_kind);
@@ -270,9 +270,8 @@ void encode_record(const record_view& ev, std::string& out) {
 void encode_record(const recorded_event& ev, std::string& out) {
   encode_record(record_view{ev.stream, ev.rev, ev.partition, ev.pos,
                             ev.timestamp_ns, ev.meta.epoch, ev.schema_version,
-                            ev.type, ev.meta.command_id,
-                            ev.meta.correlation_id, ev.meta.causation_id,
-                            ev.payload},
+                            ev.type, ev.meta.command_id, ev.meta.correlation_id,
+                            ev.meta.causation_id, ev.payload},
                 out);
 }
 

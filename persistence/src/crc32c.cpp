@@ -5,7 +5,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
-#  include <nmmintrin.h>
+#include <nmmintrin.h>
 #endif
 
 namespace annals::detail {
@@ -34,8 +34,8 @@ uint32_t crc_table(const unsigned char* p, std::size_t n, uint32_t c) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t
-crc_hw(const unsigned char* p, std::size_t n, uint32_t c) {
+__attribute__((target("sse4.2"))) uint32_t crc_hw(const unsigned char* p,
+                                                  std::size_t n, uint32_t c) {
   uint64_t c64 = c;
   while (n >= 8) {
     uint64_t v;

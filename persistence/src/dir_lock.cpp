@@ -29,9 +29,8 @@ caf::expected<dir_lock> dir_lock::acquire(const std::string& dir) {
                                 : std::string{"unknown"};
       while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' '))
         owner.pop_back();
-      return make_error(journal_errc::locked, "data directory " + dir
-                                                + " is in use by pid "
-                                                + owner);
+      return make_error(journal_errc::locked,
+                        "data directory " + dir + " is in use by pid " + owner);
     }
     return make_error(journal_errc::storage_error,
                       "cannot lock " + path + ": " + std::strerror(err));

@@ -7,34 +7,34 @@ namespace annals {
 
 const char* to_string(journal_errc x) noexcept {
   switch (x) {
-    case journal_errc::wrong_expected_revision:
-      return "wrong_expected_revision";
-    case journal_errc::invalid_argument:
-      return "invalid_argument";
-    case journal_errc::too_large:
-      return "too_large";
-    case journal_errc::journal_full:
-      return "journal_full";
-    case journal_errc::io_error:
-      return "io_error";
-    case journal_errc::corrupt_record:
-      return "corrupt_record";
-    case journal_errc::corrupt_snapshot:
-      return "corrupt_snapshot";
-    case journal_errc::corrupt_storage:
-      return "corrupt_storage";
-    case journal_errc::partition_count_mismatch:
-      return "partition_count_mismatch";
-    case journal_errc::unsupported_format:
-      return "unsupported_format";
-    case journal_errc::locked:
-      return "locked";
-    case journal_errc::storage_error:
-      return "storage_error";
-    case journal_errc::failed:
-      return "failed";
-    case journal_errc::stale_epoch:
-      return "stale_epoch";
+  case journal_errc::wrong_expected_revision:
+    return "wrong_expected_revision";
+  case journal_errc::invalid_argument:
+    return "invalid_argument";
+  case journal_errc::too_large:
+    return "too_large";
+  case journal_errc::journal_full:
+    return "journal_full";
+  case journal_errc::io_error:
+    return "io_error";
+  case journal_errc::corrupt_record:
+    return "corrupt_record";
+  case journal_errc::corrupt_snapshot:
+    return "corrupt_snapshot";
+  case journal_errc::corrupt_storage:
+    return "corrupt_storage";
+  case journal_errc::partition_count_mismatch:
+    return "partition_count_mismatch";
+  case journal_errc::unsupported_format:
+    return "unsupported_format";
+  case journal_errc::locked:
+    return "locked";
+  case journal_errc::storage_error:
+    return "storage_error";
+  case journal_errc::failed:
+    return "failed";
+  case journal_errc::stale_epoch:
+    return "stale_epoch";
   }
   return "unknown";
 }
@@ -49,9 +49,9 @@ caf::error make_error(journal_errc x, std::string description) {
 }
 
 caf::error make_conflict_error(std::string description, uint64_t actual) {
-  return caf::error{
-    static_cast<uint8_t>(journal_errc::wrong_expected_revision),
-    journal_category, caf::make_message(std::move(description), actual)};
+  return caf::error{static_cast<uint8_t>(journal_errc::wrong_expected_revision),
+                    journal_category,
+                    caf::make_message(std::move(description), actual)};
 }
 
 std::optional<uint64_t> actual_revision(const caf::error& err) {

@@ -13,8 +13,7 @@ std::vector<std::byte> to_bytes(std::string_view str) {
 }
 
 std::string bytes_to_string(const std::vector<std::byte>& bytes) {
-  return std::string{reinterpret_cast<const char*>(bytes.data()),
-                     bytes.size()};
+  return std::string{reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 } // namespace annals

@@ -143,8 +143,7 @@ public:
               std::size_t max) const override;
 
   caf::expected<std::vector<recorded_event>>
-  read_partition(partition_id p, position from,
-                 std::size_t max) const override;
+  read_partition(partition_id p, position from, std::size_t max) const override;
 
   caf::expected<revision> last_revision(const stream_id& stream) const override;
 
@@ -159,15 +158,15 @@ public:
   load_checkpoint(const std::string& consumer, partition_id p) const override;
 
   caf::expected<std::optional<std::string>>
-  load_model(const std::string& model,
-             const std::string& key) const override;
+  load_model(const std::string& model, const std::string& key) const override;
 
   caf::expected<verify_report> verify() const override;
 
   caf::expected<journal_stats> stats() const override;
 
 private:
-  // -- helpers ------------------------------------------------------------------
+  // -- helpers
+  // ------------------------------------------------------------------
 
   /// Runs `f(txn)` in a read-only transaction under the shared resize lock.
   template <class F>
@@ -180,12 +179,12 @@ private:
   caf::expected<bool> grow_map();
 
   /// Last revision of the stream with key `skey` (0 if none).
-  static lmdb_failure last_revision_in(MDB_cursor* streams, const std::string& skey,
-                                revision& out);
+  static lmdb_failure last_revision_in(MDB_cursor* streams,
+                                       const std::string& skey, revision& out);
 
   /// Last position of partition `p` (0 if empty).
   static lmdb_failure partition_end_in(MDB_cursor* log, partition_id p,
-                                position& out);
+                                       position& out);
 
   lmdb_failure evict_commands(MDB_txn* txn, int64_t now, std::size_t budget);
 
@@ -197,7 +196,8 @@ private:
     return err;
   }
 
-  // -- state ----------------------------------------------------------------------
+  // -- state
+  // ----------------------------------------------------------------------
 
   std::string dir_;
   journal_options opts_;
@@ -252,10 +252,14 @@ caf::error lmdb_journal::open() {
   struct {
     const char* name;
     MDB_dbi* dbi;
-  } tables[] = {{"meta", &meta_},           {"log", &log_},
-                {"streams", &streams_},     {"commands", &commands_},
-                {"command_order", &order_}, {"snapshots", &snapshots_},
-                {"checkpoints", &checkpoints_}, {"models", &models_},
+  } tables[] = {{"meta", &meta_},
+                {"log", &log_},
+                {"streams", &streams_},
+                {"commands", &commands_},
+                {"command_order", &order_},
+                {"snapshots", &snapshots_},
+                {"checkpoints", &checkpoints_},
+                {"models", &models_},
                 {"epochs", &epochs_}};
   for (auto& t : tables)
     if (auto rc = mdb_dbi_open(txn.txn, t.name, MDB_CREATE, t.dbi); rc != 0)
@@ -376,9 +380,9 @@ lmdb_failure lmdb_journal::evict_commands(MDB_txn* txn, int64_t now,
   if (auto rc = mdb_stat(txn, order_, &st); rc != 0)
     return {rc, "stat command order"};
   uint64_t count = st.ms_entries;
-  auto max_age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      opts_.dedupe_max_age)
-                      .count();
+  auto max_age_ns
+    = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.dedupe_max_age)
+        .count();
   cursor_guard cur;
   if (auto rc = mdb_cursor_open(txn, order_, &cur.cur); rc != 0)
     return {rc, "open cursor"};
@@ -484,10 +488,9 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
                          + " command " + req.command_id + " is malformed"));
           continue;
         }
-        out.appends.emplace_back(append_result{ce.partition, ce.first_revision,
-                                               ce.last_revision,
-                                               ce.first_position,
-                                               ce.last_position, true});
+        out.appends.emplace_back(
+          append_result{ce.partition, ce.first_revision, ce.last_revision,
+                        ce.first_position, ce.last_position, true});
         continue;
       }
       if (rc != MDB_NOTFOUND)
@@ -562,17 +565,15 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
     auto ik = stream_rev_key(skey, last + n);
     auto iv = encode_range(stream_range{p, first_pos, last + 1});
     MDB_val k = to_val(ik), v = to_val(iv);
-    if (auto rc = mdb_cursor_put(streams.cur, &k, &v, MDB_NOOVERWRITE);
-        rc != 0)
+    if (auto rc = mdb_cursor_put(streams.cur, &k, &v, MDB_NOOVERWRITE); rc != 0)
       return {rc, "index stream " + to_string(req.stream)};
     pe->second = first_pos + n - 1;
-    append_result res{p, last + 1, last + n, first_pos, first_pos + n - 1,
-                      false};
+    append_result res{p,         last + 1,          last + n,
+                      first_pos, first_pos + n - 1, false};
     if (!ckey.empty()) {
-      auto cv = encode_command(command_entry{p, res.first_revision,
-                                             res.last_revision,
-                                             res.first_position,
-                                             res.last_position, now, order});
+      auto cv = encode_command(
+        command_entry{p, res.first_revision, res.last_revision,
+                      res.first_position, res.last_position, now, order});
       MDB_val ck = to_val(ckey), cvv = to_val(cv);
       if (auto rc = mdb_put(txn.txn, commands_, &ck, &cvv, 0); rc != 0)
         return {rc, "remember command id"};
@@ -692,7 +693,8 @@ caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
   }
 }
 
-// -- reading ----------------------------------------------------------------------
+// -- reading
+// ----------------------------------------------------------------------
 
 caf::expected<std::vector<recorded_event>>
 lmdb_journal::read_stream(const stream_id& stream, revision from,
@@ -734,8 +736,8 @@ lmdb_journal::read_stream(const stream_id& stream, revision from,
           if (lrc == MDB_NOTFOUND)
             return make_error(journal_errc::corrupt_record,
                               where + ": record missing at partition "
-                                + std::to_string(range.partition)
-                                + " position " + std::to_string(pos));
+                                + std::to_string(range.partition) + " position "
+                                + std::to_string(pos));
           if (lrc != 0)
             return lmdb_error(lrc, where);
           partition_id kp;
@@ -744,8 +746,8 @@ lmdb_journal::read_stream(const stream_id& stream, revision from,
               || kpos != pos)
             return make_error(journal_errc::corrupt_record,
                               where + ": record missing at partition "
-                                + std::to_string(range.partition)
-                                + " position " + std::to_string(pos));
+                                + std::to_string(range.partition) + " position "
+                                + std::to_string(pos));
           auto ev = decode_record(lv.mv_data, lv.mv_size, where);
           if (!ev)
             return std::move(ev.error());
@@ -932,7 +934,8 @@ lmdb_journal::load_model(const std::string& model,
     });
 }
 
-// -- maintenance ------------------------------------------------------------------
+// -- maintenance
+// ------------------------------------------------------------------
 
 caf::expected<verify_report> lmdb_journal::verify() const {
   return with_read_txn([&](MDB_txn* txn) -> caf::expected<verify_report> {
@@ -1111,9 +1114,8 @@ open_lmdb_journal(const std::string& dir, const journal_options& opts) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)
-    return make_error(journal_errc::io_error,
-                      "cannot create data directory " + dir + ": "
-                        + ec.message());
+    return make_error(journal_errc::io_error, "cannot create data directory "
+                                                + dir + ": " + ec.message());
   auto lock = dir_lock::acquire(dir);
   if (!lock)
     return std::move(lock.error());

@@ -24,10 +24,8 @@ using namespace detail;
 class memory_journal final : public journal {
 public:
   explicit memory_journal(const journal_options& opts)
-    : opts_(opts),
-      partitions_(opts.partitions == 0 ? 1024 : opts.partitions),
-      logs_(partitions_),
-      epochs_(partitions_, 0) {
+    : opts_(opts), partitions_(opts.partitions == 0 ? 1024 : opts.partitions),
+      logs_(partitions_), epochs_(partitions_, 0) {
   }
 
   uint32_t partition_count() const noexcept override {
@@ -83,8 +81,12 @@ public:
         continue;
       }
       auto& log = logs_[p];
-      append_result res{p, last + 1, last + req.events.size(), log.size() + 1,
-                        log.size() + req.events.size(), false};
+      append_result res{p,
+                        last + 1,
+                        last + req.events.size(),
+                        log.size() + 1,
+                        log.size() + req.events.size(),
+                        false};
       for (std::size_t j = 0; j < req.events.size(); ++j) {
         const auto& ev = req.events[j];
         recorded_event rec;
@@ -127,8 +129,8 @@ public:
     while (!command_order_.empty()) {
       auto it = commands_.find(command_order_.front());
       bool too_many = command_order_.size() > opts_.dedupe_max_entries;
-      bool too_old = it != commands_.end()
-                     && now - it->second.timestamp_ns > max_age_ns;
+      bool too_old
+        = it != commands_.end() && now - it->second.timestamp_ns > max_age_ns;
       if (!too_many && !too_old)
         break;
       if (it != commands_.end())
@@ -206,8 +208,7 @@ public:
   }
 
   caf::expected<std::optional<position>>
-  load_checkpoint(const std::string& consumer,
-                  partition_id p) const override {
+  load_checkpoint(const std::string& consumer, partition_id p) const override {
     std::shared_lock guard{mtx_};
     auto it = checkpoints_.find({consumer, p});
     if (it == checkpoints_.end())

@@ -26,8 +26,8 @@ caf::error check_name(std::string_view what, const std::string& value,
 
 caf::error check_stream(const stream_id& s) {
   auto where = "stream " + to_string(s);
-  if (auto err = check_name("category", s.category, true, where,
-                            max_category_bytes))
+  if (auto err
+      = check_name("category", s.category, true, where, max_category_bytes))
     return err;
   return check_name("id", s.id, false, where, max_stream_id_bytes);
 }
@@ -47,8 +47,8 @@ caf::error validate(const append_request& req, const journal_options& opts) {
   for (const auto& ev : req.events) {
     if (auto err = check_name("event type", ev.type, true, where))
       return err;
-    if (auto err = check_name("correlation id", ev.correlation_id, false,
-                              where))
+    if (auto err
+        = check_name("correlation id", ev.correlation_id, false, where))
       return err;
     if (auto err = check_name("causation id", ev.causation_id, false, where))
       return err;
@@ -67,8 +67,7 @@ caf::error validate(const snapshot& snap, const journal_options& opts) {
     return err;
   auto where = "snapshot of stream " + to_string(snap.stream);
   if (snap.rev == 0)
-    return make_error(journal_errc::invalid_argument,
-                      where + ": revision 0");
+    return make_error(journal_errc::invalid_argument, where + ": revision 0");
   if (auto err = check_name("type", snap.type, true, where))
     return err;
   if (snap.payload.size() > opts.max_payload_bytes)

@@ -1,6 +1,8 @@
 // annals -- tests of the record codec and the checksum.
-#include "annals/persistence/errc.hpp"
 #include "codec.hpp"
+
+#include "annals/persistence/errc.hpp"
+
 #include "crc32c.hpp"
 
 #include <catch2/catch.hpp>
@@ -86,8 +88,8 @@ TEST_CASE("truncated and random records give errors, never crashes",
 
 TEST_CASE("a snapshot record round-trips and detects damage",
           "[persistence][codec]") {
-  snapshot s{{"bank.account", "alice"}, 42, "bank.account", 1,
-             to_bytes("state")};
+  snapshot s{
+    {"bank.account", "alice"}, 42, "bank.account", 1, to_bytes("state")};
   std::string buf;
   encode_snapshot(s, buf);
   auto back = decode_snapshot(buf.data(), buf.size(), "snap");

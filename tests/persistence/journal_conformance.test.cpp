@@ -1,5 +1,6 @@
 // annals -- the journal conformance suite, run against every backend.
 #include "annals/persistence/journal.hpp"
+
 #include "journal_backends.hpp"
 
 #include <catch2/catch.hpp>
@@ -45,8 +46,8 @@ Backend single_partition() {
 
 } // namespace
 
-#define JOURNAL_TEST(name) \
-  TEMPLATE_TEST_CASE(name, "[persistence][conformance]", lmdb_backend, \
+#define JOURNAL_TEST(name)                                                     \
+  TEMPLATE_TEST_CASE(name, "[persistence][conformance]", lmdb_backend,         \
                      memory_backend)
 
 JOURNAL_TEST("appended events read back in order with gap-free revisions") {
@@ -162,8 +163,8 @@ JOURNAL_TEST("a conflict inside a batch rejects only that stream's part") {
   REQUIRE(j->append(req(bob, {ev("t", "b1")})));
   write_batch b;
   b.appends.push_back(req(alice, {ev("t", "a1")}));
-  b.appends.push_back(req(bob, {ev("t", "b2"), ev("t", "b3")},
-                          expected_revision::no_stream()));
+  b.appends.push_back(
+    req(bob, {ev("t", "b2"), ev("t", "b3")}, expected_revision::no_stream()));
   b.appends.push_back(req(carol, {ev("t", "c1")}));
   auto res = j->commit(b);
   REQUIRE(res);
@@ -181,9 +182,12 @@ JOURNAL_TEST("a conflict inside a batch rejects only that stream's part") {
 JOURNAL_TEST("parts of one stream in one batch see each other") {
   TestType j;
   write_batch b;
-  b.appends.push_back(req(alice, {ev("t", "1")}, expected_revision::no_stream()));
-  b.appends.push_back(req(alice, {ev("t", "2")}, expected_revision::exactly(1)));
-  b.appends.push_back(req(alice, {ev("t", "x")}, expected_revision::exactly(1)));
+  b.appends.push_back(
+    req(alice, {ev("t", "1")}, expected_revision::no_stream()));
+  b.appends.push_back(
+    req(alice, {ev("t", "2")}, expected_revision::exactly(1)));
+  b.appends.push_back(
+    req(alice, {ev("t", "x")}, expected_revision::exactly(1)));
   auto res = j->commit(b);
   REQUIRE(res);
   CHECK(res->appends[0]);
@@ -207,8 +211,8 @@ JOURNAL_TEST("a repeated command id returns the original result") {
   CHECK(again->first_position == first->first_position);
   CHECK(j->last_revision(alice).value() == 3);
   // The same id on another stream is another command.
-  auto other = j->append(req(bob, {ev("t", "1")}, expected_revision::any(),
-                             "cmd-1"));
+  auto other
+    = j->append(req(bob, {ev("t", "1")}, expected_revision::any(), "cmd-1"));
   REQUIRE(other);
   CHECK_FALSE(other->duplicate);
   // Within one batch, the second copy is a duplicate of the first.
@@ -241,8 +245,8 @@ JOURNAL_TEST("the dedupe window is bounded by count") {
   opts.dedupe_max_entries = 3;
   TestType j{opts};
   for (int i = 0; i < 5; ++i)
-    REQUIRE(j->append(req(alice, {ev("t", "x")}, {},
-                          "cmd-" + std::to_string(i))));
+    REQUIRE(
+      j->append(req(alice, {ev("t", "x")}, {}, "cmd-" + std::to_string(i))));
   CHECK(j->stats()->remembered_commands == 3);
   // cmd-4 is remembered, cmd-0 forgotten: a retry writes again.
   CHECK(j->append(req(alice, {ev("t", "x")}, {}, "cmd-4"))->duplicate);
@@ -269,10 +273,10 @@ JOURNAL_TEST("the dedupe window is bounded by age") {
 JOURNAL_TEST("invalid appends are refused and write nothing") {
   TestType j;
   write_batch b;
-  b.appends.push_back(req(alice, {}));                          // no events
-  b.appends.push_back(req({"", "x"}, {ev("t", "1")}));          // no category
+  b.appends.push_back(req(alice, {}));                 // no events
+  b.appends.push_back(req({"", "x"}, {ev("t", "1")})); // no category
   b.appends.push_back(req({"c", std::string(300, 'x')}, {ev("t", "1")}));
-  b.appends.push_back(req(bob, {ev("", "1")}));                 // no type
+  b.appends.push_back(req(bob, {ev("", "1")})); // no type
   b.appends.push_back(req(bob, {ev("t", "1")}, {}, std::string(101, 'c')));
   event_data big = ev("t", "");
   big.payload.resize((std::size_t{4} << 20) + 1);
@@ -369,8 +373,8 @@ JOURNAL_TEST("reopening returns everything") {
   for (int i = 0; i < 50; ++i) {
     write_batch b;
     for (int s = 0; s < 7; ++s)
-      b.appends.push_back(req({"c", std::to_string(s)},
-                              {ev("t", std::to_string(i))}));
+      b.appends.push_back(
+        req({"c", std::to_string(s)}, {ev("t", std::to_string(i))}));
     REQUIRE(j->commit(b));
   }
   j.reopen();

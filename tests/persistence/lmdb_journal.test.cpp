@@ -1,6 +1,7 @@
 // annals -- LMDB-specific journal tests: corruption, map growth, locking,
 // partition count and format checks.
 #include "annals/persistence/journal.hpp"
+
 #include "journal_backends.hpp"
 #include "temp_dir.hpp"
 
@@ -10,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <atomic>
+#include <fstream>
 #include <iterator>
 #include <thread>
 

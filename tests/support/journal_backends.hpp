@@ -2,6 +2,7 @@
 #pragma once
 
 #include "annals/persistence/journal.hpp"
+
 #include "temp_dir.hpp"
 
 #include <memory>

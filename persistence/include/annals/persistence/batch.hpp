@@ -20,10 +20,10 @@ namespace annals {
 class expected_revision {
 public:
   enum class kind : uint8_t {
-    any,          ///< no check
-    no_stream,    ///< the stream must not exist (revision 0)
-    stream_exists,///< the stream must have at least one event
-    exactly,      ///< the stream's last revision must equal `value()`
+    any,           ///< no check
+    no_stream,     ///< the stream must not exist (revision 0)
+    stream_exists, ///< the stream must have at least one event
+    exactly,       ///< the stream's last revision must equal `value()`
   };
 
   /// No check (the default).
@@ -92,8 +92,7 @@ struct append_result {
   /// fields above describe the original append.
   bool duplicate = false;
 
-  friend bool operator==(const append_result&, const append_result&)
-    = default;
+  friend bool operator==(const append_result&, const append_result&) = default;
 };
 
 /// Sets a named consumer's position in one partition.

@@ -78,25 +78,26 @@ public:
   /// Convenience: commits one append.
   caf::expected<append_result> append(append_request req);
 
-  // -- reading events -----------------------------------------------------------
+  // -- reading events
+  // -----------------------------------------------------------
 
   /// Up to `max` events of `stream` from revision `from` on, in order.
   /// A missing stream yields an empty vector.
   /// @returns `corrupt_record` if a record fails its checks.
   virtual caf::expected<std::vector<recorded_event>>
   read_stream(const stream_id& stream, revision from,
-              std::size_t max = std::numeric_limits<std::size_t>::max()) const
-    = 0;
+              std::size_t max
+              = std::numeric_limits<std::size_t>::max()) const = 0;
 
   /// Up to `max` events of partition `p` from position `from` on, in order.
   virtual caf::expected<std::vector<recorded_event>>
   read_partition(partition_id p, position from,
-                 std::size_t max = std::numeric_limits<std::size_t>::max()) const
-    = 0;
+                 std::size_t max
+                 = std::numeric_limits<std::size_t>::max()) const = 0;
 
   /// The stream's last revision; 0 if it does not exist.
-  virtual caf::expected<revision> last_revision(const stream_id& stream) const
-    = 0;
+  virtual caf::expected<revision>
+  last_revision(const stream_id& stream) const = 0;
 
   /// The last position of every partition (index = partition id); 0 = empty.
   virtual caf::expected<std::vector<position>> partition_ends() const = 0;
@@ -112,8 +113,8 @@ public:
   ///          to fall back to an older one.
   virtual caf::expected<std::optional<snapshot>>
   load_snapshot(const stream_id& stream,
-                revision at_most = std::numeric_limits<revision>::max()) const
-    = 0;
+                revision at_most
+                = std::numeric_limits<revision>::max()) const = 0;
 
   /// The stored position of `consumer` in partition `p`, if any.
   virtual caf::expected<std::optional<position>>
@@ -123,7 +124,8 @@ public:
   virtual caf::expected<std::optional<std::string>>
   load_model(const std::string& model, const std::string& key) const = 0;
 
-  // -- maintenance --------------------------------------------------------------
+  // -- maintenance
+  // --------------------------------------------------------------
 
   /// Reads every record and index entry and checks checksums, gap-free
   /// positions and revisions, and index consistency.

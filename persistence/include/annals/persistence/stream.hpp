@@ -50,7 +50,8 @@ uint64_t stream_hash(const stream_id& x) noexcept;
 
 /// The partition of a stream: `stream_hash(x) % partition_count`.
 /// @pre `partition_count > 0`.
-partition_id partition_of(const stream_id& x, uint32_t partition_count) noexcept;
+partition_id partition_of(const stream_id& x,
+                          uint32_t partition_count) noexcept;
 
 /// The stream's events and its revisions live in exactly one partition, so
 /// a partition log totally orders the events of each of its streams.

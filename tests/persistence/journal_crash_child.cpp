@@ -1,0 +1,72 @@
+// annals -- child process of the journal crash test.
+//
+// Usage: journal_crash_child <dir> <cycle>
+// Appends random batches (fsync on) to the journal in <dir> forever and
+// prints one line per acknowledged append part, after its commit returned:
+//   ack <stream id> <first revision> <last revision> <command id>
+// The parent SIGKILLs it at a random moment.
+#include "annals/persistence/journal.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+
+using namespace annals;
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s <dir> <cycle>\n", argv[0]);
+    return 2;
+  }
+  std::string dir = argv[1];
+  auto cycle = std::stoul(argv[2]);
+  journal_options opts;
+  opts.partitions = 64;
+  opts.initial_map_bytes = 8 << 20; // small: crashes also hit map growth
+  auto j = open_lmdb_journal(dir, opts);
+  if (!j) {
+    std::fprintf(stderr, "open: %s\n", describe(j.error()).c_str());
+    return 3;
+  }
+  std::mt19937_64 rng{cycle * 7919 + 17};
+  uint64_t n = 0;
+  std::string line;
+  for (;;) {
+    write_batch b;
+    auto parts = 1 + rng() % 16;
+    for (uint64_t i = 0; i < parts; ++i) {
+      append_request req;
+      req.stream = {"crash", "s" + std::to_string(rng() % 40)};
+      req.command_id = "c" + std::to_string(cycle) + "-" + std::to_string(n++);
+      auto events = 1 + rng() % 3;
+      for (uint64_t e = 0; e < events; ++e) {
+        event_data ev;
+        ev.type = "crash.event";
+        ev.payload = to_bytes(req.command_id + "#" + std::to_string(e)
+                              + std::string(rng() % 200, 'p'));
+        req.events.push_back(std::move(ev));
+      }
+      b.appends.push_back(std::move(req));
+    }
+    auto res = (*j)->commit(b);
+    if (!res) {
+      std::fprintf(stderr, "commit: %s\n", describe(res.error()).c_str());
+      return 4;
+    }
+    for (std::size_t i = 0; i < parts; ++i) {
+      const auto& part = res->appends[i];
+      if (!part)
+        continue;
+      line = "ack " + b.appends[i].stream.id + " "
+             + std::to_string(part->first_revision) + " "
+             + std::to_string(part->last_revision) + " "
+             + b.appends[i].command_id + "\n";
+      // One write per line: a line in the pipe was acknowledged.
+      if (::write(1, line.data(), line.size())
+          != static_cast<ssize_t>(line.size()))
+        return 5;
+    }
+  }
+}
