@@ -7,4 +7,10 @@ function(annals_target_defaults target)
   if(ANNALS_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+  if(ANNALS_SANITIZERS AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # GCC 12 reports false -Wrestrict / -Wmaybe-uninitialized positives in
+    # libstdc++ string code under ASan instrumentation (GCC PR 105651).
+    target_compile_options(${target} PRIVATE -Wno-restrict
+                           -Wno-maybe-uninitialized)
+  endif()
 endfunction()
