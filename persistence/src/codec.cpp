@@ -134,6 +134,29 @@ std::vector<std::byte> byte_reader::blob32() {
   return out;
 }
 
+std::string_view byte_reader::view16() {
+  if (!take(2))
+    return {};
+  std::size_t len = p_[off_] | (p_[off_ + 1] << 8);
+  off_ += 2;
+  if (!take(len))
+    return {};
+  std::string_view s{reinterpret_cast<const char*>(p_ + off_), len};
+  off_ += len;
+  return s;
+}
+
+const std::byte* byte_reader::view32(std::size_t& len) {
+  len = u32le();
+  if (!take(len)) {
+    len = 0;
+    return nullptr;
+  }
+  auto ptr = reinterpret_cast<const std::byte*>(p_ + off_);
+  off_ += len;
+  return ptr;
+}
+
 // -- keys -------------------------------------------------------------------
 
 std::string stream_key(const stream_id& s) {
@@ -277,7 +300,7 @@ void encode_record(const recorded_event& ev, std::string& out) {
 
 namespace {
 
-bool checksum_ok(const void* data, std::size_t n) {
+bool checksum_ok(const void* data, std::size_t n) noexcept {
   if (n < 5)
     return false;
   byte_reader r{data, 4};
@@ -288,35 +311,58 @@ bool checksum_ok(const void* data, std::size_t n) {
 
 } // namespace
 
-caf::expected<recorded_event> decode_record(const void* data, std::size_t n,
-                                            const std::string& where) {
+record_fault decode_record_view(const void* data, std::size_t n,
+                                event_view& ev) noexcept {
   if (!checksum_ok(data, n))
-    return make_error(journal_errc::corrupt_record,
-                      where + ": checksum mismatch (" + std::to_string(n)
-                        + " bytes)");
+    return record_fault::checksum;
   byte_reader r{data, n};
   r.u32le();
   if (r.u8() != record_kind)
-    return make_error(journal_errc::corrupt_record,
-                      where + ": not an event record");
-  recorded_event ev;
+    return record_fault::kind;
   ev.rev = r.u64le();
   ev.partition = r.u32le();
   ev.pos = r.u64le();
   ev.timestamp_ns = static_cast<int64_t>(r.u64le());
-  ev.meta.epoch = r.u64le();
+  ev.epoch = r.u64le();
   ev.schema_version = r.u32le();
-  ev.stream.category = r.str16();
-  ev.stream.id = r.str16();
-  ev.type = r.str16();
-  ev.meta.command_id = r.str16();
-  ev.meta.correlation_id = r.str16();
-  ev.meta.causation_id = r.str16();
-  ev.payload = r.blob32();
+  ev.category = r.view16();
+  ev.id = r.view16();
+  ev.type = r.view16();
+  ev.command_id = r.view16();
+  ev.correlation_id = r.view16();
+  ev.causation_id = r.view16();
+  ev.payload = r.view32(ev.payload_size);
   if (!r.ok() || r.remaining() != 0)
+    return record_fault::structure;
+  return record_fault::none;
+}
+
+caf::error record_error(record_fault fault, std::size_t n,
+                        const std::string& where) {
+  switch (fault) {
+  case record_fault::none:
+    return {};
+  case record_fault::checksum:
     return make_error(journal_errc::corrupt_record,
-                      where + ": malformed record structure");
-  return ev;
+                      where + ": checksum mismatch (" + std::to_string(n)
+                        + " bytes)");
+  case record_fault::kind:
+    return make_error(journal_errc::corrupt_record,
+                      where + ": not an event record");
+  case record_fault::structure:
+    break;
+  }
+  return make_error(journal_errc::corrupt_record,
+                    where + ": malformed record structure");
+}
+
+caf::expected<recorded_event> decode_record(const void* data, std::size_t n,
+                                            const std::string& where) {
+  event_view view;
+  if (auto fault = decode_record_view(data, n, view);
+      fault != record_fault::none)
+    return record_error(fault, n, where);
+  return view.to_event();
 }
 
 void encode_snapshot(const snapshot& s, std::string& out) {

@@ -62,6 +62,9 @@ public:
   std::string str16();
   /// Reads a u32 length and that many bytes.
   std::vector<std::byte> blob32();
+  /// As str16 / blob32, without copying: views into the input.
+  std::string_view view16();
+  const std::byte* view32(std::size_t& len);
   bool ok() const noexcept {
     return ok_;
   }
@@ -151,6 +154,18 @@ void encode_record(const recorded_event& ev, std::string& out);
 /// @returns `corrupt_record` on checksum or structure failure.
 caf::expected<recorded_event> decode_record(const void* data, std::size_t n,
                                             const std::string& where);
+
+/// Why a record failed to decode.
+enum class record_fault : uint8_t { none, checksum, kind, structure };
+
+/// Decodes and verifies a record in place; views point into `data`. Cheap
+/// on the happy path: no allocation, no error text.
+record_fault decode_record_view(const void* data, std::size_t n,
+                                event_view& out) noexcept;
+
+/// The `corrupt_record` error for `fault`, naming the record by `where`.
+caf::error record_error(record_fault fault, std::size_t n,
+                        const std::string& where);
 
 /// Encodes a snapshot record: u32le crc32c, u8 kind (2), fields.
 void encode_snapshot(const snapshot& s, std::string& out);

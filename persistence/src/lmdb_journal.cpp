@@ -138,12 +138,15 @@ public:
 
   caf::expected<batch_result> commit(const write_batch& batch) override;
 
-  caf::expected<std::vector<recorded_event>>
-  read_stream(const stream_id& stream, revision from,
-              std::size_t max) const override;
+  caf::error scan_stream(const stream_id& stream, revision from,
+                         const event_visitor& f) const override;
 
-  caf::expected<std::vector<recorded_event>>
-  read_partition(partition_id p, position from, std::size_t max) const override;
+  caf::error scan_partition(partition_id p, position from,
+                            const event_visitor& f) const override;
+
+  caf::expected<std::optional<append_result>>
+  find_command(const stream_id& stream,
+               const std::string& command_id) const override;
 
   caf::expected<revision> last_revision(const stream_id& stream) const override;
 
@@ -696,128 +699,143 @@ caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
 // -- reading
 // ----------------------------------------------------------------------
 
-caf::expected<std::vector<recorded_event>>
-lmdb_journal::read_stream(const stream_id& stream, revision from,
-                          std::size_t max) const {
-  return with_read_txn(
-    [&](MDB_txn* txn) -> caf::expected<std::vector<recorded_event>> {
-      std::vector<recorded_event> out;
-      if (max == 0)
-        return out;
-      from = std::max<revision>(from, 1);
-      auto skey = stream_key(stream);
-      cursor_guard idx, log;
-      if (auto rc = mdb_cursor_open(txn, streams_, &idx.cur); rc != 0)
-        return lmdb_error(rc, "open cursor");
-      if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
-        return lmdb_error(rc, "open cursor");
-      auto probe = stream_rev_key(skey, from);
-      MDB_val k = to_val(probe), v;
-      auto rc = mdb_cursor_get(idx.cur, &k, &v, MDB_SET_RANGE);
-      auto name = to_string(stream);
-      while (rc == 0 && out.size() < max) {
-        auto key = to_view(k);
-        if (key.size() != skey.size() + 8 || !starts_with(key, skey))
-          break;
-        auto last = suffix_u64be(key);
-        stream_range range;
-        if (!decode_range(to_view(v), range) || range.first_revision > last)
+caf::error lmdb_journal::scan_stream(const stream_id& stream, revision from,
+                                     const event_visitor& f) const {
+  return with_read_txn([&](MDB_txn* txn) -> caf::error {
+    from = std::max<revision>(from, 1);
+    auto skey = stream_key(stream);
+    cursor_guard idx, log;
+    if (auto rc = mdb_cursor_open(txn, streams_, &idx.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    auto probe = stream_rev_key(skey, from);
+    MDB_val k = to_val(probe), v;
+    auto rc = mdb_cursor_get(idx.cur, &k, &v, MDB_SET_RANGE);
+    auto where = [&](revision r) {
+      return "stream " + to_string(stream) + " revision " + std::to_string(r);
+    };
+    event_view ev;
+    while (rc == 0) {
+      auto key = to_view(k);
+      if (key.size() != skey.size() + 8 || !starts_with(key, skey))
+        break;
+      auto last = suffix_u64be(key);
+      stream_range range;
+      if (!decode_range(to_view(v), range) || range.first_revision > last)
+        return make_error(journal_errc::corrupt_record,
+                          where(last) + ": malformed stream index entry");
+      auto r = std::max(from, range.first_revision);
+      auto pos = range.first_position + (r - range.first_revision);
+      auto lk = log_key(range.partition, pos);
+      MDB_val lkv = to_val(lk), lv;
+      auto lrc = mdb_cursor_get(log.cur, &lkv, &lv, MDB_SET_KEY);
+      for (; r <= last; ++r, ++pos) {
+        if (lrc != 0 && lrc != MDB_NOTFOUND)
+          return lmdb_error(lrc, where(r));
+        partition_id kp = 0;
+        position kpos = 0;
+        if (lrc == MDB_NOTFOUND || !parse_log_key(to_view(lkv), kp, kpos)
+            || kp != range.partition || kpos != pos)
           return make_error(journal_errc::corrupt_record,
-                            "stream " + name + " revision "
-                              + std::to_string(last)
-                              + ": malformed stream index entry");
-        auto r = std::max(from, range.first_revision);
-        auto pos = range.first_position + (r - range.first_revision);
-        auto lk = log_key(range.partition, pos);
-        MDB_val lkv = to_val(lk), lv;
-        auto lrc = mdb_cursor_get(log.cur, &lkv, &lv, MDB_SET_KEY);
-        for (; r <= last && out.size() < max; ++r, ++pos) {
-          auto where = "stream " + name + " revision " + std::to_string(r);
-          if (lrc == MDB_NOTFOUND)
-            return make_error(journal_errc::corrupt_record,
-                              where + ": record missing at partition "
-                                + std::to_string(range.partition) + " position "
-                                + std::to_string(pos));
-          if (lrc != 0)
-            return lmdb_error(lrc, where);
-          partition_id kp;
-          position kpos;
-          if (!parse_log_key(to_view(lkv), kp, kpos) || kp != range.partition
-              || kpos != pos)
-            return make_error(journal_errc::corrupt_record,
-                              where + ": record missing at partition "
-                                + std::to_string(range.partition) + " position "
-                                + std::to_string(pos));
-          auto ev = decode_record(lv.mv_data, lv.mv_size, where);
-          if (!ev)
-            return std::move(ev.error());
-          if (ev->rev != r || ev->pos != pos || ev->partition != kp
-              || ev->stream != stream)
-            return make_error(journal_errc::corrupt_record,
-                              where + ": record at partition "
-                                + std::to_string(kp) + " position "
-                                + std::to_string(pos) + " holds stream "
-                                + to_string(ev->stream) + " revision "
-                                + std::to_string(ev->rev));
-          out.push_back(std::move(*ev));
-          lrc = mdb_cursor_get(log.cur, &lkv, &lv, MDB_NEXT);
-        }
-        from = last + 1;
-        rc = mdb_cursor_get(idx.cur, &k, &v, MDB_NEXT);
+                            where(r) + ": record missing at partition "
+                              + std::to_string(range.partition) + " position "
+                              + std::to_string(pos));
+        if (auto fault = decode_record_view(lv.mv_data, lv.mv_size, ev);
+            fault != record_fault::none)
+          return record_error(fault, lv.mv_size, where(r));
+        if (ev.rev != r || ev.pos != pos || ev.partition != kp
+            || ev.category != stream.category || ev.id != stream.id)
+          return make_error(
+            journal_errc::corrupt_record,
+            where(r) + ": record at partition " + std::to_string(kp)
+              + " position " + std::to_string(pos) + " holds "
+              + std::string{ev.category} + "/" + std::string{ev.id}
+              + " revision " + std::to_string(ev.rev));
+        if (!f(ev))
+          return caf::error{};
+        lrc = mdb_cursor_get(log.cur, &lkv, &lv, MDB_NEXT);
       }
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_error(rc, "read stream index of " + name);
-      return out;
-    });
+      from = last + 1;
+      rc = mdb_cursor_get(idx.cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return lmdb_error(rc, "read stream index of " + to_string(stream));
+    return caf::error{};
+  });
 }
 
-caf::expected<std::vector<recorded_event>>
-lmdb_journal::read_partition(partition_id p, position from,
-                             std::size_t max) const {
+caf::error lmdb_journal::scan_partition(partition_id p, position from,
+                                        const event_visitor& f) const {
   if (p >= partitions_)
     return make_error(journal_errc::invalid_argument,
                       "partition " + std::to_string(p) + " out of range");
+  return with_read_txn([&](MDB_txn* txn) -> caf::error {
+    from = std::max<position>(from, 1);
+    cursor_guard log;
+    if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    auto probe = log_key(p, from);
+    MDB_val k = to_val(probe), v;
+    auto rc = mdb_cursor_get(log.cur, &k, &v, MDB_SET_RANGE);
+    auto expect = from;
+    auto where = [&](position pos) {
+      return "partition " + std::to_string(p) + " position "
+             + std::to_string(pos);
+    };
+    event_view ev;
+    while (rc == 0) {
+      partition_id kp;
+      position kpos;
+      if (!parse_log_key(to_view(k), kp, kpos))
+        return make_error(journal_errc::corrupt_record,
+                          "partition " + std::to_string(p)
+                            + ": malformed log key");
+      if (kp != p)
+        break;
+      if (kpos != expect)
+        return make_error(journal_errc::corrupt_record,
+                          where(kpos) + ": gap, expected position "
+                            + std::to_string(expect));
+      if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
+          fault != record_fault::none)
+        return record_error(fault, v.mv_size, where(kpos));
+      if (ev.partition != p || ev.pos != kpos)
+        return make_error(journal_errc::corrupt_record,
+                          where(kpos) + ": record claims partition "
+                            + std::to_string(ev.partition) + " position "
+                            + std::to_string(ev.pos));
+      if (!f(ev))
+        return caf::error{};
+      ++expect;
+      rc = mdb_cursor_get(log.cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return lmdb_error(rc, "read partition " + std::to_string(p));
+    return caf::error{};
+  });
+}
+
+caf::expected<std::optional<append_result>>
+lmdb_journal::find_command(const stream_id& stream,
+                           const std::string& command_id) const {
   return with_read_txn(
-    [&](MDB_txn* txn) -> caf::expected<std::vector<recorded_event>> {
-      std::vector<recorded_event> out;
-      from = std::max<position>(from, 1);
-      cursor_guard log;
-      if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
-        return lmdb_error(rc, "open cursor");
-      auto probe = log_key(p, from);
-      MDB_val k = to_val(probe), v;
-      auto rc = mdb_cursor_get(log.cur, &k, &v, MDB_SET_RANGE);
-      auto expect = from;
-      while (rc == 0 && out.size() < max) {
-        partition_id kp;
-        position kpos;
-        if (!parse_log_key(to_view(k), kp, kpos))
-          return make_error(journal_errc::corrupt_record,
-                            "partition " + std::to_string(p)
-                              + ": malformed log key");
-        if (kp != p)
-          break;
-        auto where = "partition " + std::to_string(p) + " position "
-                     + std::to_string(kpos);
-        if (kpos != expect)
-          return make_error(journal_errc::corrupt_record,
-                            where + ": gap, expected position "
-                              + std::to_string(expect));
-        auto ev = decode_record(v.mv_data, v.mv_size, where);
-        if (!ev)
-          return std::move(ev.error());
-        if (ev->partition != p || ev->pos != kpos)
-          return make_error(journal_errc::corrupt_record,
-                            where + ": record claims partition "
-                              + std::to_string(ev->partition) + " position "
-                              + std::to_string(ev->pos));
-        out.push_back(std::move(*ev));
-        ++expect;
-        rc = mdb_cursor_get(log.cur, &k, &v, MDB_NEXT);
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return lmdb_error(rc, "read partition " + std::to_string(p));
-      return out;
+    [&](MDB_txn* txn) -> caf::expected<std::optional<append_result>> {
+      auto ckey = stream_key(stream) + command_id;
+      MDB_val k = to_val(ckey), v;
+      auto rc = mdb_get(txn, commands_, &k, &v);
+      if (rc == MDB_NOTFOUND)
+        return std::optional<append_result>{};
+      if (rc != 0)
+        return lmdb_error(rc, "look up command id");
+      command_entry ce;
+      if (!decode_command(to_view(v), ce))
+        return make_error(journal_errc::corrupt_record,
+                          "dedupe entry of stream " + to_string(stream)
+                            + " command " + command_id + " is malformed");
+      return std::optional<append_result>{
+        append_result{ce.partition, ce.first_revision, ce.last_revision,
+                      ce.first_position, ce.last_position, true}};
     });
 }
 

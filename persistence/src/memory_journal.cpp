@@ -141,34 +141,42 @@ public:
     return out;
   }
 
-  caf::expected<std::vector<recorded_event>>
-  read_stream(const stream_id& stream, revision from,
-              std::size_t max) const override {
+  caf::error scan_stream(const stream_id& stream, revision from,
+                         const event_visitor& f) const override {
     std::shared_lock guard{mtx_};
-    std::vector<recorded_event> out;
     auto it = streams_.find(stream);
     if (it == streams_.end())
-      return out;
+      return {};
     auto p = partition_of(stream, partitions_);
-    for (auto r = std::max<revision>(from, 1);
-         r <= it->second.size() && out.size() < max; ++r)
-      out.push_back(logs_[p][it->second[r - 1] - 1]);
-    return out;
+    for (auto r = std::max<revision>(from, 1); r <= it->second.size(); ++r)
+      if (!f(view_of(logs_[p][it->second[r - 1] - 1])))
+        break;
+    return {};
   }
 
-  caf::expected<std::vector<recorded_event>>
-  read_partition(partition_id p, position from,
-                 std::size_t max) const override {
+  caf::error scan_partition(partition_id p, position from,
+                            const event_visitor& f) const override {
     if (p >= partitions_)
       return make_error(journal_errc::invalid_argument,
                         "partition " + std::to_string(p) + " out of range");
     std::shared_lock guard{mtx_};
-    std::vector<recorded_event> out;
     const auto& log = logs_[p];
-    for (auto pos = std::max<position>(from, 1);
-         pos <= log.size() && out.size() < max; ++pos)
-      out.push_back(log[pos - 1]);
-    return out;
+    for (auto pos = std::max<position>(from, 1); pos <= log.size(); ++pos)
+      if (!f(view_of(log[pos - 1])))
+        break;
+    return {};
+  }
+
+  caf::expected<std::optional<append_result>>
+  find_command(const stream_id& stream,
+               const std::string& command_id) const override {
+    std::shared_lock guard{mtx_};
+    auto it = commands_.find({stream, command_id});
+    if (it == commands_.end())
+      return std::optional<append_result>{};
+    auto res = it->second.result;
+    res.duplicate = true;
+    return std::optional<append_result>{res};
   }
 
   caf::expected<revision>
@@ -252,6 +260,25 @@ public:
   }
 
 private:
+  static event_view view_of(const recorded_event& ev) {
+    event_view v;
+    v.category = ev.stream.category;
+    v.id = ev.stream.id;
+    v.rev = ev.rev;
+    v.partition = ev.partition;
+    v.pos = ev.pos;
+    v.type = ev.type;
+    v.schema_version = ev.schema_version;
+    v.timestamp_ns = ev.timestamp_ns;
+    v.command_id = ev.meta.command_id;
+    v.correlation_id = ev.meta.correlation_id;
+    v.causation_id = ev.meta.causation_id;
+    v.epoch = ev.meta.epoch;
+    v.payload = ev.payload.data();
+    v.payload_size = ev.payload.size();
+    return v;
+  }
+
   struct command {
     append_result result;
     int64_t timestamp_ns;

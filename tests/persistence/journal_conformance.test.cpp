@@ -392,3 +392,42 @@ JOURNAL_TEST("reopening returns everything") {
   CHECK(rep->events == 350);
   CHECK(rep->streams == 7);
 }
+
+JOURNAL_TEST("find_command returns the original result") {
+  TestType j;
+  CHECK_FALSE(j->find_command(alice, "cmd-x").value());
+  auto res = j->append(req(alice, {ev("t", "1"), ev("t", "2")}, {}, "cmd-x"));
+  REQUIRE(res);
+  auto found = j->find_command(alice, "cmd-x");
+  REQUIRE(found);
+  REQUIRE(*found);
+  CHECK((*found)->first_revision == res->first_revision);
+  CHECK((*found)->last_revision == res->last_revision);
+  CHECK((*found)->duplicate);
+  CHECK_FALSE(j->find_command(bob, "cmd-x").value());
+}
+
+JOURNAL_TEST("scans visit in order and stop when asked") {
+  TestType j;
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(j->append(req(alice, {ev("t", std::to_string(i))})));
+  std::vector<revision> seen;
+  auto err = j->scan_stream(alice, 3, [&](const event_view& v) {
+    seen.push_back(v.rev);
+    CHECK(v.category == "bank.account");
+    CHECK(v.id == "alice");
+    CHECK(std::string(reinterpret_cast<const char*>(v.payload), v.payload_size)
+          == std::to_string(v.rev - 1));
+    return seen.size() < 4;
+  });
+  CHECK_FALSE(err);
+  CHECK(seen == std::vector<revision>{3, 4, 5, 6});
+  std::vector<position> positions;
+  err = j->scan_partition(partition_of(alice, j->partition_count()), 9,
+                          [&](const event_view& v) {
+                            positions.push_back(v.pos);
+                            return true;
+                          });
+  CHECK_FALSE(err);
+  CHECK(positions == std::vector<position>{9, 10});
+}

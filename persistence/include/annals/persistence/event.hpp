@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace annals {
@@ -57,6 +58,29 @@ struct recorded_event {
 
   friend bool operator==(const recorded_event&, const recorded_event&)
     = default;
+};
+
+/// A stored event seen in place (no copies): every view points into the
+/// journal's memory and is valid only during the callback that received it
+/// (see `journal::scan_stream`). The record's checksum was verified.
+struct event_view {
+  std::string_view category;
+  std::string_view id;
+  revision rev = 0;
+  partition_id partition = 0;
+  position pos = 0;
+  std::string_view type;
+  uint32_t schema_version = 1;
+  int64_t timestamp_ns = 0;
+  std::string_view command_id;
+  std::string_view correlation_id;
+  std::string_view causation_id;
+  uint64_t epoch = 0;
+  const std::byte* payload = nullptr;
+  std::size_t payload_size = 0;
+
+  /// Copies the view into an owning `recorded_event`.
+  recorded_event to_event() const;
 };
 
 /// Convenience: bytes from a string (tests, tools, demos).

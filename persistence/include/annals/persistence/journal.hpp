@@ -12,6 +12,7 @@
 #include <caf/expected.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -78,22 +79,44 @@ public:
   /// Convenience: commits one append.
   caf::expected<append_result> append(append_request req);
 
-  // -- reading events
-  // -----------------------------------------------------------
+  // -- reading events ---------------------------------------------------------
 
-  /// Up to `max` events of `stream` from revision `from` on, in order.
-  /// A missing stream yields an empty vector.
-  /// @returns `corrupt_record` if a record fails its checks.
-  virtual caf::expected<std::vector<recorded_event>>
+  /// Called with each event in order; return false to stop early. The view
+  /// is valid only during the call. Do not write to the journal from it.
+  using event_visitor = std::function<bool(const event_view&)>;
+
+  /// Visits the events of `stream` from revision `from` on, in order, each
+  /// checked (checksum, and that it is the stream's next revision). The
+  /// fastest way to replay a stream: no copies.
+  /// @returns `corrupt_record` (naming stream and revision) on damage; the
+  ///          events before it were visited.
+  virtual caf::error scan_stream(const stream_id& stream, revision from,
+                                 const event_visitor& f) const = 0;
+
+  /// Visits the events of partition `p` from position `from` on, in order.
+  /// @returns `invalid_argument` for a partition out of range,
+  ///          `corrupt_record` (naming partition and position) on damage.
+  virtual caf::error scan_partition(partition_id p, position from,
+                                    const event_visitor& f) const = 0;
+
+  /// Up to `max` events of `stream` from revision `from` on, in order (a
+  /// copying convenience over `scan_stream`). A missing stream yields an
+  /// empty vector.
+  caf::expected<std::vector<recorded_event>>
   read_stream(const stream_id& stream, revision from,
-              std::size_t max
-              = std::numeric_limits<std::size_t>::max()) const = 0;
+              std::size_t max = std::numeric_limits<std::size_t>::max()) const;
 
   /// Up to `max` events of partition `p` from position `from` on, in order.
-  virtual caf::expected<std::vector<recorded_event>>
+  caf::expected<std::vector<recorded_event>>
   read_partition(partition_id p, position from,
                  std::size_t max
-                 = std::numeric_limits<std::size_t>::max()) const = 0;
+                 = std::numeric_limits<std::size_t>::max()) const;
+
+  /// The original result of command `command_id` on `stream` (with
+  /// `duplicate` set), if it is still in the dedupe window.
+  virtual caf::expected<std::optional<append_result>>
+  find_command(const stream_id& stream,
+               const std::string& command_id) const = 0;
 
   /// The stream's last revision; 0 if it does not exist.
   virtual caf::expected<revision>
