@@ -7,28 +7,28 @@ namespace annals {
 
 const char* to_string(errc x) noexcept {
   switch (x) {
-    case errc::unknown_command:
-      return "unknown_command";
-    case errc::unknown_event_type:
-      return "unknown_event_type";
-    case errc::unknown_schema_version:
-      return "unknown_schema_version";
-    case errc::malformed_payload:
-      return "malformed_payload";
-    case errc::handler_failed:
-      return "handler_failed";
-    case errc::not_persisted:
-      return "not_persisted";
-    case errc::wrong_expected_revision:
-      return "wrong_expected_revision";
-    case errc::recovery_failed:
-      return "recovery_failed";
-    case errc::unavailable:
-      return "unavailable";
-    case errc::outcome_unknown:
-      return "outcome_unknown";
-    case errc::invalid_command:
-      return "invalid_command";
+  case errc::unknown_command:
+    return "unknown_command";
+  case errc::unknown_event_type:
+    return "unknown_event_type";
+  case errc::unknown_schema_version:
+    return "unknown_schema_version";
+  case errc::malformed_payload:
+    return "malformed_payload";
+  case errc::handler_failed:
+    return "handler_failed";
+  case errc::not_persisted:
+    return "not_persisted";
+  case errc::wrong_expected_revision:
+    return "wrong_expected_revision";
+  case errc::recovery_failed:
+    return "recovery_failed";
+  case errc::unavailable:
+    return "unavailable";
+  case errc::outcome_unknown:
+    return "outcome_unknown";
+  case errc::invalid_command:
+    return "invalid_command";
   }
   return "unknown";
 }

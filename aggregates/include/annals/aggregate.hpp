@@ -43,14 +43,19 @@ namespace annals {
 namespace detail {
 
 template <class A, class C>
-concept has_handle = requires(const A& a, const C& c) { a.handle(c); };
+concept has_handle = requires(const A& a, const C& c) {
+  a.handle(c);
+};
 
 template <class A, class E>
-concept has_apply = requires(A& a, const E& e) { a.apply(e); };
+concept has_apply = requires(A& a, const E& e) {
+  a.apply(e);
+};
 
 template <class A, class E>
 concept has_noexcept_apply = requires(A& a, const E& e) {
-  { a.apply(e) } noexcept;
+  { a.apply(e) }
+  noexcept;
 };
 
 template <class T>
@@ -121,10 +126,10 @@ concept has_lists = requires {
 /// True if `handle(C)` of aggregate `A` decides (returns `decision<A>`);
 /// false if it is a read-only query.
 template <class A, class C>
-inline constexpr bool is_deciding_v = std::is_same_v<
-  std::decay_t<decltype(std::declval<const A&>().handle(
-    std::declval<const C&>()))>,
-  decision<A>>;
+inline constexpr bool is_deciding_v
+  = std::is_same_v<std::decay_t<decltype(std::declval<const A&>().handle(
+                     std::declval<const C&>()))>,
+                   decision<A>>;
 
 /// The reply type of query `C` on aggregate `A`.
 template <class A, class C>

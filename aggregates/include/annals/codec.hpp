@@ -38,15 +38,13 @@ std::vector<std::byte> encode(const T& x) {
 template <class T>
 caf::error decode(const std::byte* data, std::size_t n, T& out,
                   std::string_view what) {
-  caf::binary_deserializer src{nullptr, reinterpret_cast<const char*>(data),
-                               n};
+  caf::binary_deserializer src{nullptr, reinterpret_cast<const char*>(data), n};
   if (auto err = src(out))
     return make_error(errc::malformed_payload,
                       std::string{what} + ": " + caf::to_string(err));
   if (src.remaining() != 0)
     return make_error(errc::malformed_payload,
-                      std::string{what} + ": "
-                        + std::to_string(src.remaining())
+                      std::string{what} + ": " + std::to_string(src.remaining())
                         + " trailing bytes");
   return {};
 }
@@ -99,8 +97,8 @@ struct event_decoder<type_list<Es...>> {
   static caf::error run(std::string_view type, uint32_t version,
                         const std::byte* data, std::size_t n,
                         std::variant<Es...>& out) {
-    return decode_event_impl<std::variant<Es...>, Es...>(type, version, data,
-                                                         n, out);
+    return decode_event_impl<std::variant<Es...>, Es...>(type, version, data, n,
+                                                         out);
   }
 };
 

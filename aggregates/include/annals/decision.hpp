@@ -65,8 +65,9 @@ public:
                   "annals: emit() got an event type that is not in the "
                   "aggregate's `events` list");
     events_.reserve(sizeof...(Es));
-    std::apply([this](auto&... e) { (events_.emplace_back(std::move(e)), ...); },
-               x.events);
+    std::apply(
+      [this](auto&... e) { (events_.emplace_back(std::move(e)), ...); },
+      x.events);
   }
 
   decision(rejection x) : rejection_(std::move(x.reason)) {

@@ -1,0 +1,180 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the runtime module (internal): the host of one aggregate type.
+//
+// # Operation
+// The host routes each command envelope to the actor of its aggregate id,
+// spawning it on first use (Akka's shard region, in-process). It keeps at
+// most `max_live` aggregates: beyond that it stops the least recently used
+// one. Stopping is a handshake so that no command is lost or reordered:
+// the host marks the id "stopping" and buffers new commands for it, the
+// aggregate finishes what it has and quits, and on its `down_msg` the host
+// spawns a fresh actor for the buffered commands (which recovers from the
+// journal). An aggregate idle for `passivate_after` asks the host to be
+// stopped the same way.
+//
+// # Concurrency
+// Actor-confined. The host only forwards (`delegate`), so the aggregate's
+// reply goes straight to the client.
+#pragma once
+
+#include "annals/command.hpp"
+#include "annals/detail/aggregate_actor.hpp"
+#include "annals/detail/runtime_context.hpp"
+#include "annals/errc.hpp"
+#include "annals/runtime_types.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <list>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace annals::detail {
+
+struct host_state {
+  static inline const char* name = "annals.host";
+
+  struct entry {
+    caf::actor actor;
+    std::list<std::string>::iterator lru;
+    bool stopping = false;
+    std::vector<std::pair<command_envelope, caf::response_promise>> buffer;
+  };
+
+  context_ptr ctx;
+  host_options opts;
+  std::string category;
+  std::unordered_map<std::string, entry> live;
+  std::unordered_map<caf::actor_addr, std::string> by_addr;
+  /// Most recently used first; only ids that are not stopping.
+  std::list<std::string> lru;
+};
+
+template <class A>
+class host_logic {
+public:
+  using actor_type = caf::stateful_actor<host_state>;
+
+  explicit host_logic(actor_type* self) : self_(self) {
+  }
+
+  caf::response_promise on_command(command_envelope& env) {
+    auto& st = self_->state;
+    auto rp = self_->make_response_promise();
+    if (env.id.size() > max_stream_id_bytes || env.category != st.category) {
+      rp.deliver(make_error(errc::invalid_command,
+                            env.category != st.category
+                              ? "command for category " + env.category
+                                  + " sent to the host of " + st.category
+                              : "aggregate id longer than "
+                                  + std::to_string(max_stream_id_bytes)
+                                  + " bytes"));
+      return rp;
+    }
+    auto it = st.live.find(env.id);
+    if (it == st.live.end())
+      it = spawn(env.id);
+    auto& e = it->second;
+    if (e.stopping) {
+      e.buffer.emplace_back(std::move(env), rp);
+      return rp;
+    }
+    st.lru.splice(st.lru.begin(), st.lru, e.lru);
+    rp.delegate(e.actor, std::move(env));
+    return rp;
+  }
+
+  void on_passivate(const std::string& id, const caf::actor_addr& from) {
+    auto& st = self_->state;
+    auto it = st.live.find(id);
+    if (it == st.live.end() || it->second.stopping
+        || it->second.actor.address() != from)
+      return;
+    ++st.ctx->metrics.passivations;
+    stop(it->second);
+  }
+
+  void on_down(const caf::down_msg& dm) {
+    auto& st = self_->state;
+    auto a = st.by_addr.find(dm.source);
+    if (a == st.by_addr.end())
+      return;
+    auto id = std::move(a->second);
+    st.by_addr.erase(a);
+    auto it = st.live.find(id);
+    if (it == st.live.end())
+      return;
+    auto buffer = std::move(it->second.buffer);
+    if (!it->second.stopping)
+      st.lru.erase(it->second.lru);
+    st.live.erase(it);
+    if (buffer.empty())
+      return;
+    // Commands that arrived while it stopped go to a fresh actor, in order.
+    auto& e = spawn(id)->second;
+    for (auto& [env, rp] : buffer)
+      rp.delegate(e.actor, std::move(env));
+  }
+
+  void on_exit(const caf::exit_msg& em) {
+    for (auto& [id, e] : self_->state.live)
+      self_->send_exit(e.actor, em.reason);
+    self_->quit(em.reason);
+  }
+
+private:
+  std::unordered_map<std::string, host_state::entry>::iterator
+  spawn(const std::string& id) {
+    auto& st = self_->state;
+    auto actor = self_->spawn(aggregate_actor<A>, st.ctx, st.opts, id,
+                              caf::actor_cast<caf::actor>(self_));
+    self_->monitor(actor);
+    st.lru.push_front(id);
+    host_state::entry e;
+    e.actor = actor;
+    e.lru = st.lru.begin();
+    st.by_addr.emplace(actor.address(), id);
+    auto it = st.live.emplace(id, std::move(e)).first;
+    // Over the cap: stop the least recently used (never the new one).
+    if (st.opts.max_live > 0 && st.lru.size() > st.opts.max_live) {
+      auto victim = st.live.find(st.lru.back());
+      if (victim != st.live.end() && victim != it)
+        stop(victim->second);
+    }
+    return it;
+  }
+
+  void stop(host_state::entry& e) {
+    auto& st = self_->state;
+    e.stopping = true;
+    st.lru.erase(e.lru);
+    self_->send(e.actor, stop_atom::value);
+  }
+
+  actor_type* self_;
+};
+
+/// The behavior of the host of aggregate type `A`.
+template <class A>
+caf::behavior aggregate_host(caf::stateful_actor<host_state>* self,
+                             context_ptr ctx, host_options opts) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.opts = opts;
+  st.category = std::string{A::category};
+  auto logic = std::make_shared<host_logic<A>>(self);
+  self->set_down_handler([logic](caf::down_msg& dm) { logic->on_down(dm); });
+  self->set_exit_handler([logic](caf::exit_msg& em) { logic->on_exit(em); });
+  return {
+    [logic](command_envelope& env) { return logic->on_command(env); },
+    [self, logic](passivate_atom, const std::string& id) {
+      // The sender is the aggregate asking to be stopped.
+      logic->on_passivate(
+        id, caf::actor_cast<caf::actor_addr>(self->current_sender()));
+    },
+  };
+}
+
+} // namespace annals::detail

@@ -1,0 +1,60 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the runtime module (internal): what every runtime actor shares.
+#pragma once
+
+#include "annals/persistence/journal.hpp"
+#include "annals/runtime_config.hpp"
+
+#include <caf/actor.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace annals {
+
+/// Counters of a runtime; cheap, thread-safe, monotonic.
+struct runtime_metrics {
+  std::atomic<uint64_t> commits{0};         ///< group commits
+  std::atomic<uint64_t> appends{0};         ///< append parts committed
+  std::atomic<uint64_t> recoveries{0};      ///< aggregates recovered
+  std::atomic<uint64_t> replayed_events{0}; ///< events applied in recovery
+  std::atomic<uint64_t> snapshots_written{0};
+  std::atomic<uint64_t> snapshot_fallbacks{0}; ///< unusable snapshot: replay
+  std::atomic<uint64_t> passivations{0};
+  std::atomic<uint64_t> storage_failures{0}; ///< failed commits
+  std::atomic<uint64_t> live_aggregates{0};
+  std::atomic<uint64_t> active_recoveries{0};
+  std::atomic<uint64_t> max_active_recoveries{0};
+};
+
+/// A copy of the counters at one moment.
+struct runtime_stats {
+  uint64_t commits = 0;
+  uint64_t appends = 0;
+  uint64_t recoveries = 0;
+  uint64_t replayed_events = 0;
+  uint64_t snapshots_written = 0;
+  uint64_t snapshot_fallbacks = 0;
+  uint64_t passivations = 0;
+  uint64_t storage_failures = 0;
+  uint64_t live_aggregates = 0;
+  uint64_t max_active_recoveries = 0;
+};
+
+namespace detail {
+
+/// Shared by the writer, the recovery gate, hosts and aggregates. The
+/// journal lives as long as any of them holds this.
+struct runtime_context {
+  std::shared_ptr<journal> store;
+  caf::actor writer;
+  caf::actor gate;
+  runtime_config cfg;
+  runtime_metrics metrics;
+};
+
+using context_ptr = std::shared_ptr<runtime_context>;
+
+} // namespace detail
+} // namespace annals

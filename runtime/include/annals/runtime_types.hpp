@@ -1,0 +1,36 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the runtime module: atoms and CAF type registration.
+#pragma once
+
+#include "annals/command.hpp"
+#include "annals/persistence/batch.hpp"
+#include "annals/persistence/snapshot.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+namespace annals {
+
+using append_atom = caf::atom_constant<caf::atom("a_append")>;
+using snapshot_atom = caf::atom_constant<caf::atom("a_snap")>;
+using passivate_atom = caf::atom_constant<caf::atom("a_passiv")>;
+using stop_atom = caf::atom_constant<caf::atom("a_stop")>;
+using idle_atom = caf::atom_constant<caf::atom("a_idle")>;
+using acquire_atom = caf::atom_constant<caf::atom("a_acquire")>;
+using release_atom = caf::atom_constant<caf::atom("a_release")>;
+using flush_atom = caf::atom_constant<caf::atom("a_flush")>;
+
+} // namespace annals
+
+// Messages between an aggregate and the journal writer never leave the
+// process: they carry the journal's own types without serialisation.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::snapshot)
+
+// Types that may cross nodes. User ID blocks start at
+// `caf::id_block::annals::end`.
+CAF_BEGIN_TYPE_ID_BLOCK(annals, caf::first_custom_type_id)
+CAF_ADD_TYPE_ID(annals, (annals::command_envelope))
+CAF_ADD_TYPE_ID(annals, (annals::ack))
+CAF_END_TYPE_ID_BLOCK(annals)

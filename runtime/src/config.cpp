@@ -1,0 +1,60 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "annals/render.hpp"
+#include "annals/runtime_config.hpp"
+#include "annals/runtime_types.hpp"
+
+#include <caf/config_option_adder.hpp>
+
+namespace annals {
+
+config::config() {
+  opt_group{custom_options_, "annals"}
+    .add(data_dir_, "data-dir", "directory of the journal (LMDB)")
+    .add(partitions_, "partitions",
+         "partition count, fixed when the journal is created")
+    .add(sync_, "sync", "'fsync' (default) or 'unsafe-no-sync'")
+    .add(max_map_mb_, "max-map-mb", "largest journal map in MiB")
+    .add(dedupe_entries_, "dedupe-entries", "command ids remembered")
+    .add(dedupe_age_, "dedupe-age", "how long command ids are remembered")
+    .add(snapshot_every_, "snapshot-every", "events between snapshots")
+    .add(passivate_after_, "passivate-after",
+         "stop aggregates idle for this long")
+    .add(max_live_, "max-live", "live aggregates per type (LRU beyond)")
+    .add(max_recoveries_, "max-recoveries", "aggregates recovering at once")
+    .add(max_batch_, "max-batch", "appends per group commit")
+    .add(command_timeout_, "command-timeout", "default timeout of ask()");
+  add_message_types<caf::id_block::annals>();
+  register_error_renderers(*this);
+}
+
+runtime_config config::runtime() const {
+  runtime_config rc;
+  if (!data_dir_.empty())
+    rc.data_dir = data_dir_;
+  if (partitions_ != 0)
+    rc.journal.partitions = partitions_;
+  if (sync_ == "unsafe-no-sync")
+    rc.journal.sync = durability::unsafe_no_sync;
+  if (max_map_mb_ != 0)
+    rc.journal.max_map_bytes = uint64_t{max_map_mb_} << 20;
+  if (dedupe_entries_ != 0)
+    rc.journal.dedupe_max_entries = dedupe_entries_;
+  if (dedupe_age_.count() > 0)
+    rc.journal.dedupe_max_age
+      = std::chrono::duration_cast<std::chrono::seconds>(dedupe_age_);
+  if (snapshot_every_ != 0)
+    rc.hosts.snapshot_every = snapshot_every_;
+  if (passivate_after_.count() > 0)
+    rc.hosts.passivate_after = passivate_after_;
+  if (max_live_ != 0)
+    rc.hosts.max_live = max_live_;
+  if (max_recoveries_ != 0)
+    rc.max_recoveries = max_recoveries_;
+  if (max_batch_ != 0)
+    rc.max_batch = max_batch_;
+  if (command_timeout_.count() > 0)
+    rc.command_timeout = command_timeout_;
+  return rc;
+}
+
+} // namespace annals

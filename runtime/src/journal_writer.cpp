@@ -1,0 +1,112 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "journal_writer.hpp"
+
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+#include "annals/runtime_types.hpp"
+
+#include <caf/after.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+namespace annals::detail {
+
+void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
+  bool running = true;
+  write_batch batch;
+  std::vector<caf::response_promise> promises;
+  auto max_batch = std::max<std::size_t>(1, ctx->cfg.max_batch);
+  auto on_append = [&](append_atom, append_request& req) {
+    promises.push_back(self->make_response_promise());
+    batch.appends.push_back(std::move(req));
+  };
+  auto on_snapshot = [&](snapshot_atom, snapshot& s) {
+    batch.snapshots.push_back(std::move(s));
+  };
+  auto on_exit = [&](caf::exit_msg&) { running = false; };
+  while (running) {
+    self->receive(on_append, on_snapshot, on_exit);
+    bool more = true;
+    while (more && running && batch.appends.size() < max_batch)
+      self->receive(
+        on_append, on_snapshot, on_exit,
+        caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
+    if (batch.appends.empty() && batch.snapshots.empty())
+      continue;
+    auto res = ctx->store->commit(batch);
+    ++ctx->metrics.commits;
+    if (!res) {
+      log(log_level::error, "group commit of " + std::to_string(promises.size())
+                              + " appends failed: " + render(res.error()));
+      for (auto& rp : promises)
+        rp.deliver(res.error());
+    } else {
+      ctx->metrics.appends += promises.size();
+      for (std::size_t i = 0; i < promises.size(); ++i) {
+        auto& part = res->appends[i];
+        if (part)
+          promises[i].deliver(std::move(*part));
+        else
+          promises[i].deliver(std::move(part.error()));
+      }
+    }
+    batch.appends.clear();
+    batch.snapshots.clear();
+    promises.clear();
+  }
+}
+
+caf::behavior recovery_gate(caf::event_based_actor* self, std::size_t permits) {
+  struct state {
+    std::size_t available;
+    std::deque<std::pair<caf::response_promise, caf::actor_addr>> queue;
+    std::unordered_map<caf::actor_addr, std::size_t> holders;
+  };
+  auto st = std::make_shared<state>();
+  st->available = std::max<std::size_t>(1, permits);
+  auto grant
+    = [self, st](caf::response_promise& rp, const caf::actor_addr& who) {
+        --st->available;
+        if (st->holders[who]++ == 0)
+          self->monitor(who);
+        rp.deliver(caf::ok_atom::value);
+      };
+  auto give_back = [st, grant](const caf::actor_addr& who, std::size_t n) {
+    auto it = st->holders.find(who);
+    if (it == st->holders.end())
+      return;
+    n = std::min(n, it->second);
+    it->second -= n;
+    if (it->second == 0)
+      st->holders.erase(it);
+    st->available += n;
+    while (st->available > 0 && !st->queue.empty()) {
+      auto [rp, w] = std::move(st->queue.front());
+      st->queue.pop_front();
+      grant(rp, w);
+    }
+  };
+  self->set_down_handler(
+    [give_back](caf::down_msg& dm) { give_back(dm.source, ~std::size_t{0}); });
+  return {
+    [self, st, grant](acquire_atom) {
+      // Read the sender first: make_response_promise takes it over.
+      auto who = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      auto rp = self->make_response_promise();
+      if (st->available > 0)
+        grant(rp, who);
+      else
+        st->queue.emplace_back(rp, who);
+      return rp;
+    },
+    [self, give_back](release_atom) {
+      give_back(caf::actor_cast<caf::actor_addr>(self->current_sender()), 1);
+    },
+  };
+}
+
+} // namespace annals::detail

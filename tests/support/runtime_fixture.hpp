@@ -1,0 +1,135 @@
+// annals -- test support: an actor system plus a runtime on an injectable
+// journal, a journal that fails on demand, and awaiting conditions.
+#pragma once
+
+#include "annals/persistence/journal.hpp"
+#include "annals/runtime.hpp"
+#include "annals/runtime_config.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace annals::testing {
+
+/// Polls `pred` until it holds or `limit` passes; returns its last value.
+/// Awaits a condition; never a fixed sleep.
+inline bool await(const std::function<bool()>& pred,
+                  std::chrono::milliseconds limit = std::chrono::seconds{10}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  return true;
+}
+
+/// Wraps a journal; fails the next `fail_commits` commits with `io_error`
+/// without writing anything (a storage fault injected under the runtime).
+class faulty_journal : public journal {
+public:
+  explicit faulty_journal(std::shared_ptr<journal> inner)
+    : inner_(std::move(inner)) {
+  }
+  std::atomic<int> fail_commits{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> commits{0};
+
+  uint32_t partition_count() const noexcept override {
+    return inner_->partition_count();
+  }
+  caf::expected<batch_result> commit(const write_batch& b) override {
+    ++commits;
+    if (fail_commits > 0) {
+      --fail_commits;
+      ++failed;
+      return make_error(journal_errc::io_error, "injected fsync failure");
+    }
+    return inner_->commit(b);
+  }
+  caf::error scan_stream(const stream_id& s, revision from,
+                         const event_visitor& f) const override {
+    return inner_->scan_stream(s, from, f);
+  }
+  caf::error scan_partition(partition_id p, position from,
+                            const event_visitor& f) const override {
+    return inner_->scan_partition(p, from, f);
+  }
+  caf::expected<std::optional<append_result>>
+  find_command(const stream_id& s, const std::string& id) const override {
+    return inner_->find_command(s, id);
+  }
+  caf::expected<revision> last_revision(const stream_id& s) const override {
+    return inner_->last_revision(s);
+  }
+  caf::expected<std::vector<position>> partition_ends() const override {
+    return inner_->partition_ends();
+  }
+  caf::expected<uint64_t> partition_epoch(partition_id p) const override {
+    return inner_->partition_epoch(p);
+  }
+  caf::expected<std::optional<snapshot>>
+  load_snapshot(const stream_id& s, revision at_most) const override {
+    return inner_->load_snapshot(s, at_most);
+  }
+  caf::expected<std::optional<position>>
+  load_checkpoint(const std::string& c, partition_id p) const override {
+    return inner_->load_checkpoint(c, p);
+  }
+  caf::expected<std::optional<std::string>>
+  load_model(const std::string& m, const std::string& k) const override {
+    return inner_->load_model(m, k);
+  }
+  caf::expected<verify_report> verify() const override {
+    return inner_->verify();
+  }
+  caf::expected<journal_stats> stats() const override {
+    return inner_->stats();
+  }
+
+private:
+  std::shared_ptr<journal> inner_;
+};
+
+/// A CAF config for tests: two scheduler threads, annals types registered.
+class test_config : public annals::config {
+public:
+  test_config() {
+    set("scheduler.max-threads", 2);
+  }
+};
+
+/// An actor system and a runtime over `store`; `restart()` replaces the
+/// runtime (the aggregates recover from the same journal).
+struct runtime_fixture {
+  explicit runtime_fixture(std::shared_ptr<journal> j = nullptr,
+                           runtime_config rc = default_config())
+    : store(j ? std::move(j) : std::shared_ptr<journal>{make_memory_journal()}),
+      cfg(std::move(rc)), sys(conf) {
+    rt = runtime::start(sys, cfg, store);
+  }
+  ~runtime_fixture() {
+    rt.reset();
+  }
+  static runtime_config default_config() {
+    runtime_config rc;
+    rc.command_timeout = std::chrono::seconds{10};
+    return rc;
+  }
+  void restart() {
+    rt.reset();
+    rt = runtime::start(sys, cfg, store);
+  }
+  std::shared_ptr<journal> store;
+  runtime_config cfg;
+  test_config conf;
+  caf::actor_system sys;
+  std::unique_ptr<runtime> rt;
+};
+
+} // namespace annals::testing
