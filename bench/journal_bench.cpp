@@ -180,11 +180,10 @@ std::string filesystem_of(const std::string& dir) {
   struct {
     unsigned long magic;
     const char* name;
-  } known[] = {{0xEF53, "ext4"},          {0x58465342, "xfs"},
-               {0x9123683E, "btrfs"},     {0x01021994, "tmpfs"},
-               {0x794C7630, "overlayfs"}, {0x2FC12FC1, "zfs"},
-               {0xF2F52010, "f2fs"},      {0x6969, "nfs"},
-               {0x65735546, "fuse"}};
+  } known[]
+    = {{0xEF53, "ext4"},      {0x58465342, "xfs"},       {0x9123683E, "btrfs"},
+       {0x01021994, "tmpfs"}, {0x794C7630, "overlayfs"}, {0x2FC12FC1, "zfs"},
+       {0xF2F52010, "f2fs"},  {0x6969, "nfs"},           {0x65735546, "fuse"}};
   for (const auto& k : known)
     if (static_cast<unsigned long>(sf.f_type) == k.magic)
       return k.name;
@@ -232,8 +231,7 @@ public:
     auto tmpl = (std::filesystem::temp_directory_path() / "annals-bench-XXXXXX")
                   .string();
     if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error("mkdtemp " + tmpl + ": "
-                               + std::strerror(errno));
+      throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
     path_ = tmpl;
   }
   temp_dir(const temp_dir&) = delete;
@@ -294,18 +292,17 @@ private:
 
 enum class system_kind { journal, raw_seq, raw_stream };
 
-constexpr system_kind all_systems[] = {system_kind::journal,
-                                       system_kind::raw_seq,
-                                       system_kind::raw_stream};
+constexpr system_kind all_systems[]
+  = {system_kind::journal, system_kind::raw_seq, system_kind::raw_stream};
 
 const char* name_of(system_kind k) {
   switch (k) {
-    case system_kind::journal:
-      return "journal";
-    case system_kind::raw_seq:
-      return "raw-seq";
-    case system_kind::raw_stream:
-      return "raw-stream";
+  case system_kind::journal:
+    return "journal";
+  case system_kind::raw_seq:
+    return "raw-seq";
+  case system_kind::raw_stream:
+    return "raw-stream";
   }
   return "?";
 }
@@ -451,8 +448,8 @@ struct run_result {
   double seconds = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  double fsync_before_ms = 0; ///< probe_fsync_ms before the run
-  double fsync_after_ms = 0;  ///< ... and after it
+  double fsync_before_ms = 0;          ///< probe_fsync_ms before the run
+  double fsync_after_ms = 0;           ///< ... and after it
   std::optional<uint64_t> write_bytes; ///< write(2) bytes, timed part
   // Layout (only filled when asked for).
   int64_t file_growth = 0;      ///< data.mdb allocation, timed part
@@ -510,15 +507,15 @@ run_result run_once(system_kind kind, const cell& c, uint64_t seed,
   res.fsync_before_ms = probe_fsync_ms(dir.path());
   std::unique_ptr<target> t;
   switch (kind) {
-    case system_kind::journal:
-      t = std::make_unique<journal_target>(dir.path(), ids);
-      break;
-    case system_kind::raw_seq:
-      t = std::make_unique<raw_target>(dir.path(), nullptr);
-      break;
-    case system_kind::raw_stream:
-      t = std::make_unique<raw_target>(dir.path(), &names);
-      break;
+  case system_kind::journal:
+    t = std::make_unique<journal_target>(dir.path(), ids);
+    break;
+  case system_kind::raw_seq:
+    t = std::make_unique<raw_target>(dir.path(), nullptr);
+    break;
+  case system_kind::raw_stream:
+    t = std::make_unique<raw_target>(dir.path(), &names);
+    break;
   }
   // Untimed prefill: every stream exists, the trees are not empty. Streams
   // are filled in random order: in stream-name order the raw-stream tree
@@ -647,9 +644,9 @@ void print_layout(const std::vector<run_result> (&runs)[3]) {
                                  + st.ms_overflow_pages);
     };
     auto per_entry = [&](double pages_n, std::size_t entries) {
-      return entries > 0 ? pages_n * last.page_size
-                             / static_cast<double>(entries)
-                         : 0.0;
+      return entries > 0
+               ? pages_n * last.page_size / static_cast<double>(entries)
+               : 0.0;
     };
     double total = 0;
     for (const auto& t : last.trees)
@@ -739,9 +736,9 @@ int main(int argc, char** argv) {
       ids.emplace_back(buf);
       names.push_back(std::string{category} + "/" + buf);
     }
-    const cell cells[] = {{1, 1},     {1, 10},     {1, 100},
-                          {1, 1000},  {10'000, 1}, {10'000, 10},
-                          {10'000, 100}, {10'000, 1000}};
+    const cell cells[]
+      = {{1, 1},      {1, 10},      {1, 100},      {1, 1000},
+         {10'000, 1}, {10'000, 10}, {10'000, 100}, {10'000, 1000}};
     std::vector<run_result> layout_runs[3];
     // Ratios at batch >= 100 for the headline target.
     std::vector<double> target_ratio[3];
@@ -762,8 +759,7 @@ int main(int argc, char** argv) {
         for (int rep = 0; rep < cfg.reps; ++rep) {
           auto seed = cell_no * 1000 + static_cast<uint64_t>(rep);
           for (std::size_t s = 0; s < 3; ++s) {
-            auto r = run_once(all_systems[s], c, seed, ids, names, cfg,
-                              layout);
+            auto r = run_once(all_systems[s], c, seed, ids, names, cfg, layout);
             if (cfg.verbose)
               std::printf(
                 "  [streams=%u batch=%zu rep %d] %-10s %8llu events %6llu "
@@ -807,28 +803,26 @@ int main(int argc, char** argv) {
                   fmt_ms(sum[0].p50_ms).c_str(), fmt_ms(sum[0].p99_ms).c_str(),
                   fmt_rate(sum[1].rate).c_str(), ratio(1),
                   fmt_rate(sum[2].rate).c_str(), ratio(2),
-                  fmt_ms(median(probes)).c_str(),
-                  retried ? " (2nd try)" : "");
+                  fmt_ms(median(probes)).c_str(), retried ? " (2nd try)" : "");
       if (cfg.verbose)
-        std::printf("  raw latency: raw-seq p50 %s p99 %s | raw-stream p50 %s"
-                    " p99 %s\n",
-                    fmt_ms(sum[1].p50_ms).c_str(),
-                    fmt_ms(sum[1].p99_ms).c_str(),
-                    fmt_ms(sum[2].p50_ms).c_str(),
-                    fmt_ms(sum[2].p99_ms).c_str());
+        std::printf(
+          "  raw latency: raw-seq p50 %s p99 %s | raw-stream p50 %s"
+          " p99 %s\n",
+          fmt_ms(sum[1].p50_ms).c_str(), fmt_ms(sum[1].p99_ms).c_str(),
+          fmt_ms(sum[2].p50_ms).c_str(), fmt_ms(sum[2].p99_ms).c_str());
       // Flag cells whose repetitions disagree a lot (e.g. the device's flush
       // latency changed mid-cell): their medians deserve less trust.
       std::string noisy;
       for (std::size_t s = 0; s < 3 && cfg.reps > 1; ++s) {
-        auto [lo, hi] = std::minmax_element(
-          runs[s].begin(), runs[s].end(),
-          [](const run_result& x, const run_result& y) {
-            return x.rate() < y.rate();
-          });
+        auto [lo, hi]
+          = std::minmax_element(runs[s].begin(), runs[s].end(),
+                                [](const run_result& x, const run_result& y) {
+                                  return x.rate() < y.rate();
+                                });
         if (lo->rate() > 0 && hi->rate() / lo->rate() > 1.25)
           noisy += std::string{noisy.empty() ? "" : ", "}
-                   + name_of(all_systems[s]) + " " + fmt_rate(lo->rate())
-                   + ".." + fmt_rate(hi->rate());
+                   + name_of(all_systems[s]) + " " + fmt_rate(lo->rate()) + ".."
+                   + fmt_rate(hi->rate());
       }
       auto [plo, phi] = std::minmax_element(probes.begin(), probes.end());
       if (*plo > 0 && *phi / *plo > 3)
