@@ -9,6 +9,7 @@
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -453,4 +454,31 @@ TEST_CASE("the runtime opens its LMDB journal and refuses a locked one",
   auto second = runtime::start(sys, rc);
   REQUIRE_FALSE(second);
   CHECK(is(second.error(), journal_errc::locked));
+}
+
+TEST_CASE("configuration comes from the command line and an INI file",
+          "[runtime][config]") {
+  annals::testing::temp_dir dir;
+  auto ini = dir.sub("app.ini");
+  {
+    std::ofstream out{ini};
+    out << "[annals]\nsnapshot-every=250\nmax-live=77\n";
+  }
+  annals::config conf;
+  std::string a0 = "prog", a1 = "--annals.data-dir=" + dir.sub("data"),
+              a2 = "--annals.passivate-after=5s",
+              a3 = "--annals.sync=unsafe-no-sync", a4 = "--config-file=" + ini;
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data()};
+  REQUIRE_FALSE(conf.parse(5, argv));
+  auto rc = conf.runtime();
+  CHECK(rc.data_dir == dir.sub("data"));
+  CHECK(rc.hosts.passivate_after == std::chrono::seconds{5});
+  CHECK(rc.journal.sync == durability::unsafe_no_sync);
+  CHECK(rc.hosts.snapshot_every == 250);
+  CHECK(rc.hosts.max_live == 77);
+  CHECK(rc.max_recoveries == 16); // default kept
+  annals::config bad;
+  std::string b1 = "--annals.no-such-option=1";
+  char* bargv[] = {a0.data(), b1.data()};
+  CHECK(bad.parse(2, bargv));
 }
