@@ -57,6 +57,18 @@ struct agg {
 #endif
 };
 
+#include <caf/type_id.hpp>
+
+CAF_BEGIN_TYPE_ID_BLOCK(cf, caf::first_custom_type_id + 100)
+#if CASE != 4
+CAF_ADD_TYPE_ID(cf, (cmd))
+#endif
+CAF_ADD_TYPE_ID(cf, (evt))
+#if CASE == 3
+CAF_ADD_TYPE_ID(cf, (unnamed))
+#endif
+CAF_END_TYPE_ID_BLOCK(cf)
+
 static_assert(annals::check_aggregate<agg>());
 
 int main() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "annals/aggregate.hpp"
+#include "annals/runtime_types.hpp"
 
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
@@ -218,3 +219,17 @@ private:
 };
 
 } // namespace sample
+
+CAF_BEGIN_TYPE_ID_BLOCK(sample, caf::id_block::annals::end)
+CAF_ADD_TYPE_ID(sample, (sample::open))
+CAF_ADD_TYPE_ID(sample, (sample::deposit))
+CAF_ADD_TYPE_ID(sample, (sample::withdraw))
+CAF_ADD_TYPE_ID(sample, (sample::note))
+CAF_ADD_TYPE_ID(sample, (sample::explode))
+CAF_ADD_TYPE_ID(sample, (sample::touch))
+CAF_ADD_TYPE_ID(sample, (sample::get_balance))
+CAF_ADD_TYPE_ID(sample, (sample::opened))
+CAF_ADD_TYPE_ID(sample, (sample::deposited))
+CAF_ADD_TYPE_ID(sample, (sample::withdrawn))
+CAF_ADD_TYPE_ID(sample, (sample::noted))
+CAF_END_TYPE_ID_BLOCK(sample)

@@ -34,6 +34,7 @@
 
 #include <caf/detail/type_traits.hpp>
 #include <caf/serializer.hpp>
+#include <caf/type_id.hpp>
 
 #include <string_view>
 #include <type_traits>
@@ -72,6 +73,10 @@ constexpr bool check_command() {
   static_assert(inspectable_v<C>,
                 "annals: every command needs an `inspect(Inspector&, "
                 "Command&)` overload listing its fields");
+  static_assert(caf::has_type_id<C>::value,
+                "annals: every command needs a CAF type ID (add it with "
+                "CAF_ADD_TYPE_ID to your CAF_BEGIN_TYPE_ID_BLOCK, starting at "
+                "caf::id_block::annals::end) so that it can cross nodes");
   return true;
 }
 
@@ -91,6 +96,10 @@ constexpr bool check_event() {
   static_assert(inspectable_v<E>,
                 "annals: every event needs an `inspect(Inspector&, Event&)` "
                 "overload listing its fields");
+  static_assert(caf::has_type_id<E>::value,
+                "annals: every event needs a CAF type ID (add it with "
+                "CAF_ADD_TYPE_ID to your CAF_BEGIN_TYPE_ID_BLOCK, starting at "
+                "caf::id_block::annals::end) so that it can cross nodes");
   return true;
 }
 
