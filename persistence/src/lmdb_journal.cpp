@@ -163,6 +163,9 @@ public:
   caf::expected<std::optional<std::string>>
   load_model(const std::string& model, const std::string& key) const override;
 
+  caf::error scan_model(const std::string& model,
+                        const model_visitor& f) const override;
+
   caf::expected<verify_report> verify() const override;
 
   caf::expected<journal_stats> stats() const override;
@@ -950,6 +953,29 @@ lmdb_journal::load_model(const std::string& model,
         return lmdb_error(rc, "read model " + model);
       return std::optional<std::string>{std::string{to_view(v)}};
     });
+}
+
+caf::error lmdb_journal::scan_model(const std::string& model,
+                                    const model_visitor& f) const {
+  return with_read_txn([&](MDB_txn* txn) -> caf::error {
+    auto prefix = model_key(model, "");
+    cursor_guard cur;
+    if (auto rc = mdb_cursor_open(txn, models_, &cur.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    MDB_val k = to_val(prefix), v;
+    auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+      auto key = to_view(k);
+      if (!starts_with(key, prefix))
+        break;
+      if (!f(key.substr(prefix.size()), to_view(v)))
+        return caf::error{};
+      rc = mdb_cursor_get(cur.cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND)
+      return lmdb_error(rc, "scan model " + model);
+    return caf::error{};
+  });
 }
 
 // -- maintenance

@@ -233,6 +233,16 @@ public:
     return std::optional<std::string>{it->second};
   }
 
+  caf::error scan_model(const std::string& model,
+                        const model_visitor& f) const override {
+    std::shared_lock guard{mtx_};
+    for (auto it = models_.lower_bound({model, std::string{}});
+         it != models_.end() && it->first.first == model; ++it)
+      if (!f(it->first.second, it->second))
+        break;
+    return {};
+  }
+
   caf::expected<verify_report> verify() const override {
     std::shared_lock guard{mtx_};
     verify_report rep;

@@ -4,10 +4,12 @@
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
+#include "annals/subscription.hpp"
 
 #include <caf/after.hpp>
 #include <caf/event_based_actor.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <unordered_map>
@@ -19,6 +21,8 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   bool running = true;
   write_batch batch;
   std::vector<caf::response_promise> promises;
+  std::vector<caf::response_promise> extra; // commit requests (no appends)
+  std::vector<partition_id> touched;
   auto max_batch = std::max<std::size_t>(1, ctx->cfg.max_batch);
   auto on_append = [&](append_atom, append_request& req) {
     promises.push_back(self->make_response_promise());
@@ -27,15 +31,25 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   auto on_snapshot = [&](snapshot_atom, snapshot& s) {
     batch.snapshots.push_back(std::move(s));
   };
+  auto on_commit = [&](commit_atom, write_batch& wb) {
+    extra.push_back(self->make_response_promise());
+    for (auto& x : wb.checkpoints)
+      batch.checkpoints.push_back(std::move(x));
+    for (auto& x : wb.models)
+      batch.models.push_back(std::move(x));
+    for (auto& x : wb.snapshots)
+      batch.snapshots.push_back(std::move(x));
+  };
   auto on_exit = [&](caf::exit_msg&) { running = false; };
   while (running) {
-    self->receive(on_append, on_snapshot, on_exit);
+    self->receive(on_append, on_snapshot, on_commit, on_exit);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
-        on_append, on_snapshot, on_exit,
+        on_append, on_snapshot, on_commit, on_exit,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
-    if (batch.appends.empty() && batch.snapshots.empty())
+    if (batch.appends.empty() && batch.snapshots.empty()
+        && batch.checkpoints.empty() && batch.models.empty())
       continue;
     auto res = ctx->store->commit(batch);
     ++ctx->metrics.commits;
@@ -44,19 +58,38 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
                               + " appends failed: " + render(res.error()));
       for (auto& rp : promises)
         rp.deliver(res.error());
+      for (auto& rp : extra)
+        rp.deliver(res.error());
     } else {
       ctx->metrics.appends += promises.size();
+      touched.clear();
       for (std::size_t i = 0; i < promises.size(); ++i) {
         auto& part = res->appends[i];
-        if (part)
+        if (part) {
+          if (!part->duplicate)
+            touched.push_back(part->partition);
           promises[i].deliver(std::move(*part));
-        else
+        } else {
           promises[i].deliver(std::move(part.error()));
+        }
+      }
+      for (auto& rp : extra)
+        rp.deliver(caf::ok_atom::value);
+      // Publish from the journal: wake the cursors of the touched
+      // partitions now that the events are durable and readable.
+      if (!touched.empty() && ctx->broker) {
+        std::sort(touched.begin(), touched.end());
+        touched.erase(std::unique(touched.begin(), touched.end()),
+                      touched.end());
+        self->send(ctx->broker, wake_atom::value, touched);
       }
     }
     batch.appends.clear();
     batch.snapshots.clear();
+    batch.checkpoints.clear();
+    batch.models.clear();
     promises.clear();
+    extra.clear();
   }
 }
 

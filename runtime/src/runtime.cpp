@@ -2,7 +2,9 @@
 #include "annals/runtime.hpp"
 
 #include "journal_writer.hpp"
+#include "subscription_worker.hpp"
 
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 namespace annals {
@@ -25,6 +27,7 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   auto ctx = std::make_shared<detail::runtime_context>();
   ctx->store = std::move(store);
   ctx->cfg = std::move(cfg);
+  ctx->broker = sys.spawn(detail::broker);
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
   ctx->gate = sys.spawn(detail::recovery_gate, ctx->cfg.max_recoveries);
   return std::unique_ptr<runtime>{new runtime(sys, std::move(ctx))};
@@ -42,8 +45,67 @@ void runtime::shutdown() {
   for (auto& [name, h] : hosts_)
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   hosts_.clear();
+  for (auto& a : subscription_actors_)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  subscription_actors_.clear();
+  caf::anon_send_exit(ctx_->broker, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ctx_->gate, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ctx_->writer, caf::exit_reason::user_shutdown);
+}
+
+subscription runtime::subscribe(caf::actor subscriber,
+                                subscription_options opts) {
+  std::lock_guard guard{mtx_};
+  auto id = next_subscription_++;
+  auto w = detail::spawn_subscription_worker(sys_, ctx_, id, std::move(opts),
+                                             subscriber);
+  subscription_actors_.push_back(w);
+  return subscription{&sys_, id, w, caf::actor{}};
+}
+
+subscription runtime::subscribe(subscription_options opts, event_handler f) {
+  auto sub = detail::spawn_callback_subscriber(sys_, std::move(f));
+  auto s = subscribe(sub, std::move(opts));
+  std::lock_guard guard{mtx_};
+  subscription_actors_.push_back(sub);
+  return subscription{&sys_, s.id(), s.worker(), sub};
+}
+
+subscription runtime::project(std::string name, subscription_filter filter,
+                              projection_handler f) {
+  auto sub
+    = detail::spawn_projection_subscriber(sys_, ctx_, name, std::move(f));
+  subscription_options opts;
+  opts.filter = std::move(filter);
+  opts.consumer = std::move(name);
+  opts.start = start_from::checkpoint;
+  opts.checkpoint_by_handler = true;
+  auto s = subscribe(sub, std::move(opts));
+  std::lock_guard guard{mtx_};
+  subscription_actors_.push_back(sub);
+  return subscription{&sys_, s.id(), s.worker(), sub};
+}
+
+caf::expected<std::vector<parked_event>>
+runtime::parked(const std::string& consumer) const {
+  return detail::list_parked(*ctx_->store, consumer);
+}
+
+void subscription::cancel() {
+  if (worker_)
+    caf::anon_send_exit(worker_, caf::exit_reason::user_shutdown);
+  if (owned_)
+    caf::anon_send_exit(owned_, caf::exit_reason::user_shutdown);
+}
+
+caf::expected<uint64_t>
+subscription::replay_parked(caf::timespan timeout) const {
+  caf::expected<uint64_t> out{caf::error{}};
+  caf::scoped_actor self{*sys_};
+  self->request(worker_, timeout, replay_atom::value)
+    .receive([&](uint64_t n) { out = n; },
+             [&](caf::error& err) { out = std::move(err); });
+  return out;
 }
 
 runtime_stats runtime::stats() const {
@@ -59,6 +121,8 @@ runtime_stats runtime::stats() const {
   s.storage_failures = m.storage_failures;
   s.live_aggregates = m.live_aggregates;
   s.max_active_recoveries = m.max_active_recoveries;
+  s.delivered_events = m.delivered_events;
+  s.parked_events = m.parked_events;
   return s;
 }
 

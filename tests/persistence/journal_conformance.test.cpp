@@ -431,3 +431,19 @@ JOURNAL_TEST("scans visit in order and stop when asked") {
   CHECK_FALSE(err);
   CHECK(positions == std::vector<position>{9, 10});
 }
+
+JOURNAL_TEST("read models scan in key order within their model") {
+  TestType j;
+  write_batch b;
+  b.models.push_back({"m1", "b", "2", false});
+  b.models.push_back({"m1", "a", "1", false});
+  b.models.push_back({"m2", "a", "x", false});
+  b.models.push_back({"m", "z", "y", false});
+  REQUIRE(j->commit(b));
+  std::vector<std::string> seen;
+  CHECK_FALSE(j->scan_model("m1", [&](std::string_view k, std::string_view v) {
+    seen.push_back(std::string{k} + "=" + std::string{v});
+    return true;
+  }));
+  CHECK(seen == std::vector<std::string>{"a=1", "b=2"});
+}

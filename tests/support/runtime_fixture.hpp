@@ -85,6 +85,10 @@ public:
   load_model(const std::string& m, const std::string& k) const override {
     return inner_->load_model(m, k);
   }
+  caf::error scan_model(const std::string& m,
+                        const model_visitor& f) const override {
+    return inner_->scan_model(m, f);
+  }
   caf::expected<verify_report> verify() const override {
     return inner_->verify();
   }

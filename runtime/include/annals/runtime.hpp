@@ -8,6 +8,7 @@
 #include "annals/detail/runtime_context.hpp"
 #include "annals/persistence/journal.hpp"
 #include "annals/runtime_config.hpp"
+#include "annals/subscription.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -15,8 +16,44 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace annals {
+
+/// A running subscription (see subscription.hpp). Copyable handle; the
+/// subscription runs until `cancel()` or the runtime's shutdown.
+class subscription {
+public:
+  subscription() = default;
+  subscription(caf::actor_system* sys, uint64_t id, caf::actor worker,
+               caf::actor owned_subscriber)
+    : sys_(sys), id_(id), worker_(std::move(worker)),
+      owned_(std::move(owned_subscriber)) {
+  }
+
+  uint64_t id() const noexcept {
+    return id_;
+  }
+
+  /// The actor that reads the journal for this subscription.
+  const caf::actor& worker() const noexcept {
+    return worker_;
+  }
+
+  /// Stops the subscription; a durable consumer checkpoints first.
+  void cancel();
+
+  /// Re-delivers the parked events (in stream order) and unparks those the
+  /// subscriber handles. Blocking. @returns how many were handled.
+  caf::expected<uint64_t> replay_parked(caf::timespan timeout
+                                        = std::chrono::seconds{10}) const;
+
+private:
+  caf::actor_system* sys_ = nullptr;
+  uint64_t id_ = 0;
+  caf::actor worker_;
+  caf::actor owned_;
+};
 
 /// The aggregate runtime of one process: a journal, its writer (one thread,
 /// group commit), a recovery gate, and one host per aggregate type.
@@ -72,6 +109,30 @@ public:
     return host<A>(ctx_->cfg.hosts);
   }
 
+  // -- subscriptions
+  // ------------------------------------------------------------
+
+  /// Delivers committed events to `subscriber` (an actor answering
+  /// `event_batch` requests with `batch_done`), as `opts` says.
+  subscription subscribe(caf::actor subscriber, subscription_options opts);
+
+  /// The callback form: `f` runs in an actor of its own, one event at a
+  /// time, in order; an error return refuses the event (retried, then
+  /// parked).
+  subscription subscribe(subscription_options opts, event_handler f);
+
+  /// A projection named `name` keeping a read model (model `name` in the
+  /// journal): `f` updates rows for each event, and the rows commit in the
+  /// same transaction as the projection's checkpoint, so after a restart
+  /// the model reflects each event exactly once. Resumes from the
+  /// checkpoint.
+  subscription project(std::string name, subscription_filter filter,
+                       projection_handler f);
+
+  /// The parked events of durable consumer `consumer`.
+  caf::expected<std::vector<parked_event>>
+  parked(const std::string& consumer) const;
+
   /// Stops all actors of the runtime (idempotent).
   void shutdown();
 
@@ -96,6 +157,8 @@ private:
   detail::context_ptr ctx_;
   std::mutex mtx_;
   std::map<std::string, caf::actor> hosts_;
+  std::vector<caf::actor> subscription_actors_;
+  uint64_t next_subscription_ = 1;
   bool stopped_ = false;
 };
 

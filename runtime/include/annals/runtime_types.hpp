@@ -19,6 +19,10 @@ using idle_atom = caf::atom_constant<caf::atom("a_idle")>;
 using acquire_atom = caf::atom_constant<caf::atom("a_acquire")>;
 using release_atom = caf::atom_constant<caf::atom("a_release")>;
 using flush_atom = caf::atom_constant<caf::atom("a_flush")>;
+using wake_atom = caf::atom_constant<caf::atom("a_wake")>;
+using sub_join_atom = caf::atom_constant<caf::atom("a_join")>;
+using replay_atom = caf::atom_constant<caf::atom("a_replay")>;
+using commit_atom = caf::atom_constant<caf::atom("a_commit")>;
 
 } // namespace annals
 

@@ -147,6 +147,13 @@ public:
   virtual caf::expected<std::optional<std::string>>
   load_model(const std::string& model, const std::string& key) const = 0;
 
+  /// Visits the rows of read model `model` in key order; return false to
+  /// stop. Views are valid only during the call.
+  using model_visitor
+    = std::function<bool(std::string_view key, std::string_view value)>;
+  virtual caf::error scan_model(const std::string& model,
+                                const model_visitor& f) const = 0;
+
   // -- maintenance
   // --------------------------------------------------------------
 

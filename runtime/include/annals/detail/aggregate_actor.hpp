@@ -68,6 +68,10 @@ template <class A>
 struct aggregate_state {
   static inline const char* name = "annals.aggregate";
 
+  // Not an aggregate: CAF 0.17 constructs a state from the actor pointer
+  // when it can, which C++20 parenthesised aggregate init would allow.
+  aggregate_state() = default;
+
   /// One command between arrival and reply.
   struct entry {
     uint64_t seq = 0;

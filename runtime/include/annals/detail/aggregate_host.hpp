@@ -36,6 +36,10 @@ namespace annals::detail {
 struct host_state {
   static inline const char* name = "annals.host";
 
+  // Not an aggregate: CAF 0.17 constructs a state from the actor pointer
+  // when it can, which C++20 parenthesised aggregate init would allow.
+  host_state() = default;
+
   struct entry {
     caf::actor actor;
     std::list<std::string>::iterator lru;

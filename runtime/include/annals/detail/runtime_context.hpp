@@ -26,6 +26,8 @@ struct runtime_metrics {
   std::atomic<uint64_t> live_aggregates{0};
   std::atomic<uint64_t> active_recoveries{0};
   std::atomic<uint64_t> max_active_recoveries{0};
+  std::atomic<uint64_t> delivered_events{0}; ///< to subscribers
+  std::atomic<uint64_t> parked_events{0};
 };
 
 /// A copy of the counters at one moment.
@@ -40,6 +42,8 @@ struct runtime_stats {
   uint64_t storage_failures = 0;
   uint64_t live_aggregates = 0;
   uint64_t max_active_recoveries = 0;
+  uint64_t delivered_events = 0;
+  uint64_t parked_events = 0;
 };
 
 namespace detail {
@@ -50,6 +54,7 @@ struct runtime_context {
   std::shared_ptr<journal> store;
   caf::actor writer;
   caf::actor gate;
+  caf::actor broker;
   runtime_config cfg;
   runtime_metrics metrics;
 };

@@ -1,0 +1,151 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the runtime module: subscriptions -- the journal as a broker.
+//
+// Every event reaches subscribers FROM THE JOURNAL, after its commit: a
+// subscription is a cursor (a position per partition, or a revision for a
+// single stream) that reads committed events in order and delivers them in
+// batches. Commit notifications only wake cursors up; they carry no events.
+// So there is no separate "live" path that could diverge from "catch-up":
+// a new subscriber, one that fell behind and one that is up to date all read
+// the same log, and the switch between reading old events and new ones has
+// no gap and no duplicate by construction. A crash between commit and
+// delivery loses nothing: the cursor reads the event after the restart.
+//
+// Order: strict per stream (by revision) and per partition (by position).
+// NO order is promised across partitions (hence across streams of different
+// partitions): two events of different partitions may arrive in either
+// order, whatever their commit order.
+//
+// Delivery is at-least-once: a batch is re-delivered until acknowledged, and
+// a durable consumer resumes after its last checkpoint, which may repeat the
+// events acknowledged after that checkpoint. One batch is in flight per
+// subscription: a slow subscriber slows its own cursor, nothing is buffered
+// for it, and its memory is bounded by one batch.
+#pragma once
+
+#include "annals/persistence/batch.hpp"
+#include "annals/persistence/event.hpp"
+#include "annals/persistence/journal.hpp"
+#include "annals/persistence/stream.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace annals {
+
+/// Which events a subscription sees.
+struct subscription_filter {
+  enum class kind : uint8_t { all, category, stream };
+  kind what = kind::all;
+  std::string category;
+  std::string id;
+
+  static subscription_filter all() {
+    return {};
+  }
+  static subscription_filter of_category(std::string category) {
+    return {kind::category, std::move(category), {}};
+  }
+  static subscription_filter of_stream(stream_id s) {
+    return {kind::stream, std::move(s.category), std::move(s.id)};
+  }
+  bool matches(const event_view& ev) const noexcept;
+};
+
+/// Where a subscription starts.
+enum class start_from : uint8_t {
+  beginning, ///< every stored event
+  now,       ///< only events committed after subscribing
+  checkpoint ///< a durable consumer's stored positions (beginning if none)
+};
+
+/// Settings of one subscription.
+struct subscription_options {
+  subscription_filter filter;
+  start_from start = start_from::beginning;
+  /// For `start_from::beginning` with explicit positions: the position
+  /// after which to start in each partition (empty = all zero); for a
+  /// stream subscription, `from_revision` instead.
+  std::vector<position> from_positions;
+  revision from_revision = 1;
+  /// Durable consumer name; empty = a volatile subscription. A durable
+  /// consumer checkpoints its positions in the journal and parks poison
+  /// events there.
+  std::string consumer;
+  /// Most events per delivered batch.
+  std::size_t batch_size = 256;
+  /// Checkpoint after this many acknowledged events (durable consumers).
+  std::size_t checkpoint_every = 1000;
+  /// Deliveries of a failing event before it (and every later event of its
+  /// stream) is parked.
+  uint32_t max_attempts = 3;
+  /// Consumer group: instances with the same `consumer` name and `group`
+  /// set split the partitions between them.
+  bool group = false;
+  /// Set by projections, which commit their checkpoints together with their
+  /// read model: the subscription then only reads checkpoints.
+  bool checkpoint_by_handler = false;
+};
+
+/// What a subscriber actor receives, as a request: the events, in order.
+/// Reply with `batch_done{n}`: the first `n` events were handled; `n <
+/// events.size()` means event `n` failed (it is retried, then parked).
+struct event_batch {
+  uint64_t subscription = 0;
+  std::vector<recorded_event> events;
+};
+
+struct batch_done {
+  uint32_t handled = 0;
+  /// Why event `handled` failed (logged and stored with a parked event).
+  std::string error;
+};
+
+/// A parked (dead-lettered) event of a durable consumer.
+struct parked_event {
+  stream_id stream;
+  revision rev = 0;
+  position pos = 0;
+  std::string reason;
+};
+
+/// A handler for the callback form: return an error to refuse the event.
+using event_handler = std::function<caf::error(const recorded_event&)>;
+
+/// What a projection handler writes: rows of its read model, committed in
+/// the same transaction as the projection's checkpoint. `get` sees the
+/// rows written earlier in the same batch, then the journal.
+class model_writer {
+public:
+  model_writer(const journal& store, std::string model, write_batch& batch)
+    : store_(store), model_(std::move(model)), batch_(batch) {
+  }
+  void put(std::string key, std::string value);
+  void erase(std::string key);
+  std::optional<std::string> get(const std::string& key) const;
+
+private:
+  const journal& store_;
+  std::string model_;
+  write_batch& batch_;
+};
+
+/// A projection handler: update the read model for one event.
+using projection_handler
+  = std::function<caf::error(const recorded_event&, model_writer&)>;
+
+} // namespace annals
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::event_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::batch_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::subscription_options)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::write_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<annals::parked_event>)

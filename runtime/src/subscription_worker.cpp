@@ -1,0 +1,616 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "subscription_worker.hpp"
+
+#include "annals/errc.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+#include "annals/runtime_types.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace annals {
+
+bool subscription_filter::matches(const event_view& ev) const noexcept {
+  switch (what) {
+  case kind::all:
+    return true;
+  case kind::category:
+    return ev.category == category;
+  case kind::stream:
+    return ev.category == category && ev.id == id;
+  }
+  return false;
+}
+
+void model_writer::put(std::string key, std::string value) {
+  batch_.models.push_back({model_, std::move(key), std::move(value), false});
+}
+
+void model_writer::erase(std::string key) {
+  batch_.models.push_back({model_, std::move(key), {}, true});
+}
+
+std::optional<std::string> model_writer::get(const std::string& key) const {
+  for (auto it = batch_.models.rbegin(); it != batch_.models.rend(); ++it)
+    if (it->model == model_ && it->key == key)
+      return it->erase ? std::nullopt : std::optional<std::string>{it->value};
+  auto stored = store_.load_model(model_, key);
+  if (!stored)
+    return std::nullopt;
+  return *stored;
+}
+
+namespace detail {
+
+// -- parked events ------------------------------------------------------------
+
+std::string parked_model(const std::string& consumer) {
+  return "annals.parked/" + consumer;
+}
+
+namespace {
+
+/// Parked rows sort by stream, then revision: "<category>\0<id>\0<rev:020>".
+std::string parked_key(std::string_view category, std::string_view id,
+                       revision rev) {
+  char num[24];
+  std::snprintf(num, sizeof num, "%020llu",
+                static_cast<unsigned long long>(rev));
+  std::string key{category};
+  key += '\0';
+  key += id;
+  key += '\0';
+  key += num;
+  return key;
+}
+
+std::string stream_key_of(std::string_view category, std::string_view id) {
+  std::string key{category};
+  key += '\0';
+  key += id;
+  return key;
+}
+
+} // namespace
+
+caf::expected<std::vector<parked_event>>
+list_parked(const journal& store, const std::string& consumer) {
+  std::vector<parked_event> out;
+  auto err = store.scan_model(
+    parked_model(consumer), [&](std::string_view key, std::string_view value) {
+      auto a = key.find('\0');
+      auto b = key.find('\0', a + 1);
+      if (a == std::string_view::npos || b == std::string_view::npos)
+        return true;
+      parked_event pe;
+      pe.stream.category = std::string{key.substr(0, a)};
+      pe.stream.id = std::string{key.substr(a + 1, b - a - 1)};
+      pe.rev = std::stoull(std::string{key.substr(b + 1)});
+      auto sp = value.find(' ');
+      pe.pos = std::stoull(std::string{value.substr(0, sp)});
+      if (sp != std::string_view::npos)
+        pe.reason = std::string{value.substr(sp + 1)};
+      out.push_back(std::move(pe));
+      return true;
+    });
+  if (err)
+    return err;
+  return out;
+}
+
+// -- broker -------------------------------------------------------------------
+
+caf::behavior broker(caf::event_based_actor* self) {
+  auto workers = std::make_shared<std::vector<caf::actor>>();
+  self->set_down_handler([workers](caf::down_msg& dm) {
+    auto& ws = *workers;
+    ws.erase(std::remove_if(
+               ws.begin(), ws.end(),
+               [&](const caf::actor& w) { return w.address() == dm.source; }),
+             ws.end());
+  });
+  return {
+    [self, workers](sub_join_atom, const caf::actor& w) {
+      self->monitor(w);
+      workers->push_back(w);
+      return caf::ok_atom::value;
+    },
+    [self, workers](wake_atom, const std::vector<partition_id>& parts) {
+      for (const auto& w : *workers)
+        self->send(w, wake_atom::value, parts);
+    },
+  };
+}
+
+// -- the cursor
+// -----------------------------------------------------------------
+
+namespace {
+
+struct worker_state {
+  static inline const char* name = "annals.subscription";
+
+  // Not an aggregate: CAF 0.17 constructs a state from the actor pointer
+  // when it can, which C++20 parenthesised aggregate init would allow.
+  worker_state() = default;
+
+  context_ptr ctx;
+  uint64_t id = 0;
+  subscription_options opts;
+  caf::actor subscriber;
+  uint32_t parts = 0;
+  std::vector<position> acked;
+  std::vector<position> saved;
+  std::vector<uint8_t> dirty;
+  uint32_t rr = 0;
+  bool ready = false;
+  bool in_flight = false;
+  bool checkpointing = false;
+  std::vector<recorded_event> batch;
+  std::vector<std::pair<partition_id, position>> scanned;
+  std::string last_failed;
+  uint32_t attempts = 0;
+  std::unordered_set<std::string> parked_streams;
+  std::set<std::string> parked_keys;
+  std::vector<model_write> unsaved_parked;
+  std::size_t unsaved = 0;
+  bool stream_only = false;
+  partition_id stream_partition = 0;
+};
+
+class worker {
+public:
+  using actor_type = caf::stateful_actor<worker_state>;
+
+  explicit worker(actor_type* self) : self_(self) {
+  }
+
+  void start() {
+    auto& st = self_->state;
+    self_
+      ->request(st.ctx->broker, caf::infinite, sub_join_atom::value,
+                caf::actor_cast<caf::actor>(self_))
+      .then([this](caf::ok_atom) { init(); },
+            [this](caf::error& err) { stop("cannot join broker", err); });
+  }
+
+  void init() {
+    auto& st = self_->state;
+    auto& store = *st.ctx->store;
+    st.parts = store.partition_count();
+    st.acked.assign(st.parts, 0);
+    st.dirty.assign(st.parts, 0);
+    if (st.opts.filter.what == subscription_filter::kind::stream) {
+      st.stream_only = true;
+      st.stream_partition = partition_of(
+        stream_id{st.opts.filter.category, st.opts.filter.id}, st.parts);
+    }
+    auto ends = store.partition_ends();
+    if (!ends)
+      return stop("cannot read partition ends", ends.error());
+    bool from_checkpoint = st.opts.start == start_from::checkpoint
+                           || st.opts.checkpoint_by_handler;
+    if (from_checkpoint && !st.opts.consumer.empty()) {
+      for (partition_id p = 0; p < st.parts; ++p) {
+        auto cp = store.load_checkpoint(st.opts.consumer, p);
+        if (!cp)
+          return stop("cannot read checkpoints", cp.error());
+        st.acked[p] = cp->value_or(0);
+      }
+    } else if (st.opts.start == start_from::now) {
+      st.acked = *ends;
+    } else if (st.stream_only && st.opts.from_revision > 1) {
+      auto prev = store.read_stream(
+        stream_id{st.opts.filter.category, st.opts.filter.id},
+        st.opts.from_revision - 1, 1);
+      if (!prev)
+        return stop("cannot read the start revision", prev.error());
+      if (!prev->empty())
+        st.acked[st.stream_partition] = prev->front().pos;
+    } else if (!st.opts.from_positions.empty()) {
+      for (partition_id p = 0;
+           p < st.parts && p < st.opts.from_positions.size(); ++p)
+        st.acked[p] = st.opts.from_positions[p];
+    }
+    st.saved = st.acked;
+    if (!st.opts.consumer.empty()) {
+      auto parked = list_parked(store, st.opts.consumer);
+      if (!parked)
+        return stop("cannot read parked events", parked.error());
+      for (const auto& pe : *parked) {
+        st.parked_streams.insert(
+          stream_key_of(pe.stream.category, pe.stream.id));
+        st.parked_keys.insert(
+          parked_key(pe.stream.category, pe.stream.id, pe.rev));
+      }
+    }
+    for (partition_id p = 0; p < st.parts; ++p)
+      if ((*ends)[p] > st.acked[p] && interested(p))
+        st.dirty[p] = 1;
+    st.ready = true;
+    pump();
+  }
+
+  bool interested(partition_id p) const {
+    const auto& st = self_->state;
+    return !st.stream_only || p == st.stream_partition;
+  }
+
+  void on_wake(const std::vector<partition_id>& parts) {
+    auto& st = self_->state;
+    if (!st.ready)
+      return; // init() reads the partition ends after joining
+    for (auto p : parts)
+      if (p < st.parts && interested(p))
+        st.dirty[p] = 1;
+    pump();
+  }
+
+  // -- reading and delivering -------------------------------------------------
+
+  void pump() {
+    auto& st = self_->state;
+    if (!st.ready || st.in_flight)
+      return;
+    st.batch.clear();
+    st.scanned.clear();
+    auto& store = *st.ctx->store;
+    auto limit = std::max<std::size_t>(1, st.opts.batch_size);
+    for (uint32_t k = 0; k < st.parts && st.batch.size() < limit; ++k) {
+      auto p = (st.rr + k) % st.parts;
+      if (!st.dirty[p])
+        continue;
+      auto end = st.acked[p];
+      bool full = false;
+      auto err
+        = store.scan_partition(p, st.acked[p] + 1, [&](const event_view& v) {
+            end = v.pos;
+            if (!st.opts.filter.matches(v))
+              return true;
+            if (st.parked_streams.count(stream_key_of(v.category, v.id))) {
+              park(v.category, v.id, v.rev, v.pos,
+                   "an earlier event of its "
+                   "stream is parked");
+              return true;
+            }
+            st.batch.push_back(v.to_event());
+            if (st.batch.size() >= limit) {
+              full = true;
+              return false;
+            }
+            return true;
+          });
+      if (err)
+        return stop("cannot read partition " + std::to_string(p), err);
+      st.scanned.emplace_back(p, end);
+      if (!full)
+        st.dirty[p] = 0;
+    }
+    st.rr = (st.rr + 1) % std::max<uint32_t>(1, st.parts);
+    if (st.batch.empty()) {
+      for (auto [p, end] : st.scanned)
+        st.acked[p] = std::max(st.acked[p], end);
+      maybe_checkpoint(true);
+      return;
+    }
+    st.in_flight = true;
+    event_batch msg{st.id, st.batch};
+    self_->request(st.subscriber, caf::infinite, std::move(msg))
+      .then([this](batch_done& done) { on_done(done); },
+            [this](caf::error& err) { stop("subscriber failed", err); });
+  }
+
+  void on_done(const batch_done& done) {
+    auto& st = self_->state;
+    st.in_flight = false;
+    auto n = std::min<std::size_t>(done.handled, st.batch.size());
+    st.ctx->metrics.delivered_events += n;
+    st.unsaved += n;
+    if (n == st.batch.size()) {
+      for (auto [p, end] : st.scanned)
+        st.acked[p] = std::max(st.acked[p], end);
+      st.attempts = 0;
+      st.last_failed.clear();
+    } else {
+      for (std::size_t i = 0; i < n; ++i)
+        st.acked[st.batch[i].partition] = st.batch[i].pos;
+      const auto& bad = st.batch[n];
+      auto key = parked_key(bad.stream.category, bad.stream.id, bad.rev);
+      if (key == st.last_failed) {
+        ++st.attempts;
+      } else {
+        st.last_failed = key;
+        st.attempts = 1;
+      }
+      if (st.attempts >= std::max<uint32_t>(1, st.opts.max_attempts)) {
+        park(bad.stream.category, bad.stream.id, bad.rev, bad.pos,
+             done.error.empty() ? "handler failed" : done.error);
+        st.parked_streams.insert(
+          stream_key_of(bad.stream.category, bad.stream.id));
+        st.acked[bad.partition] = bad.pos;
+        st.attempts = 0;
+        st.last_failed.clear();
+      }
+      for (auto [p, end] : st.scanned)
+        st.dirty[p] = 1;
+    }
+    maybe_checkpoint(false);
+    pump();
+  }
+
+  // -- parking
+  // ------------------------------------------------------------------
+
+  void park(std::string_view category, std::string_view id, revision rev,
+            position pos, const std::string& reason) {
+    auto& st = self_->state;
+    auto key = parked_key(category, id, rev);
+    if (!st.parked_keys.insert(key).second)
+      return;
+    ++st.ctx->metrics.parked_events;
+    log(log_level::warning, "subscription " + std::to_string(st.id) + " parked "
+                              + std::string{category} + "/" + std::string{id}
+                              + " revision " + std::to_string(rev) + ": "
+                              + reason);
+    if (!st.opts.consumer.empty())
+      st.unsaved_parked.push_back({parked_model(st.opts.consumer), key,
+                                   std::to_string(pos) + " " + reason, false});
+  }
+
+  /// Replays the parked events in stream order; unparks those handled.
+  /// Replies with the number of events replayed successfully.
+  caf::response_promise replay() {
+    auto& st = self_->state;
+    auto rp = self_->make_response_promise();
+    if (st.in_flight || !st.ready) {
+      rp.deliver(make_error(errc::unavailable, "subscription is busy"));
+      return rp;
+    }
+    std::vector<recorded_event> events;
+    for (const auto& key : st.parked_keys) {
+      auto a = key.find('\0');
+      auto b = key.find('\0', a + 1);
+      stream_id s{key.substr(0, a), key.substr(a + 1, b - a - 1)};
+      auto rev = std::stoull(key.substr(b + 1));
+      auto ev = st.ctx->store->read_stream(s, rev, 1);
+      if (ev && !ev->empty())
+        events.push_back(std::move(ev->front()));
+    }
+    if (events.empty()) {
+      rp.deliver(uint64_t{0});
+      return rp;
+    }
+    st.in_flight = true;
+    auto replayed = events;
+    self_
+      ->request(st.subscriber, caf::infinite,
+                event_batch{st.id, std::move(events)})
+      .then(
+        [this, rp, replayed](batch_done& done) mutable {
+          auto& s = self_->state;
+          s.in_flight = false;
+          auto n = std::min<std::size_t>(done.handled, replayed.size());
+          write_batch wb;
+          for (std::size_t i = 0; i < n; ++i) {
+            const auto& ev = replayed[i];
+            auto key = parked_key(ev.stream.category, ev.stream.id, ev.rev);
+            s.parked_keys.erase(key);
+            if (!s.opts.consumer.empty())
+              wb.models.push_back(
+                {parked_model(s.opts.consumer), key, {}, true});
+          }
+          // A stream is unparked once none of its events is parked.
+          s.parked_streams.clear();
+          for (const auto& key : s.parked_keys)
+            s.parked_streams.insert(key.substr(0, key.rfind('\0')));
+          if (wb.models.empty()) {
+            rp.deliver(static_cast<uint64_t>(n));
+            pump();
+            return;
+          }
+          // Reply once the unparking is durable.
+          self_
+            ->request(s.ctx->writer, caf::infinite, commit_atom::value,
+                      std::move(wb))
+            .then(
+              [this, rp, n](caf::ok_atom) mutable {
+                rp.deliver(static_cast<uint64_t>(n));
+                pump();
+              },
+              [this, rp](caf::error& err) mutable {
+                log(log_level::error, "cannot unpark events: " + render(err));
+                rp.deliver(err);
+                pump();
+              });
+        },
+        [this, rp](caf::error& err) mutable {
+          rp.deliver(err);
+          stop("subscriber failed during replay", err);
+        });
+    return rp;
+  }
+
+  // -- checkpoints
+  // --------------------------------------------------------------
+
+  void maybe_checkpoint(bool idle) {
+    auto& st = self_->state;
+    if (st.opts.consumer.empty() || st.checkpointing)
+      return;
+    bool own = !st.opts.checkpoint_by_handler;
+    bool due = st.unsaved >= std::max<std::size_t>(1, st.opts.checkpoint_every)
+               || (idle && st.unsaved > 0) || !st.unsaved_parked.empty();
+    if (!due && !(idle && own && st.acked != st.saved))
+      return;
+    write_batch wb;
+    if (own)
+      for (partition_id p = 0; p < st.parts; ++p)
+        if (st.acked[p] != st.saved[p])
+          wb.checkpoints.push_back({st.opts.consumer, p, st.acked[p]});
+    wb.models = std::move(st.unsaved_parked);
+    st.unsaved_parked.clear();
+    if (wb.checkpoints.empty() && wb.models.empty()) {
+      st.unsaved = 0;
+      return;
+    }
+    st.checkpointing = true;
+    auto positions = st.acked;
+    st.unsaved = 0;
+    self_
+      ->request(st.ctx->writer, caf::infinite, commit_atom::value,
+                std::move(wb))
+      .then(
+        [this, positions](caf::ok_atom) {
+          auto& s = self_->state;
+          s.checkpointing = false;
+          if (!s.opts.checkpoint_by_handler)
+            s.saved = positions;
+          if (!s.in_flight)
+            maybe_checkpoint(true);
+        },
+        [this](caf::error& err) {
+          self_->state.checkpointing = false;
+          log(log_level::warning,
+              "checkpoint of " + self_->state.opts.consumer
+                + " failed (events will be re-delivered): " + render(err));
+        });
+  }
+
+  void stop(const std::string& what, const caf::error& err) {
+    auto& st = self_->state;
+    if (err != caf::exit_reason::user_shutdown)
+      log(log_level::warning, "subscription " + std::to_string(st.id) + ": "
+                                + what + ": " + render(err));
+    self_->quit();
+  }
+
+private:
+  actor_type* self_;
+};
+
+} // namespace
+
+namespace {
+
+caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
+                              context_ptr ctx, uint64_t id,
+                              subscription_options opts,
+                              caf::actor subscriber) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.id = id;
+  st.opts = std::move(opts);
+  st.subscriber = std::move(subscriber);
+  auto w = std::make_shared<worker>(self);
+  self->monitor(st.subscriber);
+  self->set_down_handler([w, self](caf::down_msg& dm) {
+    if (dm.source == self->state.subscriber.address())
+      w->stop("subscriber is gone", dm.reason);
+  });
+  self->set_exit_handler([w, self](caf::exit_msg& em) {
+    // Save the positions reached before going.
+    w->maybe_checkpoint(true);
+    self->quit(em.reason);
+  });
+  w->start();
+  return {
+    [w](wake_atom, const std::vector<partition_id>& parts) {
+      w->on_wake(parts);
+    },
+    [w](replay_atom) { return w->replay(); },
+  };
+}
+
+caf::behavior callback_behavior(caf::event_based_actor*, event_handler f) {
+  return {
+    [f](event_batch& batch) {
+      for (std::size_t i = 0; i < batch.events.size(); ++i) {
+        caf::error err;
+        try {
+          err = f(batch.events[i]);
+        } catch (const std::exception& ex) {
+          err = make_error(errc::handler_failed, ex.what());
+        }
+        if (err)
+          return batch_done{static_cast<uint32_t>(i), render(err)};
+      }
+      return batch_done{static_cast<uint32_t>(batch.events.size()), {}};
+    },
+  };
+}
+
+caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
+                                  std::string name, projection_handler f) {
+  return {
+    [self, ctx, name, f](event_batch& batch) {
+      auto rp = self->make_response_promise();
+      write_batch wb;
+      model_writer mw{*ctx->store, name, wb};
+      std::map<partition_id, position> reached;
+      uint32_t handled = 0;
+      std::string error;
+      for (const auto& ev : batch.events) {
+        auto mark = wb.models.size();
+        caf::error err;
+        try {
+          err = f(ev, mw);
+        } catch (const std::exception& ex) {
+          err = make_error(errc::handler_failed, ex.what());
+        }
+        if (err) {
+          wb.models.resize(mark); // the failed event's rows never commit
+          error = render(err);
+          break;
+        }
+        reached[ev.partition] = ev.pos;
+        ++handled;
+      }
+      if (handled == 0) {
+        rp.deliver(batch_done{0, error});
+        return rp;
+      }
+      for (const auto& [p, pos] : reached)
+        wb.checkpoints.push_back({name, p, pos});
+      self
+        ->request(ctx->writer, caf::infinite, commit_atom::value, std::move(wb))
+        .then(
+          [rp, handled, error](caf::ok_atom) mutable {
+            rp.deliver(batch_done{handled, error});
+          },
+          [rp](caf::error& err) mutable {
+            rp.deliver(batch_done{0, render(err)});
+          });
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx,
+                                     uint64_t id, subscription_options opts,
+                                     caf::actor subscriber) {
+  return sys.spawn(worker_behavior, std::move(ctx), id, std::move(opts),
+                   std::move(subscriber));
+}
+
+caf::actor spawn_callback_subscriber(caf::actor_system& sys, event_handler f) {
+  return sys.spawn(callback_behavior, std::move(f));
+}
+
+caf::actor spawn_projection_subscriber(caf::actor_system& sys, context_ptr ctx,
+                                       std::string name, projection_handler f) {
+  return sys.spawn(projection_behavior, std::move(ctx), std::move(name),
+                   std::move(f));
+}
+
+} // namespace detail
+} // namespace annals
