@@ -57,8 +57,17 @@ subscription runtime::subscribe(caf::actor subscriber,
                                 subscription_options opts) {
   std::lock_guard guard{mtx_};
   auto id = next_subscription_++;
+  caf::actor coordinator;
+  if (opts.group && !opts.consumer.empty()) {
+    auto& c = coordinators_[opts.consumer];
+    if (!c) {
+      c = detail::spawn_group_coordinator(sys_, ctx_->store->partition_count());
+      subscription_actors_.push_back(c);
+    }
+    coordinator = c;
+  }
   auto w = detail::spawn_subscription_worker(sys_, ctx_, id, std::move(opts),
-                                             subscriber);
+                                             subscriber, coordinator);
   subscription_actors_.push_back(w);
   return subscription{&sys_, id, w, caf::actor{}};
 }

@@ -164,6 +164,12 @@ struct worker_state {
   std::size_t unsaved = 0;
   bool stream_only = false;
   partition_id stream_partition = 0;
+  // Consumer groups: partitions this member may read; a revoke waiting for
+  // the in-flight batch to finish.
+  caf::actor coordinator;
+  std::vector<uint8_t> assigned;
+  std::vector<partition_id> revoking;
+  caf::response_promise revoke_rp;
 };
 
 class worker {
@@ -188,6 +194,7 @@ public:
     st.parts = store.partition_count();
     st.acked.assign(st.parts, 0);
     st.dirty.assign(st.parts, 0);
+    st.assigned.assign(st.parts, st.coordinator ? 0 : 1);
     if (st.opts.filter.what == subscription_filter::kind::stream) {
       st.stream_only = true;
       st.stream_partition = partition_of(
@@ -236,12 +243,88 @@ public:
       if ((*ends)[p] > st.acked[p] && interested(p))
         st.dirty[p] = 1;
     st.ready = true;
+    if (st.coordinator)
+      join_group();
     pump();
   }
 
   bool interested(partition_id p) const {
     const auto& st = self_->state;
+    if (st.coordinator && !st.assigned[p])
+      return false;
     return !st.stream_only || p == st.stream_partition;
+  }
+
+  // -- consumer groups
+  // ------------------------------------------------------------
+
+  void join_group() {
+    auto& st = self_->state;
+    self_
+      ->request(st.coordinator, caf::infinite, group_join_atom::value,
+                caf::actor_cast<caf::actor>(self_))
+      .then([](caf::ok_atom) {},
+            [this](caf::error& err) { stop("cannot join group", err); });
+  }
+
+  void on_assign(const std::vector<partition_id>& parts) {
+    auto& st = self_->state;
+    auto& store = *st.ctx->store;
+    for (auto p : parts) {
+      if (p >= st.parts)
+        continue;
+      auto cp = store.load_checkpoint(st.opts.consumer, p);
+      if (!cp)
+        return stop("cannot read checkpoint", cp.error());
+      st.acked[p] = st.saved[p] = cp->value_or(0);
+      st.assigned[p] = 1;
+      st.dirty[p] = 1;
+    }
+    pump();
+  }
+
+  caf::response_promise on_revoke(const std::vector<partition_id>& parts) {
+    auto& st = self_->state;
+    auto rp = self_->make_response_promise();
+    for (auto p : parts)
+      if (p < st.parts) {
+        st.assigned[p] = 0;
+        st.dirty[p] = 0;
+      }
+    st.revoking = parts;
+    st.revoke_rp = rp;
+    if (!st.in_flight)
+      finish_revoke();
+    return rp;
+  }
+
+  /// Checkpoints the revoked partitions, then tells the coordinator.
+  void finish_revoke() {
+    auto& st = self_->state;
+    if (!st.revoke_rp.pending())
+      return;
+    write_batch wb;
+    for (auto p : st.revoking)
+      if (p < st.parts)
+        wb.checkpoints.push_back({st.opts.consumer, p, st.acked[p]});
+    wb.models = std::move(st.unsaved_parked);
+    st.unsaved_parked.clear();
+    auto rp = st.revoke_rp;
+    st.revoke_rp = caf::response_promise{};
+    auto parts = st.revoking;
+    st.revoking.clear();
+    self_
+      ->request(st.ctx->writer, caf::infinite, commit_atom::value,
+                std::move(wb))
+      .then(
+        [this, rp, parts](caf::ok_atom) mutable {
+          auto& s = self_->state;
+          for (auto p : parts)
+            if (p < s.parts)
+              s.saved[p] = s.acked[p];
+          rp.deliver(caf::ok_atom::value);
+        },
+        [rp](caf::error& err) mutable { rp.deliver(err); });
   }
 
   void on_wake(const std::vector<partition_id>& parts) {
@@ -266,7 +349,7 @@ public:
     auto limit = std::max<std::size_t>(1, st.opts.batch_size);
     for (uint32_t k = 0; k < st.parts && st.batch.size() < limit; ++k) {
       auto p = (st.rr + k) % st.parts;
-      if (!st.dirty[p])
+      if (!st.dirty[p] || !interested(p))
         continue;
       auto end = st.acked[p];
       bool full = false;
@@ -340,8 +423,10 @@ public:
         st.last_failed.clear();
       }
       for (auto [p, end] : st.scanned)
-        st.dirty[p] = 1;
+        if (interested(p))
+          st.dirty[p] = 1;
     }
+    finish_revoke();
     maybe_checkpoint(false);
     pump();
   }
@@ -502,9 +587,10 @@ namespace {
 
 caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
                               context_ptr ctx, uint64_t id,
-                              subscription_options opts,
-                              caf::actor subscriber) {
+                              subscription_options opts, caf::actor subscriber,
+                              caf::actor coordinator) {
   auto& st = self->state;
+  st.coordinator = std::move(coordinator);
   st.ctx = std::move(ctx);
   st.id = id;
   st.opts = std::move(opts);
@@ -526,6 +612,125 @@ caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
       w->on_wake(parts);
     },
     [w](replay_atom) { return w->replay(); },
+    [w](assign_atom, const std::vector<partition_id>& parts) {
+      w->on_assign(parts);
+    },
+    [w](revoke_atom, const std::vector<partition_id>& parts) {
+      return w->on_revoke(parts);
+    },
+  };
+}
+
+// -- consumer group coordinator
+// ---------------------------------------------------
+
+struct coordinator_state {
+  coordinator_state() = default; // not an aggregate (see worker_state)
+  uint32_t parts = 0;
+  std::vector<caf::actor> members; // join order
+  std::map<caf::actor_addr, std::set<partition_id>> held;
+  bool rebalancing = false;
+  bool again = false;
+};
+
+class coordinator {
+public:
+  using actor_type = caf::stateful_actor<coordinator_state>;
+
+  explicit coordinator(actor_type* self) : self_(self) {
+  }
+
+  void join(const caf::actor& w) {
+    auto& st = self_->state;
+    self_->monitor(w);
+    st.members.push_back(w);
+    st.held[w.address()];
+    rebalance();
+  }
+
+  void leave(const caf::actor_addr& who) {
+    auto& st = self_->state;
+    st.members.erase(
+      std::remove_if(st.members.begin(), st.members.end(),
+                     [&](const caf::actor& m) { return m.address() == who; }),
+      st.members.end());
+    st.held.erase(who); // its partitions are free: it reads no more
+    rebalance();
+  }
+
+  /// Revoke first, wait for every holder, then assign.
+  void rebalance() {
+    auto& st = self_->state;
+    if (st.rebalancing) {
+      st.again = true;
+      return;
+    }
+    if (st.members.empty())
+      return;
+    st.rebalancing = true;
+    std::map<caf::actor_addr, std::set<partition_id>> target;
+    for (partition_id p = 0; p < st.parts; ++p)
+      target[st.members[p % st.members.size()].address()].insert(p);
+    auto pending = std::make_shared<std::size_t>(0);
+    auto done = [this, target, pending] {
+      if (--*pending > 0)
+        return;
+      finish(target);
+    };
+    ++*pending; // held until all revokes are sent
+    for (const auto& m : st.members) {
+      auto& have = st.held[m.address()];
+      std::vector<partition_id> revoke;
+      for (auto p : have)
+        if (!target.at(m.address()).count(p))
+          revoke.push_back(p);
+      if (revoke.empty())
+        continue;
+      ++*pending;
+      for (auto p : revoke)
+        have.erase(p);
+      self_->request(m, caf::infinite, revoke_atom::value, std::move(revoke))
+        .then([done](caf::ok_atom) mutable { done(); },
+              [done](caf::error&) mutable { done(); });
+    }
+    done();
+  }
+
+  void finish(const std::map<caf::actor_addr, std::set<partition_id>>& target) {
+    auto& st = self_->state;
+    for (const auto& m : st.members) {
+      auto it = target.find(m.address());
+      if (it == target.end())
+        continue;
+      auto& have = st.held[m.address()];
+      std::vector<partition_id> assign;
+      for (auto p : it->second)
+        if (have.insert(p).second)
+          assign.push_back(p);
+      if (!assign.empty())
+        self_->send(m, assign_atom::value, std::move(assign));
+    }
+    st.rebalancing = false;
+    if (st.again) {
+      st.again = false;
+      rebalance();
+    }
+  }
+
+private:
+  actor_type* self_;
+};
+
+caf::behavior coordinator_behavior(caf::stateful_actor<coordinator_state>* self,
+                                   uint32_t parts) {
+  self->state.parts = parts;
+  auto c = std::make_shared<coordinator>(self);
+  self->set_down_handler([c](caf::down_msg& dm) { c->leave(dm.source); });
+  return {
+    [c](group_join_atom, const caf::actor& w) {
+      c->join(w);
+      return caf::ok_atom::value;
+    },
   };
 }
 
@@ -597,9 +802,15 @@ caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
 
 caf::actor spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx,
                                      uint64_t id, subscription_options opts,
-                                     caf::actor subscriber) {
+                                     caf::actor subscriber,
+                                     caf::actor coordinator) {
   return sys.spawn(worker_behavior, std::move(ctx), id, std::move(opts),
-                   std::move(subscriber));
+                   std::move(subscriber), std::move(coordinator));
+}
+
+caf::actor spawn_group_coordinator(caf::actor_system& sys,
+                                   uint32_t partitions) {
+  return sys.spawn(coordinator_behavior, partitions);
 }
 
 caf::actor spawn_callback_subscriber(caf::actor_system& sys, event_handler f) {

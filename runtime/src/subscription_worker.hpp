@@ -26,9 +26,22 @@ caf::behavior broker(caf::event_based_actor* self);
 /// a time to `subscriber`, waiting for its `batch_done`. Handles retries and
 /// parking of poison events, checkpoints of durable consumers, and parked
 /// event replay (`replay_atom`). Quits when the subscriber goes down.
+/// `coordinator` is the consumer group's coordinator (null if not a
+/// group member): partitions are then read only once assigned.
 caf::actor spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx,
                                      uint64_t id, subscription_options opts,
-                                     caf::actor subscriber);
+                                     caf::actor subscriber,
+                                     caf::actor coordinator);
+
+/// The coordinator of consumer group `consumer`. Members join with
+/// `(group_join_atom, worker)`. On every change of membership (join, leave,
+/// death) it computes a new assignment (partition p goes to member
+/// p mod n, members in join order), first REVOKES partitions from their old
+/// holders and waits until each has stopped reading them and checkpointed
+/// its position, and only then ASSIGNS them to the new holders, which start
+/// after that checkpoint. So two members never read one partition at once
+/// and per-stream order holds across a rebalance.
+caf::actor spawn_group_coordinator(caf::actor_system& sys, uint32_t partitions);
 
 /// Adapts a callback to the subscriber protocol.
 caf::actor spawn_callback_subscriber(caf::actor_system& sys, event_handler f);

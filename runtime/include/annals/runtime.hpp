@@ -158,6 +158,7 @@ private:
   std::mutex mtx_;
   std::map<std::string, caf::actor> hosts_;
   std::vector<caf::actor> subscription_actors_;
+  std::map<std::string, caf::actor> coordinators_;
   uint64_t next_subscription_ = 1;
   bool stopped_ = false;
 };

@@ -23,6 +23,9 @@ using wake_atom = caf::atom_constant<caf::atom("a_wake")>;
 using sub_join_atom = caf::atom_constant<caf::atom("a_join")>;
 using replay_atom = caf::atom_constant<caf::atom("a_replay")>;
 using commit_atom = caf::atom_constant<caf::atom("a_commit")>;
+using group_join_atom = caf::atom_constant<caf::atom("a_gjoin")>;
+using assign_atom = caf::atom_constant<caf::atom("a_assign")>;
+using revoke_atom = caf::atom_constant<caf::atom("a_revoke")>;
 
 } // namespace annals
 
