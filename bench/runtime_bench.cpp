@@ -180,6 +180,12 @@ private:
 
 } // namespace bench
 
+CAF_BEGIN_TYPE_ID_BLOCK(bench, caf::id_block::annals::end)
+CAF_ADD_TYPE_ID(bench, (bench::deposit))
+CAF_ADD_TYPE_ID(bench, (bench::get_balance))
+CAF_ADD_TYPE_ID(bench, (bench::deposited))
+CAF_END_TYPE_ID_BLOCK(bench)
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -699,6 +705,10 @@ public:
   caf::expected<std::optional<std::string>>
   load_model(const std::string& m, const std::string& k) const override {
     return inner_->load_model(m, k);
+  }
+  caf::error scan_model(const std::string& m,
+                        const model_visitor& f) const override {
+    return inner_->scan_model(m, f);
   }
   caf::expected<annals::verify_report> verify() const override {
     return inner_->verify();

@@ -658,17 +658,8 @@ caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
                       "journal in " + dir_
                         + " refuses writes after an earlier failure: "
                         + describe(failure_));
-  // Whole-batch checks: a malformed snapshot, checkpoint or model write
-  // rejects the batch before anything is written.
-  for (const auto& s : batch.snapshots)
-    if (auto err = validate(s, opts_))
-      return err;
-  for (const auto& c : batch.checkpoints)
-    if (auto err = validate(c, partitions_))
-      return err;
-  for (const auto& m : batch.models)
-    if (auto err = validate(m))
-      return err;
+  if (auto err = validate_whole(batch, opts_, partitions_))
+    return err;
   batch_result out;
   for (;;) {
     lmdb_failure f;

@@ -34,15 +34,8 @@ public:
 
   caf::expected<batch_result> commit(const write_batch& batch) override {
     std::unique_lock guard{mtx_};
-    for (const auto& s : batch.snapshots)
-      if (auto err = validate(s, opts_))
-        return err;
-    for (const auto& c : batch.checkpoints)
-      if (auto err = validate(c, partitions_))
-        return err;
-    for (const auto& m : batch.models)
-      if (auto err = validate(m))
-        return err;
+    if (auto err = validate_whole(batch, opts_, partitions_))
+      return err;
     batch_result out;
     auto now = now_ns();
     for (const auto& req : batch.appends) {

@@ -101,4 +101,18 @@ caf::error validate(const model_write& mw) {
   return {};
 }
 
+caf::error validate_whole(const write_batch& batch, const journal_options& opts,
+                          uint32_t partitions) {
+  for (const auto& s : batch.snapshots)
+    if (auto err = validate(s, opts))
+      return err;
+  for (const auto& c : batch.checkpoints)
+    if (auto err = validate(c, partitions))
+      return err;
+  for (const auto& m : batch.models)
+    if (auto err = validate(m))
+      return err;
+  return {};
+}
+
 } // namespace annals::detail

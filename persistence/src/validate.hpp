@@ -16,4 +16,10 @@ caf::error validate(const snapshot& snap, const journal_options& opts);
 caf::error validate(const checkpoint_write& cp, uint32_t partitions);
 caf::error validate(const model_write& mw);
 
+/// The whole-batch checks: a malformed snapshot, checkpoint or model write
+/// rejects the batch before anything is written (append parts are checked
+/// one by one and fail alone).
+caf::error validate_whole(const write_batch& batch, const journal_options& opts,
+                          uint32_t partitions);
+
 } // namespace annals::detail

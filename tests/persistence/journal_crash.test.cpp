@@ -3,20 +3,14 @@
 // and that revisions stay gap-free.
 #include "annals/persistence/journal.hpp"
 
+#include "child_process.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <map>
 #include <random>
 #include <sstream>
-
-extern char** environ;
 
 using namespace annals;
 
@@ -32,47 +26,23 @@ struct ack {
 /// and returns every ack line it managed to write.
 std::vector<std::pair<std::string, ack>>
 run_and_kill(const std::string& dir, unsigned cycle, std::size_t kill_after) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::string exe = ANNALS_CRASH_CHILD;
-  std::string cyc = std::to_string(cycle);
-  char* argv[]
-    = {exe.data(), const_cast<char*>(dir.c_str()), cyc.data(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
+  annals::testing::child_process child{
+    {ANNALS_CRASH_CHILD, dir, std::to_string(cycle)}};
   std::vector<std::pair<std::string, ack>> acks;
-  std::string buf;
-  char chunk[4096];
   bool killed = false;
-  for (;;) {
-    auto n = ::read(fds[0], chunk, sizeof chunk);
-    if (n <= 0)
-      break; // EOF: the child is gone and the pipe drained
-    buf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::istringstream in{buf.substr(0, nl)};
-      buf.erase(0, nl + 1);
-      std::string word, cmd;
-      ack a;
-      in >> word >> a.stream >> a.first >> a.last >> cmd;
-      REQUIRE(word == "ack");
-      acks.emplace_back(cmd, a);
-    }
+  child.read_lines([&](const std::string& line) {
+    std::istringstream in{line};
+    std::string word, cmd;
+    ack a;
+    in >> word >> a.stream >> a.first >> a.last >> cmd;
+    REQUIRE(word == "ack");
+    acks.emplace_back(cmd, a);
     if (!killed && acks.size() >= kill_after) {
-      ::kill(pid, SIGKILL); // mid-flight: the child never stops appending
+      child.kill(); // mid-flight: the child never stops appending
       killed = true;
     }
-  }
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  });
+  auto status = child.wait();
   INFO("child status " << status);
   REQUIRE(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGKILL);

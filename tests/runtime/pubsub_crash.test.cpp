@@ -2,21 +2,15 @@
 // consumes (durable consumer) at random moments; every acknowledged event
 // must still be delivered, per stream in order, and a restarted consumer
 // resumes at or before where it stopped (never after: no gap).
+#include "child_process.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
-
-extern char** environ;
 
 namespace {
 
@@ -29,51 +23,28 @@ struct run_output {
 
 run_output run_child(const std::string& dir, unsigned cycle, bool drain,
                      std::size_t kill_after) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::string exe = ANNALS_PUBSUB_CRASH_CHILD;
-  std::string cyc = std::to_string(cycle);
-  std::string mode = drain ? "drain" : "load";
-  char* argv[] = {exe.data(), const_cast<char*>(dir.c_str()), cyc.data(),
-                  mode.data(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
+  annals::testing::child_process child{{ANNALS_PUBSUB_CRASH_CHILD, dir,
+                                        std::to_string(cycle),
+                                        drain ? "drain" : "load"}};
   run_output out;
-  std::string buf;
-  char chunk[4096];
   bool killed = false;
-  for (;;) {
-    auto n = ::read(fds[0], chunk, sizeof chunk);
-    if (n <= 0)
-      break;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::istringstream in{buf.substr(0, nl)};
-      buf.erase(0, nl + 1);
-      std::string word, id;
-      uint64_t rev = 0;
-      in >> word >> id >> rev;
-      if (word == "got")
-        out.got.emplace_back(id, rev);
-      else if (word == "ack")
-        out.acks.emplace_back(id, rev);
-      else if (word == "done")
-        out.done = true;
-    }
+  child.read_lines([&](const std::string& line) {
+    std::istringstream in{line};
+    std::string word, id;
+    uint64_t rev = 0;
+    in >> word >> id >> rev;
+    if (word == "got")
+      out.got.emplace_back(id, rev);
+    else if (word == "ack")
+      out.acks.emplace_back(id, rev);
+    else if (word == "done")
+      out.done = true;
     if (!drain && !killed && out.got.size() + out.acks.size() >= kill_after) {
-      ::kill(pid, SIGKILL);
+      child.kill();
       killed = true;
     }
-  }
-  ::close(fds[0]);
-  REQUIRE(::waitpid(pid, &out.status, 0) == pid);
+  });
+  out.status = child.wait();
   return out;
 }
 

@@ -4,14 +4,10 @@
 // present exactly once, in order, and that no command id was applied twice.
 #include "annals/persistence/journal.hpp"
 
+#include "child_process.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -19,8 +15,6 @@
 #include <random>
 #include <set>
 #include <sstream>
-
-extern char** environ;
 
 namespace {
 
@@ -51,60 +45,36 @@ void run_cycle(const std::string& dir, unsigned cycle, std::size_t kill_after,
       if (!h.acks.count(cmd))
         out << s.agg << ' ' << cmd << ' ' << s.cents << '\n';
   }
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::string exe = ANNALS_RUNTIME_CRASH_CHILD;
-  std::string cyc = std::to_string(cycle);
-  char* argv[] = {exe.data(), const_cast<char*>(dir.c_str()), cyc.data(),
-                  retry_file.data(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv, environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
-  std::string buf;
-  char chunk[4096];
+  annals::testing::child_process child{
+    {ANNALS_RUNTIME_CRASH_CHILD, dir, std::to_string(cycle), retry_file}};
   std::size_t new_acks = 0;
   bool killed = false;
-  for (;;) {
-    auto n = ::read(fds[0], chunk, sizeof chunk);
-    if (n <= 0)
-      break;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::istringstream in{buf.substr(0, nl)};
-      buf.erase(0, nl + 1);
-      std::string word, agg, cmd;
-      in >> word >> agg >> cmd;
-      if (word == "send") {
-        sent s{agg, 0};
-        in >> s.cents;
-        h.sends.emplace(cmd, s);
-      } else if (word == "ack") {
-        acked a{agg, 0};
-        int dup = 0;
-        in >> a.revision >> dup;
-        auto [it, fresh] = h.acks.emplace(cmd, a);
-        if (!fresh
-            && (it->second.agg != agg || it->second.revision != a.revision))
-          ++h.inconsistent_acks;
-        if (dup)
-          ++h.duplicate_acks;
-        ++new_acks;
-      }
+  child.read_lines([&](const std::string& line) {
+    std::istringstream in{line};
+    std::string word, agg, cmd;
+    in >> word >> agg >> cmd;
+    if (word == "send") {
+      sent s{agg, 0};
+      in >> s.cents;
+      h.sends.emplace(cmd, s);
+    } else if (word == "ack") {
+      acked a{agg, 0};
+      int dup = 0;
+      in >> a.revision >> dup;
+      auto [it, fresh] = h.acks.emplace(cmd, a);
+      if (!fresh
+          && (it->second.agg != agg || it->second.revision != a.revision))
+        ++h.inconsistent_acks;
+      if (dup)
+        ++h.duplicate_acks;
+      ++new_acks;
     }
     if (!killed && new_acks >= kill_after) {
-      ::kill(pid, SIGKILL);
+      child.kill();
       killed = true;
     }
-  }
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  });
+  auto status = child.wait();
   INFO("cycle " << cycle << " child status " << status);
   REQUIRE(WIFSIGNALED(status));
 }
