@@ -125,8 +125,7 @@ struct command_entry {
 std::string encode_command(const command_entry& x);
 bool decode_command(std::string_view v, command_entry& x);
 
-// -- records
-// --------------------------------------------------------------------
+// -- records ------------------------------------------------------------------
 
 /// The fields of an event record, by reference (no payload copy).
 struct record_view {

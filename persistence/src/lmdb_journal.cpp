@@ -171,8 +171,7 @@ public:
   caf::expected<journal_stats> stats() const override;
 
 private:
-  // -- helpers
-  // ------------------------------------------------------------------
+  // -- helpers ----------------------------------------------------------------
 
   /// Runs `f(txn)` in a read-only transaction under the shared resize lock.
   template <class F>
@@ -202,8 +201,7 @@ private:
     return err;
   }
 
-  // -- state
-  // ----------------------------------------------------------------------
+  // -- state ------------------------------------------------------------------
 
   std::string dir_;
   journal_options opts_;
@@ -690,8 +688,7 @@ caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
   }
 }
 
-// -- reading
-// ----------------------------------------------------------------------
+// -- reading ------------------------------------------------------------------
 
 caf::error lmdb_journal::scan_stream(const stream_id& stream, revision from,
                                      const event_visitor& f) const {
@@ -969,8 +966,7 @@ caf::error lmdb_journal::scan_model(const std::string& model,
   });
 }
 
-// -- maintenance
-// ------------------------------------------------------------------
+// -- maintenance --------------------------------------------------------------
 
 caf::expected<verify_report> lmdb_journal::verify() const {
   return with_read_txn([&](MDB_txn* txn) -> caf::expected<verify_report> {

@@ -130,8 +130,7 @@ caf::behavior broker(caf::event_based_actor* self) {
   };
 }
 
-// -- the cursor
-// -----------------------------------------------------------------
+// -- the cursor ---------------------------------------------------------------
 
 namespace {
 
@@ -255,8 +254,7 @@ public:
     return !st.stream_only || p == st.stream_partition;
   }
 
-  // -- consumer groups
-  // ------------------------------------------------------------
+  // -- consumer groups --------------------------------------------------------
 
   void join_group() {
     auto& st = self_->state;
@@ -431,8 +429,7 @@ public:
     pump();
   }
 
-  // -- parking
-  // ------------------------------------------------------------------
+  // -- parking ----------------------------------------------------------------
 
   void park(std::string_view category, std::string_view id, revision rev,
             position pos, const std::string& reason) {
@@ -523,8 +520,7 @@ public:
     return rp;
   }
 
-  // -- checkpoints
-  // --------------------------------------------------------------
+  // -- checkpoints ------------------------------------------------------------
 
   void maybe_checkpoint(bool idle) {
     auto& st = self_->state;
@@ -621,8 +617,7 @@ caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
   };
 }
 
-// -- consumer group coordinator
-// ---------------------------------------------------
+// -- consumer group coordinator -----------------------------------------------
 
 struct coordinator_state {
   coordinator_state() = default; // not an aggregate (see worker_state)

@@ -135,8 +135,7 @@ typename Inspector::result_type inspect(Inspector& f, noted& x) {
   return f(caf::meta::type_name("sample.noted"), x.sender, x.seq);
 }
 
-// -- the aggregate
-// ----------------------------------------------------------------
+// -- the aggregate ------------------------------------------------------------
 
 class account {
 public:

@@ -109,8 +109,7 @@ public:
     return host<A>(ctx_->cfg.hosts);
   }
 
-  // -- subscriptions
-  // ------------------------------------------------------------
+  // -- subscriptions ----------------------------------------------------------
 
   /// Delivers committed events to `subscriber` (an actor answering
   /// `event_batch` requests with `batch_done`), as `opts` says.

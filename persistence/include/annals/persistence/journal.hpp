@@ -154,8 +154,7 @@ public:
   virtual caf::error scan_model(const std::string& model,
                                 const model_visitor& f) const = 0;
 
-  // -- maintenance
-  // --------------------------------------------------------------
+  // -- maintenance ------------------------------------------------------------
 
   /// Reads every record and index entry and checks checksums, gap-free
   /// positions and revisions, and index consistency.

@@ -107,9 +107,6 @@ struct aggregate_state {
   std::deque<entry> pipeline;
   uint64_t next_seq = 1;
   std::unordered_map<std::string, uint64_t> in_flight_ids;
-
-  std::chrono::steady_clock::time_point last_activity;
-  bool idle_timer = false;
 };
 
 template <class A>
@@ -125,7 +122,6 @@ public:
 
   caf::response_promise on_command(command_envelope& env) {
     auto& st = self_->state;
-    st.last_activity = std::chrono::steady_clock::now();
     auto rp = self_->make_response_promise();
     if (!st.ready || st.failed || barrier()) {
       st.waiting_list.push_back({std::move(env), rp});
@@ -433,8 +429,7 @@ public:
     request_permit();
   }
 
-  // -- releasing replies
-  // --------------------------------------------------------
+  // -- releasing replies ------------------------------------------------------
 
   void release() {
     auto& st = self_->state;
@@ -459,13 +454,10 @@ public:
         drain_waiting();
       else if (st.stopping)
         self_->quit();
-      else
-        arm_idle_timer();
     }
   }
 
-  // -- snapshots
-  // ----------------------------------------------------------------
+  // -- snapshots --------------------------------------------------------------
 
   /// True while new commands must wait so that a snapshot can be taken at a
   /// committed state (a hot aggregate whose pipeline never drains).
@@ -494,35 +486,7 @@ public:
     }
   }
 
-  // -- passivation
-  // --------------------------------------------------------------
-
-  void arm_idle_timer() {
-    auto& st = self_->state;
-    if (st.idle_timer || st.opts.passivate_after.count() <= 0)
-      return;
-    st.idle_timer = true;
-    self_->delayed_send(self_, st.opts.passivate_after, idle_atom::value);
-  }
-
-  void on_idle_timer() {
-    auto& st = self_->state;
-    st.idle_timer = false;
-    if (st.stopping || st.failed)
-      return;
-    auto idle = std::chrono::steady_clock::now() - st.last_activity;
-    if (idle >= st.opts.passivate_after && st.pipeline.empty()
-        && st.waiting_list.empty() && st.ready) {
-      self_->send(st.host, passivate_atom::value, st.stream.id);
-      return;
-    }
-    st.idle_timer = true;
-    auto left = st.opts.passivate_after - idle;
-    self_->delayed_send(self_,
-                        std::chrono::duration_cast<caf::timespan>(
-                          std::max(left, decltype(left){1})),
-                        idle_atom::value);
-  }
+  // -- passivation (driven by the host) -------------------------------------
 
   void on_stop() {
     auto& st = self_->state;
@@ -585,14 +549,12 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state<A>>* self,
   st.opts = opts;
   st.host = std::move(host);
   st.stream = stream_id{std::string{A::category}, std::move(id)};
-  st.last_activity = std::chrono::steady_clock::now();
   ++st.ctx->metrics.live_aggregates;
   self->attach_functor([ctx = st.ctx] { --ctx->metrics.live_aggregates; });
   auto logic = std::make_shared<aggregate_logic<A>>(self);
   logic->request_permit();
   return {
     [logic](command_envelope& env) { return logic->on_command(env); },
-    [logic](idle_atom) { logic->on_idle_timer(); },
     [logic](stop_atom) { logic->on_stop(); },
   };
 }

@@ -9,8 +9,11 @@
 // the host marks the id "stopping" and buffers new commands for it, the
 // aggregate finishes what it has and quits, and on its `down_msg` the host
 // spawns a fresh actor for the buffered commands (which recovers from the
-// journal). An aggregate idle for `passivate_after` asks the host to be
-// stopped the same way.
+// journal). Aggregates not used for `passivate_after` are stopped the same
+// way: the host keeps its ids in least-recently-used order with their last
+// use, and ONE timer of the host -- not one per aggregate: a pending timer
+// keeps a stopped actor's memory alive until it fires -- stops the idle ones
+// from the old end of that list.
 //
 // # Concurrency
 // Actor-confined. The host only forwards (`delegate`), so the aggregate's
@@ -26,6 +29,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <list>
 #include <string>
 #include <unordered_map>
@@ -43,6 +48,7 @@ struct host_state {
   struct entry {
     caf::actor actor;
     std::list<std::string>::iterator lru;
+    std::chrono::steady_clock::time_point last_used;
     bool stopping = false;
     std::vector<std::pair<command_envelope, caf::response_promise>> buffer;
   };
@@ -86,18 +92,33 @@ public:
       return rp;
     }
     st.lru.splice(st.lru.begin(), st.lru, e.lru);
+    e.last_used = std::chrono::steady_clock::now();
     rp.delegate(e.actor, std::move(env));
     return rp;
   }
 
-  void on_passivate(const std::string& id, const caf::actor_addr& from) {
+  /// Stops every aggregate unused for `passivate_after`, oldest first.
+  void on_idle_tick() {
     auto& st = self_->state;
-    auto it = st.live.find(id);
-    if (it == st.live.end() || it->second.stopping
-        || it->second.actor.address() != from)
+    auto now = std::chrono::steady_clock::now();
+    while (!st.lru.empty()) {
+      auto it = st.live.find(st.lru.back());
+      if (it == st.live.end()
+          || now - it->second.last_used < st.opts.passivate_after)
+        break;
+      ++st.ctx->metrics.passivations;
+      stop(it->second);
+    }
+    arm_idle_tick();
+  }
+
+  void arm_idle_tick() {
+    auto& st = self_->state;
+    if (st.opts.passivate_after.count() <= 0)
       return;
-    ++st.ctx->metrics.passivations;
-    stop(it->second);
+    auto interval = std::max<caf::timespan>(st.opts.passivate_after / 4,
+                                            std::chrono::milliseconds{5});
+    self_->delayed_send(self_, interval, idle_atom::value);
   }
 
   void on_down(const caf::down_msg& dm) {
@@ -139,6 +160,7 @@ private:
     host_state::entry e;
     e.actor = actor;
     e.lru = st.lru.begin();
+    e.last_used = std::chrono::steady_clock::now();
     st.by_addr.emplace(actor.address(), id);
     auto it = st.live.emplace(id, std::move(e)).first;
     // Over the cap: stop the least recently used (never the new one).
@@ -171,13 +193,10 @@ caf::behavior aggregate_host(caf::stateful_actor<host_state>* self,
   auto logic = std::make_shared<host_logic<A>>(self);
   self->set_down_handler([logic](caf::down_msg& dm) { logic->on_down(dm); });
   self->set_exit_handler([logic](caf::exit_msg& em) { logic->on_exit(em); });
+  logic->arm_idle_tick();
   return {
     [logic](command_envelope& env) { return logic->on_command(env); },
-    [self, logic](passivate_atom, const std::string& id) {
-      // The sender is the aggregate asking to be stopped.
-      logic->on_passivate(
-        id, caf::actor_cast<caf::actor_addr>(self->current_sender()));
-    },
+    [logic](idle_atom) { logic->on_idle_tick(); },
   };
 }
 
