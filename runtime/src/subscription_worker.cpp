@@ -153,7 +153,17 @@ struct worker_state {
   bool ready = false;
   bool in_flight = false;
   bool checkpointing = false;
-  std::vector<recorded_event> batch;
+  /// Where each event of the batch in flight came from (the events
+  /// themselves moved into the message): enough to handle a partial ack.
+  struct origin {
+    partition_id partition;
+    position pos;
+    revision rev;
+    std::string category;
+    std::string id;
+  };
+  std::vector<origin> batch;
+  std::vector<recorded_event> events;
   std::vector<std::pair<partition_id, position>> scanned;
   std::string last_failed;
   uint32_t attempts = 0;
@@ -342,6 +352,7 @@ public:
     if (!st.ready || st.in_flight)
       return;
     st.batch.clear();
+    st.events.clear();
     st.scanned.clear();
     auto& store = *st.ctx->store;
     auto limit = std::max<std::size_t>(1, st.opts.batch_size);
@@ -362,7 +373,9 @@ public:
                    "stream is parked");
               return true;
             }
-            st.batch.push_back(v.to_event());
+            st.batch.push_back({v.partition, v.pos, v.rev,
+                                std::string{v.category}, std::string{v.id}});
+            st.events.push_back(v.to_event());
             if (st.batch.size() >= limit) {
               full = true;
               return false;
@@ -383,7 +396,8 @@ public:
       return;
     }
     st.in_flight = true;
-    event_batch msg{st.id, st.batch};
+    event_batch msg{st.id, std::move(st.events)};
+    st.events.clear();
     self_->request(st.subscriber, caf::infinite, std::move(msg))
       .then([this](batch_done& done) { on_done(done); },
             [this](caf::error& err) { stop("subscriber failed", err); });
@@ -404,7 +418,7 @@ public:
       for (std::size_t i = 0; i < n; ++i)
         st.acked[st.batch[i].partition] = st.batch[i].pos;
       const auto& bad = st.batch[n];
-      auto key = parked_key(bad.stream.category, bad.stream.id, bad.rev);
+      auto key = parked_key(bad.category, bad.id, bad.rev);
       if (key == st.last_failed) {
         ++st.attempts;
       } else {
@@ -412,10 +426,9 @@ public:
         st.attempts = 1;
       }
       if (st.attempts >= std::max<uint32_t>(1, st.opts.max_attempts)) {
-        park(bad.stream.category, bad.stream.id, bad.rev, bad.pos,
+        park(bad.category, bad.id, bad.rev, bad.pos,
              done.error.empty() ? "handler failed" : done.error);
-        st.parked_streams.insert(
-          stream_key_of(bad.stream.category, bad.stream.id));
+        st.parked_streams.insert(stream_key_of(bad.category, bad.id));
         st.acked[bad.partition] = bad.pos;
         st.attempts = 0;
         st.last_failed.clear();
