@@ -6,9 +6,15 @@
 
 #include <caf/message.hpp>
 
+#include <map>
+#include <mutex>
+
 namespace annals {
 
 namespace {
+
+std::mutex categories_mtx;
+std::map<caf::atom_value, std::string (*)(uint8_t)> categories;
 
 std::string context_text(const caf::message& ctx) {
   if (!ctx.empty() && ctx.match_element<std::string>(0))
@@ -30,7 +36,25 @@ std::string render(const caf::error& err) {
   }
   if (err.category() == journal_category)
     return describe(err);
+  std::string (*name)(uint8_t) = nullptr;
+  {
+    std::lock_guard guard{categories_mtx};
+    if (auto it = categories.find(err.category()); it != categories.end())
+      name = it->second;
+  }
+  if (name != nullptr) {
+    auto out = caf::to_string(err.category()) + "." + name(err.code());
+    if (auto ctx = context_text(err.context()); !ctx.empty())
+      out += ": " + ctx;
+    return out;
+  }
   return caf::to_string(err);
+}
+
+void register_error_category(caf::atom_value category,
+                             std::string (*code_name)(uint8_t)) {
+  std::lock_guard guard{categories_mtx};
+  categories[category] = code_name;
 }
 
 void register_error_renderers(caf::actor_system_config& cfg) {

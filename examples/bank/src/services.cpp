@@ -1,0 +1,232 @@
+// bank -- the transfer saga, the balance projection, the credit monitor.
+#include "bank/services.hpp"
+
+#include "annals/codec.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <memory>
+
+namespace bank {
+
+namespace {
+
+using account_event = annals::tl_variant_t<account::events>;
+using transfer_event = annals::tl_variant_t<transfer::events>;
+
+template <class Variant, class Events>
+caf::error decode(const annals::recorded_event& ev, Variant& out) {
+  return annals::decode_event<Events>(
+    ev.type, ev.schema_version, ev.payload.data(), ev.payload.size(), out);
+}
+
+bool is_rejection(const caf::error& err) {
+  return err && err.category() == caf::atom("bank");
+}
+
+constexpr auto step_timeout = std::chrono::seconds{30};
+
+/// The transfer saga: for each transfer event, the next step, sent with a
+/// command id derived from the transfer id and the step, so that a
+/// re-delivered event (at-least-once) repeats nothing.
+struct saga {
+  caf::event_based_actor* self;
+  annals::aggregate_handle<account> accounts;
+  annals::aggregate_handle<transfer> transfers;
+
+  using done_fn = std::function<void(caf::error)>;
+
+  template <class A, class C>
+  void send(const annals::aggregate_handle<A>& h, const std::string& id, C cmd,
+            std::string command_id, std::function<void(caf::error)> then) {
+    annals::command_options opts;
+    opts.command_id = std::move(command_id);
+    self->request(h.actor(), step_timeout, h.make(id, std::move(cmd), opts))
+      .then([then](const annals::ack&) { then(caf::error{}); },
+            [then](caf::error& err) { then(err); });
+  }
+
+  /// Runs the step for one event and calls `done` (with an error for an
+  /// infrastructure failure: the batch is then retried).
+  void step(const annals::recorded_event& ev, done_fn done) {
+    transfer_event te;
+    if (auto err = decode<transfer_event, transfer::events>(ev, te))
+      return done(err);
+    const auto& id = ev.stream.id;
+    if (auto* s = std::get_if<transfer_started>(&te)) {
+      send(accounts, s->from, withdraw{s->amount, id}, id + "/debit",
+           [this, id, done](caf::error err) {
+             if (!err)
+               return send(transfers, id, record_debit{}, id + "/debited",
+                           done);
+             if (is_rejection(err))
+               return send(transfers, id, record_failure{annals::render(err)},
+                           id + "/failed", done);
+             done(err);
+           });
+      return;
+    }
+    if (std::holds_alternative<transfer_debited>(te)) {
+      auto view = transfer_view{};
+      // The amount and accounts come from the transfer itself.
+      self
+        ->request(transfers.actor(), step_timeout,
+                  transfers.make(id, get_transfer{}))
+        .then(
+          [this, id, done](const transfer_view& v) {
+            send(accounts, v.to, credit{v.amount, id}, id + "/credit",
+                 [this, id, done](caf::error err) {
+                   if (!err)
+                     return send(transfers, id, record_credit{},
+                                 id + "/completed", done);
+                   if (is_rejection(err))
+                     return send(transfers, id,
+                                 record_refund_needed{annals::render(err)},
+                                 id + "/refunding", done);
+                   done(err);
+                 });
+          },
+          [done](caf::error& err) { done(err); });
+      (void)view;
+      return;
+    }
+    if (auto* r = std::get_if<transfer_refunding>(&te)) {
+      (void)r;
+      self
+        ->request(transfers.actor(), step_timeout,
+                  transfers.make(id, get_transfer{}))
+        .then(
+          [this, id, done](const transfer_view& v) {
+            send(accounts, v.from, credit{v.amount, id}, id + "/refund",
+                 [this, id, done](caf::error err) {
+                   if (!err)
+                     return send(transfers, id, record_refund{},
+                                 id + "/compensated", done);
+                   done(err); // the source must take its money back: retry
+                 });
+          },
+          [done](caf::error& err) { done(err); });
+      return;
+    }
+    done(caf::error{}); // completed, failed, compensated: nothing to do
+  }
+};
+
+caf::behavior saga_actor(caf::event_based_actor* self,
+                         annals::aggregate_handle<account> accounts,
+                         annals::aggregate_handle<transfer> transfers) {
+  auto s = std::make_shared<saga>(saga{self, accounts, transfers});
+  return {
+    [self, s](annals::event_batch& batch) {
+      auto rp = self->make_response_promise();
+      auto events = std::make_shared<std::vector<annals::recorded_event>>(
+        std::move(batch.events));
+      auto next = std::make_shared<std::function<void(std::size_t)>>();
+      *next = [s, rp, events, next](std::size_t i) mutable {
+        if (i == events->size()) {
+          rp.deliver(annals::batch_done{static_cast<uint32_t>(i), {}});
+          *next = nullptr; // break the cycle
+          return;
+        }
+        s->step((*events)[i], [rp, i, next](caf::error err) mutable {
+          if (err) {
+            rp.deliver(annals::batch_done{static_cast<uint32_t>(i),
+                                          annals::render(err)});
+            *next = nullptr;
+            return;
+          }
+          (*next)(i + 1);
+        });
+      };
+      (*next)(0);
+      return rp;
+    },
+  };
+}
+
+} // namespace
+
+services start(annals::runtime& rt, double alert_share) {
+  annals::register_error_category<bank_errc>(caf::atom("bank"));
+  services out;
+  out.accounts = rt.host<account>();
+  out.transfers = rt.host<transfer>();
+  auto saga = rt.system().spawn(saga_actor, out.accounts, out.transfers);
+  annals::subscription_options opts;
+  opts.filter
+    = annals::subscription_filter::of_category(std::string{transfer::category});
+  opts.consumer = "bank.transfer-saga";
+  opts.start = annals::start_from::checkpoint;
+  opts.checkpoint_every = 1;
+  opts.max_attempts = 1000; // infrastructure errors: keep retrying
+  out.saga = rt.subscribe(saga, opts);
+  auto accounts_only
+    = annals::subscription_filter::of_category(std::string{account::category});
+  out.balances = rt.project(
+    "bank.balances", accounts_only,
+    [](const annals::recorded_event& ev, annals::model_writer& model) {
+      account_event ae;
+      if (auto err = decode<account_event, account::events>(ev, ae))
+        return err;
+      if (auto* c = std::get_if<account_credited>(&ae))
+        model.put(ev.stream.id, std::to_string(c->balance));
+      else if (auto* d = std::get_if<account_debited>(&ae))
+        model.put(ev.stream.id, std::to_string(d->balance));
+      else if (std::holds_alternative<account_opened>(ae))
+        model.put(ev.stream.id, "0");
+      return caf::error{};
+    });
+  out.credit_monitor = rt.project(
+    "bank.credit", accounts_only,
+    [alert_share](const annals::recorded_event& ev,
+                  annals::model_writer& model) {
+      account_event ae;
+      if (auto err = decode<account_event, account::events>(ev, ae))
+        return err;
+      int64_t limit = 0, balance = 0;
+      if (auto row = model.get(ev.stream.id))
+        std::sscanf(row->c_str(), "%ld %ld", &limit, &balance);
+      if (auto* o = std::get_if<account_opened>(&ae))
+        limit = o->credit_limit;
+      else if (auto* l = std::get_if<credit_limit_changed>(&ae))
+        limit = l->credit_limit;
+      else if (auto* c = std::get_if<account_credited>(&ae))
+        balance = c->balance;
+      else if (auto* d = std::get_if<account_debited>(&ae))
+        balance = d->balance;
+      model.put(ev.stream.id,
+                std::to_string(limit) + " " + std::to_string(balance));
+      auto used = balance < 0 ? -balance : 0;
+      if (limit > 0 && static_cast<double>(used) > alert_share * limit) {
+        auto text = "account " + ev.stream.id + " uses " + std::to_string(used)
+                    + " of its " + std::to_string(limit)
+                    + " cents credit limit";
+        // A separate model: alerts are their own read model.
+        annals::log(annals::log_level::info, "credit alert: " + text);
+        model.put("alert/" + ev.stream.id, text);
+      }
+      return caf::error{};
+    });
+  return out;
+}
+
+std::optional<int64_t> projected_balance(const annals::journal& store,
+                                         const std::string& id) {
+  auto row = store.load_model("bank.balances", id);
+  if (!row || !*row)
+    return std::nullopt;
+  return std::stoll(**row);
+}
+
+std::optional<std::string> credit_alert(const annals::journal& store,
+                                        const std::string& id) {
+  auto row = store.load_model("bank.credit", "alert/" + id);
+  if (!row || !*row)
+    return std::nullopt;
+  return **row;
+}
+
+} // namespace bank
