@@ -27,7 +27,7 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   auto ctx = std::make_shared<detail::runtime_context>();
   ctx->store = std::move(store);
   ctx->cfg = std::move(cfg);
-  ctx->broker = sys.spawn(detail::broker);
+  ctx->broker = sys.spawn(detail::broker, ctx->store->partition_count());
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
   ctx->gate = sys.spawn(detail::recovery_gate, ctx->cfg.max_recoveries);
   return std::unique_ptr<runtime>{new runtime(sys, std::move(ctx))};
@@ -93,6 +93,11 @@ subscription runtime::project(std::string name, subscription_filter filter,
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
   return subscription{&sys_, s.id(), s.worker(), sub};
+}
+
+void runtime::adopt(caf::actor a) {
+  std::lock_guard guard{mtx_};
+  subscription_actors_.push_back(std::move(a));
 }
 
 caf::expected<std::vector<parked_event>>

@@ -108,7 +108,7 @@ list_parked(const journal& store, const std::string& consumer) {
 
 // -- broker -------------------------------------------------------------------
 
-caf::behavior broker(caf::event_based_actor* self) {
+caf::behavior broker(caf::event_based_actor* self, uint32_t partitions) {
   auto workers = std::make_shared<std::vector<caf::actor>>();
   self->set_down_handler([workers](caf::down_msg& dm) {
     auto& ws = *workers;
@@ -123,7 +123,11 @@ caf::behavior broker(caf::event_based_actor* self) {
       workers->push_back(w);
       return caf::ok_atom::value;
     },
-    [self, workers](wake_atom, const std::vector<partition_id>& parts) {
+    [self, workers, partitions](wake_atom, std::vector<partition_id> parts) {
+      parts.erase(
+        std::remove_if(parts.begin(), parts.end(),
+                       [&](partition_id p) { return p >= partitions; }),
+        parts.end());
       for (const auto& w : *workers)
         self->send(w, wake_atom::value, parts);
     },

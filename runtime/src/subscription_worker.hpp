@@ -19,7 +19,7 @@ namespace annals::detail {
 /// to every registered subscription worker. It carries no events.
 /// `(join_atom, actor)` registers a worker and replies once registered, so
 /// the worker can then read the partition ends without missing a wake-up.
-caf::behavior broker(caf::event_based_actor* self);
+caf::behavior broker(caf::event_based_actor* self, uint32_t partitions);
 
 /// A subscription's cursor. Reads committed events in partition order from
 /// its acknowledged positions, filters them, and sends one `event_batch` at

@@ -112,6 +112,7 @@ TEST_CASE("concurrent transfers conserve money, including failed and "
   for (auto& r : replies)
     r.receive([](const annals::ack&) {},
               [](caf::error& e) { FAIL(annals::render(e)); });
+
   auto terminal = [&](int t) {
     auto v = svc.transfers.ask("t-" + std::to_string(t), get_transfer{});
     if (!v)

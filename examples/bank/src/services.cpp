@@ -155,6 +155,7 @@ services start(annals::runtime& rt, double alert_share) {
   out.accounts = rt.host<account>();
   out.transfers = rt.host<transfer>();
   auto saga = rt.system().spawn(saga_actor, out.accounts, out.transfers);
+  rt.adopt(saga);
   annals::subscription_options opts;
   opts.filter
     = annals::subscription_filter::of_category(std::string{transfer::category});

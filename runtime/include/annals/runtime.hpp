@@ -128,6 +128,12 @@ public:
   subscription project(std::string name, subscription_filter filter,
                        projection_handler f);
 
+  /// Makes `a` part of the runtime: `shutdown` stops it with the runtime's
+  /// own actors (for helper actors such as a saga subscriber, which must not
+  /// outlive the runtime -- a pending request timeout would otherwise keep
+  /// the actor system waiting).
+  void adopt(caf::actor a);
+
   /// The parked events of durable consumer `consumer`.
   caf::expected<std::vector<parked_event>>
   parked(const std::string& consumer) const;
