@@ -36,6 +36,8 @@
 
 #include "annals/persistence/journal.hpp"
 
+#include "bench_support.hpp"
+
 #include <lmdb.h>
 
 #include <fcntl.h>
@@ -65,6 +67,8 @@
 #include <vector>
 
 namespace {
+
+using namespace annals::bench_support;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -100,59 +104,6 @@ void usage(std::FILE* out) {
 }
 
 // -- small helpers ------------------------------------------------------------
-
-void check(int rc, const char* what) {
-  if (rc != 0)
-    throw std::runtime_error(std::string{what} + ": " + mdb_strerror(rc));
-}
-
-void put_u64be(char* out, uint64_t x) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(x & 0xff);
-    x >>= 8;
-  }
-}
-
-double median(std::vector<double> xs) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto n = xs.size();
-  return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
-
-/// Nearest-rank percentile of sorted `xs`.
-double percentile(const std::vector<double>& xs, double q) {
-  if (xs.empty())
-    return 0;
-  auto n = static_cast<double>(xs.size());
-  auto rank = static_cast<std::size_t>(std::ceil(q * n));
-  return xs[std::clamp<std::size_t>(rank, 1, xs.size()) - 1];
-}
-
-std::string fmt_rate(double x) {
-  char buf[32];
-  if (x >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", x / 1e6);
-  else if (x >= 1e5)
-    std::snprintf(buf, sizeof buf, "%.0fk", x / 1e3);
-  else if (x >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", x);
-  return buf;
-}
-
-std::string fmt_ms(double ms) {
-  char buf[32];
-  if (ms >= 100)
-    std::snprintf(buf, sizeof buf, "%.0fms", ms);
-  else if (ms >= 10)
-    std::snprintf(buf, sizeof buf, "%.1fms", ms);
-  else
-    std::snprintf(buf, sizeof buf, "%.2fms", ms);
-  return buf;
-}
 
 /// Bytes this process passed to write-like system calls (/proc/self/io).
 std::optional<uint64_t> bytes_written() {

@@ -51,9 +51,11 @@
 //          [--policy=stealing|sharing] [--verbose]
 
 #include "annals/codec.hpp"
+#include "annals/persistence/forwarding_journal.hpp"
 #include "annals/persistence/journal.hpp"
 #include "annals/runtime.hpp"
 
+#include "bench_support.hpp"
 #include "sample_account.hpp"
 
 #include <caf/actor_system.hpp>
@@ -100,6 +102,8 @@ using pb_go_atom = caf::atom_constant<caf::atom("pb_go")>;
 } // namespace pbench
 
 namespace {
+
+using namespace annals::bench_support;
 
 using namespace pbench;
 using clock_type = std::chrono::steady_clock;
@@ -152,47 +156,6 @@ void usage(std::FILE* out) {
 }
 
 // -- small helpers ------------------------------------------------------------
-
-double median(std::vector<double> xs) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto n = xs.size();
-  return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
-
-/// Nearest-rank percentile of sorted `xs`.
-double percentile(const std::vector<double>& xs, double q) {
-  if (xs.empty())
-    return 0;
-  auto n = static_cast<double>(xs.size());
-  auto rank = static_cast<std::size_t>(std::ceil(q * n));
-  return xs[std::clamp<std::size_t>(rank, 1, xs.size()) - 1];
-}
-
-std::string fmt_rate(double x) {
-  char buf[32];
-  if (x >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", x / 1e6);
-  else if (x >= 1e5)
-    std::snprintf(buf, sizeof buf, "%.0fk", x / 1e3);
-  else if (x >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", x);
-  return buf;
-}
-
-std::string fmt_ms(double ms) {
-  char buf[32];
-  if (std::fabs(ms) >= 100)
-    std::snprintf(buf, sizeof buf, "%.0fms", ms);
-  else if (std::fabs(ms) >= 10)
-    std::snprintf(buf, sizeof buf, "%.1fms", ms);
-  else
-    std::snprintf(buf, sizeof buf, "%.2fms", ms);
-  return buf;
-}
 
 std::string filesystem_of(const std::string& dir) {
   struct statfs sf;
@@ -360,16 +323,13 @@ struct live_shared {
 
 /// Forwards to an LMDB journal and stamps every commit's notes with the time
 /// just before and just after the commit (the writer thread calls this).
-class timing_journal : public annals::journal {
+class timing_journal : public annals::forwarding_journal {
 public:
   timing_journal(std::shared_ptr<annals::journal> inner,
                  std::shared_ptr<live_shared> sh)
-    : inner_(std::move(inner)), sh_(std::move(sh)) {
+    : forwarding_journal(std::move(inner)), sh_(std::move(sh)) {
   }
 
-  uint32_t partition_count() const noexcept override {
-    return inner_->partition_count();
-  }
   caf::expected<annals::batch_result>
   commit(const annals::write_batch& b) override {
     // Decode before the clock starts: only stores follow the commit, so
@@ -384,7 +344,7 @@ public:
           seqs_.push_back(x.seq);
       }
     auto t0 = now_ns();
-    auto res = inner_->commit(b);
+    auto res = forwarding_journal::commit(b);
     auto t1 = now_ns();
     for (auto seq : seqs_) {
       sh_->commit_start[seq] = t0;
@@ -395,56 +355,8 @@ public:
     sh_->commit_appends.push_back(b.appends.size());
     return res;
   }
-  caf::error scan_stream(const annals::stream_id& s, annals::revision from,
-                         const event_visitor& f) const override {
-    return inner_->scan_stream(s, from, f);
-  }
-  caf::error scan_partition(annals::partition_id p, annals::position from,
-                            const event_visitor& f) const override {
-    return inner_->scan_partition(p, from, f);
-  }
-  caf::expected<std::optional<annals::append_result>>
-  find_command(const annals::stream_id& s,
-               const std::string& id) const override {
-    return inner_->find_command(s, id);
-  }
-  caf::expected<annals::revision>
-  last_revision(const annals::stream_id& s) const override {
-    return inner_->last_revision(s);
-  }
-  caf::expected<std::vector<annals::position>> partition_ends() const override {
-    return inner_->partition_ends();
-  }
-  caf::expected<uint64_t>
-  partition_epoch(annals::partition_id p) const override {
-    return inner_->partition_epoch(p);
-  }
-  caf::expected<std::optional<annals::snapshot>>
-  load_snapshot(const annals::stream_id& s,
-                annals::revision at_most) const override {
-    return inner_->load_snapshot(s, at_most);
-  }
-  caf::expected<std::optional<annals::position>>
-  load_checkpoint(const std::string& c, annals::partition_id p) const override {
-    return inner_->load_checkpoint(c, p);
-  }
-  caf::expected<std::optional<std::string>>
-  load_model(const std::string& m, const std::string& k) const override {
-    return inner_->load_model(m, k);
-  }
-  caf::error scan_model(const std::string& m,
-                        const model_visitor& f) const override {
-    return inner_->scan_model(m, f);
-  }
-  caf::expected<annals::verify_report> verify() const override {
-    return inner_->verify();
-  }
-  caf::expected<annals::journal_stats> stats() const override {
-    return inner_->stats();
-  }
 
 private:
-  std::shared_ptr<annals::journal> inner_;
   std::shared_ptr<live_shared> sh_;
   std::vector<uint64_t> seqs_; ///< the writer thread's scratch
 };

@@ -65,10 +65,13 @@
 //                      [--diagnose] [--no-diagnose] [--verbose]
 
 #include "annals/codec.hpp"
+#include "annals/persistence/forwarding_journal.hpp"
 #include "annals/persistence/journal.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
+
+#include "bench_support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
@@ -188,6 +191,8 @@ CAF_END_TYPE_ID_BLOCK(bench)
 
 namespace {
 
+using namespace annals::bench_support;
+
 using clock_type = std::chrono::steady_clock;
 using event_variant = annals::tl_variant_t<bench::account::events>;
 
@@ -248,61 +253,6 @@ void usage(std::FILE* out) {
 }
 
 // -- small helpers ------------------------------------------------------------
-
-void check(int rc, const char* what) {
-  if (rc != 0)
-    throw std::runtime_error(std::string{what} + ": " + mdb_strerror(rc));
-}
-
-void put_u64be(char* out, uint64_t x) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(x & 0xff);
-    x >>= 8;
-  }
-}
-
-double median(std::vector<double> xs) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto n = xs.size();
-  return n % 2 == 1 ? xs[n / 2] : (xs[n / 2 - 1] + xs[n / 2]) / 2;
-}
-
-/// Nearest-rank percentile of sorted `xs`.
-double percentile(const std::vector<double>& xs, double q) {
-  if (xs.empty())
-    return 0;
-  auto n = static_cast<double>(xs.size());
-  auto rank = static_cast<std::size_t>(std::ceil(q * n));
-  return xs[std::clamp<std::size_t>(rank, 1, xs.size()) - 1];
-}
-
-std::string fmt_rate(double x) {
-  char buf[32];
-  if (x >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", x / 1e6);
-  else if (x >= 1e5)
-    std::snprintf(buf, sizeof buf, "%.0fk", x / 1e3);
-  else if (x >= 1e3)
-    std::snprintf(buf, sizeof buf, "%.1fk", x / 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0f", x);
-  return buf;
-}
-
-std::string fmt_ms(double ms) {
-  char buf[32];
-  if (ms >= 100)
-    std::snprintf(buf, sizeof buf, "%.0fms", ms);
-  else if (ms >= 10)
-    std::snprintf(buf, sizeof buf, "%.1fms", ms);
-  else if (ms >= 0.1)
-    std::snprintf(buf, sizeof buf, "%.2fms", ms);
-  else
-    std::snprintf(buf, sizeof buf, "%.0fus", ms * 1000);
-  return buf;
-}
 
 std::string fmt_bytes(double b) {
   char buf[32];
@@ -630,10 +580,10 @@ std::string scheduler_of(caf::actor_system& sys) {
 
 /// Forwards to the LMDB journal and measures the time the journal writer
 /// spends in `commit` (and which thread it is).
-class timed_journal final : public annals::journal {
+class timed_journal final : public annals::forwarding_journal {
 public:
   explicit timed_journal(std::shared_ptr<annals::journal> inner)
-    : inner_(std::move(inner)) {
+    : forwarding_journal(std::move(inner)) {
   }
   std::atomic<uint64_t> commit_ns{0};
   std::atomic<uint64_t> commits{0};
@@ -652,14 +602,11 @@ public:
     return std::exchange(log_, {});
   }
 
-  uint32_t partition_count() const noexcept override {
-    return inner_->partition_count();
-  }
   caf::expected<annals::batch_result>
   commit(const annals::write_batch& b) override {
     writer_tid = static_cast<long>(::gettid());
     auto t0 = clock_type::now();
-    auto res = inner_->commit(b);
+    auto res = forwarding_journal::commit(b);
     auto t1 = clock_type::now();
     commit_ns += static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
@@ -669,56 +616,8 @@ public:
       log_.push_back({t0, t1, b.appends.size()});
     return res;
   }
-  caf::error scan_stream(const annals::stream_id& s, annals::revision from,
-                         const event_visitor& f) const override {
-    return inner_->scan_stream(s, from, f);
-  }
-  caf::error scan_partition(annals::partition_id p, annals::position from,
-                            const event_visitor& f) const override {
-    return inner_->scan_partition(p, from, f);
-  }
-  caf::expected<std::optional<annals::append_result>>
-  find_command(const annals::stream_id& s,
-               const std::string& id) const override {
-    return inner_->find_command(s, id);
-  }
-  caf::expected<annals::revision>
-  last_revision(const annals::stream_id& s) const override {
-    return inner_->last_revision(s);
-  }
-  caf::expected<std::vector<annals::position>> partition_ends() const override {
-    return inner_->partition_ends();
-  }
-  caf::expected<uint64_t>
-  partition_epoch(annals::partition_id p) const override {
-    return inner_->partition_epoch(p);
-  }
-  caf::expected<std::optional<annals::snapshot>>
-  load_snapshot(const annals::stream_id& s,
-                annals::revision at_most) const override {
-    return inner_->load_snapshot(s, at_most);
-  }
-  caf::expected<std::optional<annals::position>>
-  load_checkpoint(const std::string& c, annals::partition_id p) const override {
-    return inner_->load_checkpoint(c, p);
-  }
-  caf::expected<std::optional<std::string>>
-  load_model(const std::string& m, const std::string& k) const override {
-    return inner_->load_model(m, k);
-  }
-  caf::error scan_model(const std::string& m,
-                        const model_visitor& f) const override {
-    return inner_->scan_model(m, f);
-  }
-  caf::expected<annals::verify_report> verify() const override {
-    return inner_->verify();
-  }
-  caf::expected<annals::journal_stats> stats() const override {
-    return inner_->stats();
-  }
 
 private:
-  std::shared_ptr<annals::journal> inner_;
   std::mutex log_mtx_;
   std::vector<commit_record> log_;
 };

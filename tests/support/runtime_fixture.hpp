@@ -2,6 +2,7 @@
 // journal, a journal that fails on demand, and awaiting conditions.
 #pragma once
 
+#include "annals/persistence/forwarding_journal.hpp"
 #include "annals/persistence/journal.hpp"
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
@@ -31,18 +32,13 @@ inline bool await(const std::function<bool()>& pred,
 
 /// Wraps a journal; fails the next `fail_commits` commits with `io_error`
 /// without writing anything (a storage fault injected under the runtime).
-class faulty_journal : public journal {
+class faulty_journal : public forwarding_journal {
 public:
-  explicit faulty_journal(std::shared_ptr<journal> inner)
-    : inner_(std::move(inner)) {
-  }
+  using forwarding_journal::forwarding_journal;
   std::atomic<int> fail_commits{0};
   std::atomic<int> failed{0};
   std::atomic<int> commits{0};
 
-  uint32_t partition_count() const noexcept override {
-    return inner_->partition_count();
-  }
   caf::expected<batch_result> commit(const write_batch& b) override {
     ++commits;
     if (fail_commits > 0) {
@@ -50,54 +46,8 @@ public:
       ++failed;
       return make_error(journal_errc::io_error, "injected fsync failure");
     }
-    return inner_->commit(b);
+    return forwarding_journal::commit(b);
   }
-  caf::error scan_stream(const stream_id& s, revision from,
-                         const event_visitor& f) const override {
-    return inner_->scan_stream(s, from, f);
-  }
-  caf::error scan_partition(partition_id p, position from,
-                            const event_visitor& f) const override {
-    return inner_->scan_partition(p, from, f);
-  }
-  caf::expected<std::optional<append_result>>
-  find_command(const stream_id& s, const std::string& id) const override {
-    return inner_->find_command(s, id);
-  }
-  caf::expected<revision> last_revision(const stream_id& s) const override {
-    return inner_->last_revision(s);
-  }
-  caf::expected<std::vector<position>> partition_ends() const override {
-    return inner_->partition_ends();
-  }
-  caf::expected<uint64_t> partition_epoch(partition_id p) const override {
-    return inner_->partition_epoch(p);
-  }
-  caf::expected<std::optional<snapshot>>
-  load_snapshot(const stream_id& s, revision at_most) const override {
-    return inner_->load_snapshot(s, at_most);
-  }
-  caf::expected<std::optional<position>>
-  load_checkpoint(const std::string& c, partition_id p) const override {
-    return inner_->load_checkpoint(c, p);
-  }
-  caf::expected<std::optional<std::string>>
-  load_model(const std::string& m, const std::string& k) const override {
-    return inner_->load_model(m, k);
-  }
-  caf::error scan_model(const std::string& m,
-                        const model_visitor& f) const override {
-    return inner_->scan_model(m, f);
-  }
-  caf::expected<verify_report> verify() const override {
-    return inner_->verify();
-  }
-  caf::expected<journal_stats> stats() const override {
-    return inner_->stats();
-  }
-
-private:
-  std::shared_ptr<journal> inner_;
 };
 
 /// A CAF config for tests: two scheduler threads, annals types registered.
