@@ -1,10 +1,12 @@
 // annals -- child process of the journal crash test.
 //
-// Usage: journal_crash_child <dir> <cycle>
+// Usage: journal_crash_child <dir> <cycle> [keep-going]
 // Appends random batches (fsync on) to the journal in <dir> forever and
 // prints one line per acknowledged append part, after its commit returned:
 //   ack <stream id> <first revision> <last revision> <command id>
-// The parent SIGKILLs it at a random moment.
+// The parent SIGKILLs it at a random moment. With `keep-going` (storage
+// fault tests) a failed commit prints "error <description>" and the child
+// tries five more commits, printing what each returns, then exits with 4.
 #include "annals/persistence/journal.hpp"
 
 #include <unistd.h>
@@ -16,10 +18,12 @@
 using namespace annals;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s <dir> <cycle>\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s <dir> <cycle> [keep-going]\n", argv[0]);
     return 2;
   }
+  bool keep_going = argc == 4 && std::string{argv[3]} == "keep-going";
+  int errors = 0;
   std::string dir = argv[1];
   auto cycle = std::stoul(argv[2]);
   journal_options opts;
@@ -53,7 +57,14 @@ int main(int argc, char** argv) {
     auto res = (*j)->commit(b);
     if (!res) {
       std::fprintf(stderr, "commit: %s\n", describe(res.error()).c_str());
-      return 4;
+      if (!keep_going)
+        return 4;
+      line = "error " + describe(res.error()) + "\n";
+      if (::write(1, line.data(), line.size()) < 0)
+        return 5;
+      if (++errors > 5)
+        return 4;
+      continue;
     }
     for (std::size_t i = 0; i < parts; ++i) {
       const auto& part = res->appends[i];
