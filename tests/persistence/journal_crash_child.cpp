@@ -56,9 +56,10 @@ int main(int argc, char** argv) {
     }
     auto res = (*j)->commit(b);
     if (!res) {
-      std::fprintf(stderr, "commit: %s\n", describe(res.error()).c_str());
-      if (!keep_going)
+      if (!keep_going) {
+        std::fprintf(stderr, "commit: %s\n", describe(res.error()).c_str());
         return 4;
+      }
       line = "error " + describe(res.error()) + "\n";
       if (::write(1, line.data(), line.size()) < 0)
         return 5;
