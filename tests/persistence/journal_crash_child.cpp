@@ -32,6 +32,11 @@ int main(int argc, char** argv) {
   auto j = open_lmdb_journal(dir, opts);
   if (!j) {
     std::fprintf(stderr, "open: %s\n", describe(j.error()).c_str());
+    if (keep_going) {
+      auto text = "error " + describe(j.error()) + "\n";
+      if (::write(1, text.data(), text.size()) < 0)
+        return 5;
+    }
     return 3;
   }
   std::mt19937_64 rng{cycle * 7919 + 17};

@@ -79,6 +79,14 @@ TEST_CASE("after an fsync or write error the journal acknowledges nothing "
       INFO("fault " << fault << ", cycle " << cycle);
       auto run = run_with_fault(dir, cycle, fault, acked);
       REQUIRE(WIFEXITED(run.status));
+      if (WEXITSTATUS(run.status) == 3) {
+        // The fault hit opening the journal (its first commit): a clear
+        // error and no acknowledgement.
+        REQUIRE(run.errors.size() == 1);
+        CHECK(run.errors[0].find("journal.io_error") == 0);
+        CHECK(run.acks == 0);
+        continue;
+      }
       CHECK(WEXITSTATUS(run.status) == 4);
       REQUIRE(run.errors.size() == 6);
       CHECK(run.errors[0].find("journal.io_error") == 0);
