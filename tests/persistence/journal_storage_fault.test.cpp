@@ -9,7 +9,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <sstream>
