@@ -60,11 +60,13 @@ run_with_fault(const std::string& dir, unsigned cycle, const std::string& fault,
 TEST_CASE("after an fsync or write error the journal acknowledges nothing "
           "more and loses nothing acknowledged",
           "[persistence][lmdb][fault]") {
+#ifdef ANNALS_SANITIZED
+  // fiu-run's LD_PRELOAD library and the ASan runtime do not mix: an
+  // instrumented child crashes at start. The plain build runs this test.
+  WARN("skipped in the sanitizer build (fiu-run preload vs ASan)");
+  return;
+#endif
   REQUIRE(std::filesystem::exists(fiu_run)); // Debian package fiu-utils
-  // fiu-run preloads its library; let sanitizer builds accept that.
-  std::string asan
-    = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
-  ::setenv("ASAN_OPTIONS", (asan + ":verify_asan_link_order=0").c_str(), 1);
   annals::testing::temp_dir tmp;
   auto dir = tmp.sub("data");
   std::map<std::string, std::pair<revision, revision>> acked;
