@@ -75,6 +75,7 @@ subscription runtime::subscribe(caf::actor subscriber,
 subscription runtime::subscribe(subscription_options opts, event_handler f) {
   auto sub = detail::spawn_callback_subscriber(sys_, std::move(f));
   auto s = subscribe(sub, std::move(opts));
+  caf::anon_send(sub, watch_atom::value, s.worker());
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
   return subscription{&sys_, s.id(), s.worker(), sub};
@@ -90,6 +91,7 @@ subscription runtime::project(std::string name, subscription_filter filter,
   opts.start = start_from::checkpoint;
   opts.checkpoint_by_handler = true;
   auto s = subscribe(sub, std::move(opts));
+  caf::anon_send(sub, watch_atom::value, s.worker());
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
   return subscription{&sys_, s.id(), s.worker(), sub};
@@ -106,10 +108,10 @@ runtime::parked(const std::string& consumer) const {
 }
 
 void subscription::cancel() {
+  // Graceful: the cursor finishes its batch and saves its positions; an
+  // owned adapter quits when the cursor is gone.
   if (worker_)
-    caf::anon_send_exit(worker_, caf::exit_reason::user_shutdown);
-  if (owned_)
-    caf::anon_send_exit(owned_, caf::exit_reason::user_shutdown);
+    caf::anon_send(worker_, stop_atom::value);
 }
 
 caf::expected<uint64_t>

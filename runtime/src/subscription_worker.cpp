@@ -179,6 +179,8 @@ struct worker_state {
   partition_id stream_partition = 0;
   // Consumer groups: partitions this member may read; a revoke waiting for
   // the in-flight batch to finish.
+  bool stopping = false;  ///< graceful stop requested (cancel)
+  bool stop_done = false; ///< final checkpoint sent
   caf::actor coordinator;
   std::vector<uint8_t> assigned;
   std::vector<partition_id> revoking;
@@ -353,6 +355,11 @@ public:
 
   void pump() {
     auto& st = self_->state;
+    if (st.stopping) {
+      if (!st.in_flight)
+        finish_stop();
+      return;
+    }
     if (!st.ready || st.in_flight)
       return;
     st.batch.clear();
@@ -444,6 +451,45 @@ public:
     finish_revoke();
     maybe_checkpoint(false);
     pump();
+  }
+
+  // -- graceful stop
+  // ------------------------------------------------------------
+
+  /// Finishes the batch in flight, saves the positions reached, then quits
+  /// (so a group member that leaves hands over at its true position).
+  void on_stop() {
+    auto& st = self_->state;
+    st.stopping = true;
+    if (!st.in_flight)
+      finish_stop();
+  }
+
+  void finish_stop() {
+    auto& st = self_->state;
+    if (st.stop_done)
+      return;
+    st.stop_done = true;
+    write_batch wb;
+    if (!st.opts.consumer.empty() && !st.opts.checkpoint_by_handler)
+      for (partition_id p = 0; p < st.parts; ++p)
+        if (st.acked[p] != st.saved[p])
+          wb.checkpoints.push_back({st.opts.consumer, p, st.acked[p]});
+    wb.models = std::move(st.unsaved_parked);
+    st.unsaved_parked.clear();
+    if (wb.checkpoints.empty() && wb.models.empty()) {
+      self_->quit();
+      return;
+    }
+    self_
+      ->request(st.ctx->writer, caf::infinite, commit_atom::value,
+                std::move(wb))
+      .then([this](caf::ok_atom) { self_->quit(); },
+            [this](caf::error& err) {
+              log(log_level::warning,
+                  "final checkpoint failed: " + render(err));
+              self_->quit();
+            });
   }
 
   // -- parking ----------------------------------------------------------------
@@ -625,6 +671,7 @@ caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
       w->on_wake(parts);
     },
     [w](replay_atom) { return w->replay(); },
+    [w](stop_atom) { w->on_stop(); },
     [w](assign_atom, const std::vector<partition_id>& parts) {
       w->on_assign(parts);
     },
@@ -746,8 +793,15 @@ caf::behavior coordinator_behavior(caf::stateful_actor<coordinator_state>* self,
   };
 }
 
-caf::behavior callback_behavior(caf::event_based_actor*, event_handler f) {
+/// An adapter owned by its subscription quits once the cursor is gone.
+void watch_worker(caf::event_based_actor* self) {
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+}
+
+caf::behavior callback_behavior(caf::event_based_actor* self, event_handler f) {
+  watch_worker(self);
   return {
+    [self](watch_atom, const caf::actor& w) { self->monitor(w); },
     [f](event_batch& batch) {
       for (std::size_t i = 0; i < batch.events.size(); ++i) {
         caf::error err;
@@ -766,7 +820,9 @@ caf::behavior callback_behavior(caf::event_based_actor*, event_handler f) {
 
 caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
                                   std::string name, projection_handler f) {
+  watch_worker(self);
   return {
+    [self](watch_atom, const caf::actor& w) { self->monitor(w); },
     [self, ctx, name, f](event_batch& batch) {
       auto rp = self->make_response_promise();
       write_batch wb;

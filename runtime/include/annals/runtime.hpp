@@ -40,7 +40,9 @@ public:
     return worker_;
   }
 
-  /// Stops the subscription; a durable consumer checkpoints first.
+  /// Stops the subscription gracefully: the batch in flight completes and
+  /// a durable consumer saves its positions before the cursor quits (a
+  /// group member that leaves hands over exactly where it stopped).
   void cancel();
 
   /// Re-delivers the parked events (in stream order) and unparks those the

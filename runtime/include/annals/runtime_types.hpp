@@ -26,6 +26,7 @@ using commit_atom = caf::atom_constant<caf::atom("a_commit")>;
 using group_join_atom = caf::atom_constant<caf::atom("a_gjoin")>;
 using assign_atom = caf::atom_constant<caf::atom("a_assign")>;
 using revoke_atom = caf::atom_constant<caf::atom("a_revoke")>;
+using watch_atom = caf::atom_constant<caf::atom("a_watch")>;
 
 } // namespace annals
 
