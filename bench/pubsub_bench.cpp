@@ -157,26 +157,6 @@ void usage(std::FILE* out) {
 
 // -- small helpers ------------------------------------------------------------
 
-std::string filesystem_of(const std::string& dir) {
-  struct statfs sf;
-  if (::statfs(dir.c_str(), &sf) != 0)
-    return "unknown";
-  struct {
-    unsigned long magic;
-    const char* name;
-  } known[]
-    = {{0xEF53, "ext4"},      {0x58465342, "xfs"},       {0x9123683E, "btrfs"},
-       {0x01021994, "tmpfs"}, {0x794C7630, "overlayfs"}, {0x2FC12FC1, "zfs"},
-       {0xF2F52010, "f2fs"},  {0x6969, "nfs"},           {0x65735546, "fuse"}};
-  for (const auto& k : known)
-    if (static_cast<unsigned long>(sf.f_type) == k.magic)
-      return k.name;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "fs 0x%lx",
-                static_cast<unsigned long>(sf.f_type));
-  return buf;
-}
-
 std::string cpu_model() {
   std::ifstream in{"/proc/cpuinfo"};
   std::string line;
@@ -194,61 +174,6 @@ std::string load_average() {
   in >> a >> b >> c;
   return a + " " + b + " " + c;
 }
-
-/// The device's flush latency right now: the median of 5 timed (4 KiB
-/// overwrite + fdatasync) of a file in `dir` (as in journal_bench). An
-/// LMDB commit with fsync on needs two such flushes.
-double probe_fsync_ms(const std::string& dir) {
-  auto path = dir + "/fsync-probe";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw std::runtime_error("open " + path + ": " + std::strerror(errno));
-  std::vector<char> buf(4096, 'x');
-  std::vector<double> ms;
-  bool ok = true;
-  for (int i = 0; i < 6 && ok; ++i) { // the first one allocates: untimed
-    buf[0] = static_cast<char>('a' + i);
-    auto t0 = clock_type::now();
-    ok = ::pwrite(fd, buf.data(), buf.size(), 0)
-           == static_cast<ssize_t>(buf.size())
-         && ::fdatasync(fd) == 0;
-    auto t1 = clock_type::now();
-    if (i > 0)
-      ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-  }
-  auto err = errno;
-  ::close(fd);
-  ::unlink(path.c_str());
-  if (!ok)
-    throw std::runtime_error("fsync probe in " + dir + ": "
-                             + std::strerror(err));
-  return median(ms);
-}
-
-/// A fresh directory under $TMPDIR (or /tmp), removed with its contents.
-class temp_dir {
-public:
-  temp_dir() {
-    auto tmpl
-      = (std::filesystem::temp_directory_path() / "annals-pbench-XXXXXX")
-          .string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      throw std::runtime_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
-    path_ = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const noexcept {
-    return path_;
-  }
-
-private:
-  std::string path_;
-};
 
 /// The CAF config of every actor system of the benchmark. Never parses the
 /// command line or an INI file: only what `settings` says applies.
