@@ -69,7 +69,7 @@ subscription runtime::subscribe(caf::actor subscriber,
   auto w = detail::spawn_subscription_worker(sys_, ctx_, id, std::move(opts),
                                              subscriber, coordinator);
   subscription_actors_.push_back(w);
-  return subscription{&sys_, id, w, caf::actor{}};
+  return subscription{&sys_, id, w};
 }
 
 subscription runtime::subscribe(subscription_options opts, event_handler f) {
@@ -78,7 +78,7 @@ subscription runtime::subscribe(subscription_options opts, event_handler f) {
   caf::anon_send(sub, watch_atom::value, s.worker());
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
-  return subscription{&sys_, s.id(), s.worker(), sub};
+  return subscription{&sys_, s.id(), s.worker()};
 }
 
 subscription runtime::project(std::string name, subscription_filter filter,
@@ -94,7 +94,7 @@ subscription runtime::project(std::string name, subscription_filter filter,
   caf::anon_send(sub, watch_atom::value, s.worker());
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
-  return subscription{&sys_, s.id(), s.worker(), sub};
+  return subscription{&sys_, s.id(), s.worker()};
 }
 
 void runtime::adopt(caf::actor a) {

@@ -70,7 +70,6 @@ struct saga {
       return;
     }
     if (std::holds_alternative<transfer_debited>(te)) {
-      auto view = transfer_view{};
       // The amount and accounts come from the transfer itself.
       self
         ->request(transfers.actor(), step_timeout,
@@ -90,11 +89,9 @@ struct saga {
                  });
           },
           [done](caf::error& err) { done(err); });
-      (void)view;
       return;
     }
-    if (auto* r = std::get_if<transfer_refunding>(&te)) {
-      (void)r;
+    if (std::holds_alternative<transfer_refunding>(te)) {
       self
         ->request(transfers.actor(), step_timeout,
                   transfers.make(id, get_transfer{}))

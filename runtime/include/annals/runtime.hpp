@@ -25,10 +25,8 @@ namespace annals {
 class subscription {
 public:
   subscription() = default;
-  subscription(caf::actor_system* sys, uint64_t id, caf::actor worker,
-               caf::actor owned_subscriber)
-    : sys_(sys), id_(id), worker_(std::move(worker)),
-      owned_(std::move(owned_subscriber)) {
+  subscription(caf::actor_system* sys, uint64_t id, caf::actor worker)
+    : sys_(sys), id_(id), worker_(std::move(worker)) {
   }
 
   uint64_t id() const noexcept {
@@ -54,7 +52,6 @@ private:
   caf::actor_system* sys_ = nullptr;
   uint64_t id_ = 0;
   caf::actor worker_;
-  caf::actor owned_;
 };
 
 /// The aggregate runtime of one process: a journal, its writer (one thread,
