@@ -166,6 +166,8 @@ public:
   caf::error scan_model(const std::string& model,
                         const model_visitor& f) const override;
 
+  caf::error scan_checkpoints(const checkpoint_visitor& f) const override;
+
   caf::expected<verify_report> verify() const override;
 
   caf::expected<journal_stats> stats() const override;
@@ -610,6 +612,25 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
     if (auto rc = mdb_put(txn.txn, checkpoints_, &k, &v, 0); rc != 0)
       return {rc, "save checkpoint of " + cp.consumer};
   }
+  for (const auto& fence : batch.fences) {
+    auto ek = u32be_key(fence.partition);
+    MDB_val k = to_val(ek), v;
+    uint64_t current = 0;
+    auto rc = mdb_get(txn.txn, epochs_, &k, &v);
+    if (rc == 0) {
+      byte_reader r{v.mv_data, v.mv_size};
+      current = r.u64le();
+    } else if (rc != MDB_NOTFOUND) {
+      return {rc, "read partition epoch"};
+    }
+    if (fence.epoch > current) {
+      std::string ev;
+      byte_writer{ev}.u64le(fence.epoch);
+      MDB_val nv = to_val(ev);
+      if (auto rc2 = mdb_put(txn.txn, epochs_, &k, &nv, 0); rc2 != 0)
+        return {rc2, "write partition epoch"};
+    }
+  }
   for (const auto& mw : batch.models) {
     auto mk = model_key(mw.model, mw.key);
     MDB_val k = to_val(mk);
@@ -962,6 +983,41 @@ caf::error lmdb_journal::scan_model(const std::string& model,
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
       return lmdb_error(rc, "scan model " + model);
+    return caf::error{};
+  });
+}
+
+caf::error lmdb_journal::scan_checkpoints(const checkpoint_visitor& f) const {
+  return with_read_txn([&](MDB_txn* txn) -> caf::error {
+    cursor_guard cur;
+    if (auto rc = mdb_cursor_open(txn, checkpoints_, &cur.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    MDB_val k, v;
+    auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+      // Key: u16be |consumer| consumer u32be partition (checkpoint_key).
+      byte_reader kr{k.mv_data, k.mv_size};
+      std::size_t len = kr.u16be();
+      auto* base = static_cast<const char*>(k.mv_data);
+      std::string_view name;
+      if (kr.ok() && k.mv_size == 2 + len + 4)
+        name = std::string_view{base + 2, len};
+      else
+        return make_error(journal_errc::corrupt_record,
+                          "a checkpoint key is malformed");
+      byte_reader pr{base + 2 + len, 4};
+      auto p = pr.u32be();
+      byte_reader vr{v.mv_data, v.mv_size};
+      auto pos = vr.u64le();
+      if (!kr.ok() || !vr.ok())
+        return make_error(journal_errc::corrupt_record,
+                          "a checkpoint entry is malformed");
+      if (!f(name, p, pos))
+        return caf::error{};
+      rc = mdb_cursor_get(cur.cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND)
+      return lmdb_error(rc, "scan checkpoints");
     return caf::error{};
   });
 }

@@ -110,6 +110,9 @@ public:
     }
     for (const auto& c : batch.checkpoints)
       checkpoints_[{c.consumer, c.partition}] = c.pos;
+    for (const auto& f : batch.fences)
+      if (f.partition < partitions_)
+        epochs_[f.partition] = std::max(epochs_[f.partition], f.epoch);
     for (const auto& m : batch.models) {
       if (m.erase)
         models_.erase({m.model, m.key});
@@ -232,6 +235,14 @@ public:
     for (auto it = models_.lower_bound({model, std::string{}});
          it != models_.end() && it->first.first == model; ++it)
       if (!f(it->first.second, it->second))
+        break;
+    return {};
+  }
+
+  caf::error scan_checkpoints(const checkpoint_visitor& f) const override {
+    std::shared_lock guard{mtx_};
+    for (const auto& [key, pos] : checkpoints_)
+      if (!f(key.first, key.second, pos))
         break;
     return {};
   }

@@ -112,6 +112,12 @@ caf::error validate_whole(const write_batch& batch, const journal_options& opts,
   for (const auto& m : batch.models)
     if (auto err = validate(m))
       return err;
+  for (const auto& f : batch.fences)
+    if (f.partition >= partitions)
+      return make_error(journal_errc::invalid_argument,
+                        "epoch fence for partition "
+                          + std::to_string(f.partition) + " of "
+                          + std::to_string(partitions));
   return {};
 }
 

@@ -5,7 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
+#include <tuple>
+#include <vector>
 
 using namespace annals;
 using annals::testing::lmdb_backend;
@@ -313,6 +316,54 @@ JOURNAL_TEST("a stale owner epoch is refused") {
   CHECK((*events)[1].meta.epoch == 6);
   j.reopen();
   CHECK(j->partition_epoch(p).value() == 6);
+}
+
+JOURNAL_TEST("an epoch fence refuses older writers without an event") {
+  TestType j;
+  auto p = partition_of(alice, j->partition_count());
+  auto r1 = req(alice, {ev("t", "1")});
+  r1.epoch = 3;
+  REQUIRE(j->append(r1));
+  write_batch fence;
+  fence.fences.push_back({p, 7});
+  fence.fences.push_back({p, 2}); // lower: no effect
+  REQUIRE(j->commit(fence));
+  CHECK(j->partition_epoch(p).value() == 7);
+  auto r2 = req(alice, {ev("t", "2")});
+  r2.epoch = 3;
+  auto res = j->append(r2);
+  REQUIRE_FALSE(res);
+  CHECK(is(res.error(), journal_errc::stale_epoch));
+  CHECK(j->last_revision(alice).value() == 1);
+  j.reopen();
+  CHECK(j->partition_epoch(p).value() == 7);
+  write_batch bad;
+  bad.fences.push_back({j->partition_count(), 9});
+  auto rb = j->commit(bad);
+  REQUIRE_FALSE(rb);
+  CHECK(is(rb.error(), journal_errc::invalid_argument));
+}
+
+JOURNAL_TEST("checkpoints can be listed") {
+  TestType j;
+  write_batch b;
+  b.checkpoints.push_back({"saga", 4, 10});
+  b.checkpoints.push_back({"balances", 4, 12});
+  b.checkpoints.push_back({"balances", 9, 3});
+  REQUIRE(j->commit(b));
+  j.reopen();
+  std::vector<std::tuple<std::string, partition_id, position>> seen;
+  auto err = j->scan_checkpoints(
+    [&](std::string_view c, partition_id p, position pos) {
+      seen.emplace_back(std::string{c}, p, pos);
+      return true;
+    });
+  CHECK_FALSE(err);
+  std::sort(seen.begin(), seen.end());
+  using row = std::tuple<std::string, partition_id, position>;
+  CHECK(seen
+        == std::vector<row>{{"balances", 4, 12}, {"balances", 9, 3},
+                            {"saga", 4, 10}});
 }
 
 JOURNAL_TEST("snapshots: latest, bounded, pruned") {

@@ -111,6 +111,15 @@ struct model_write {
   bool erase = false;
 };
 
+/// Raises partition `partition`'s owner epoch to `epoch` (no effect if it
+/// is already higher): afterwards appends with an older epoch are refused
+/// with `stale_epoch`. A node that hands a partition over fences its own
+/// copy this way before anyone else may write it.
+struct epoch_fence {
+  partition_id partition = 0;
+  uint64_t epoch = 0;
+};
+
 /// Everything that one call to `journal::commit` makes durable together: one
 /// write transaction, one fsync (group commit).
 struct write_batch {
@@ -118,6 +127,7 @@ struct write_batch {
   std::vector<snapshot> snapshots;
   std::vector<checkpoint_write> checkpoints;
   std::vector<model_write> models;
+  std::vector<epoch_fence> fences;
 };
 
 /// The outcome of a commit whose transaction succeeded: one entry per append

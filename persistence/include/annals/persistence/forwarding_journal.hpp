@@ -56,6 +56,9 @@ public:
   load_model(const std::string& m, const std::string& k) const override {
     return inner_->load_model(m, k);
   }
+  caf::error scan_checkpoints(const checkpoint_visitor& f) const override {
+    return inner_->scan_checkpoints(f);
+  }
   caf::error scan_model(const std::string& m,
                         const model_visitor& f) const override {
     return inner_->scan_model(m, f);

@@ -143,6 +143,13 @@ public:
   virtual caf::expected<std::optional<position>>
   load_checkpoint(const std::string& consumer, partition_id p) const = 0;
 
+  /// Visits every stored checkpoint (consumer, partition, position), in no
+  /// particular order; return false to stop. Views are valid only during the
+  /// call. Hand-off copies a partition's checkpoints with its events.
+  using checkpoint_visitor
+    = std::function<bool(std::string_view consumer, partition_id, position)>;
+  virtual caf::error scan_checkpoints(const checkpoint_visitor& f) const = 0;
+
   /// The value of `key` in read model `model`, if any.
   virtual caf::expected<std::optional<std::string>>
   load_model(const std::string& model, const std::string& key) const = 0;
