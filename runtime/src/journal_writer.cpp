@@ -40,14 +40,45 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     for (auto& x : wb.snapshots)
       batch.snapshots.push_back(std::move(x));
   };
+  // Imports (hand-off) commit on their own after the group: their result
+  // goes back whole and their partitions wake the cursors.
+  std::vector<std::pair<write_batch, caf::response_promise>> imports;
+  auto on_import = [&](import_atom, write_batch& wb) {
+    imports.emplace_back(std::move(wb), self->make_response_promise());
+  };
   auto on_exit = [&](caf::exit_msg&) { running = false; };
+  auto commit_imports = [&] {
+    for (auto& [wb, rp] : imports) {
+      auto res = ctx->store->commit(wb);
+      ++ctx->metrics.commits;
+      if (!res) {
+        rp.deliver(res.error());
+        continue;
+      }
+      std::vector<partition_id> parts;
+      for (auto& part : res->appends)
+        if (part && !part->duplicate)
+          parts.push_back(part->partition);
+      std::sort(parts.begin(), parts.end());
+      parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+      if (!parts.empty() && ctx->broker)
+        self->send(ctx->broker, wake_atom::value, parts);
+      rp.deliver(std::move(*res));
+    }
+    imports.clear();
+  };
   while (running) {
-    self->receive(on_append, on_snapshot, on_commit, on_exit);
+    self->receive(on_append, on_snapshot, on_commit, on_import, on_exit);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
-        on_append, on_snapshot, on_commit, on_exit,
+        on_append, on_snapshot, on_commit, on_import, on_exit,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
+    if (!imports.empty() && batch.appends.empty() && batch.snapshots.empty()
+        && batch.checkpoints.empty() && batch.models.empty()) {
+      commit_imports();
+      continue;
+    }
     if (batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty())
       continue;
@@ -90,6 +121,7 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     batch.models.clear();
     promises.clear();
     extra.clear();
+    commit_imports();
   }
 }
 

@@ -27,6 +27,10 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   auto ctx = std::make_shared<detail::runtime_context>();
   ctx->store = std::move(store);
   ctx->cfg = std::move(cfg);
+  auto parts = ctx->store->partition_count();
+  ctx->epochs = std::make_unique<std::atomic<uint64_t>[]>(parts);
+  for (uint32_t i = 0; i < parts; ++i)
+    ctx->epochs[i].store(0);
   ctx->broker = sys.spawn(detail::broker, ctx->store->partition_count());
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
   ctx->gate = sys.spawn(detail::recovery_gate, ctx->cfg.max_recoveries);
@@ -95,6 +99,39 @@ subscription runtime::project(std::string name, subscription_filter filter,
   std::lock_guard guard{mtx_};
   subscription_actors_.push_back(sub);
   return subscription{&sys_, s.id(), s.worker()};
+}
+
+caf::actor runtime::host_actor(const std::string& category) const {
+  std::lock_guard guard{mtx_};
+  auto it = hosts_.find(category);
+  return it == hosts_.end() ? caf::actor{} : it->second;
+}
+
+std::vector<caf::actor> runtime::host_actors() const {
+  std::lock_guard guard{mtx_};
+  std::vector<caf::actor> out;
+  for (auto& [name, h] : hosts_)
+    out.push_back(h);
+  return out;
+}
+
+void runtime::set_epoch(partition_id p, uint64_t epoch) {
+  if (p < ctx_->store->partition_count())
+    ctx_->epochs[p].store(epoch, std::memory_order_release);
+}
+
+caf::actor runtime::spawn_callback_adapter(event_handler f) {
+  auto a = detail::spawn_callback_subscriber(sys_, std::move(f));
+  adopt(a);
+  return a;
+}
+
+caf::actor runtime::spawn_projection_adapter(std::string name,
+                                             projection_handler f) {
+  auto a = detail::spawn_projection_subscriber(sys_, ctx_, std::move(name),
+                                               std::move(f));
+  adopt(a);
+  return a;
 }
 
 void runtime::adopt(caf::actor a) {

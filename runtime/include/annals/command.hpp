@@ -31,13 +31,27 @@ struct command_envelope {
   uint64_t expected_revision = 0;
   /// The user's command value.
   caf::message command;
+  /// Set by the cluster module: the aggregate replies `routed_reply` (the
+  /// reply in a box any node can forward) instead of the bare reply.
+  bool boxed_reply = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command_envelope& x) {
   return f(caf::meta::type_name("annals.command_envelope"), x.category, x.id,
            x.command_id, x.correlation_id, x.causation_id, x.expected_kind,
-           x.expected_revision, x.command);
+           x.expected_revision, x.command, x.boxed_reply);
+}
+
+/// A reply in a box: lets a node forward replies of any type (the cluster
+/// module relays replies it cannot name). Errors travel unboxed.
+struct routed_reply {
+  caf::message value;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, routed_reply& x) {
+  return f(caf::meta::type_name("annals.routed_reply"), x.value);
 }
 
 /// The reply to a deciding command that was accepted: its events are

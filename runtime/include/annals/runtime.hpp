@@ -133,6 +133,43 @@ public:
   /// the actor system waiting).
   void adopt(caf::actor a);
 
+  // -- for the cluster module ------------------------------------------------
+
+  /// The host actor of aggregate category `category`, or a null handle if
+  /// no host of that category was started. Thread-safe.
+  caf::actor host_actor(const std::string& category) const;
+
+  /// Every host started so far. Thread-safe.
+  std::vector<caf::actor> host_actors() const;
+
+  /// Sets the owner epoch written with partition `p`'s events (fencing: the
+  /// journal refuses writers with an older epoch). Thread-safe.
+  void set_epoch(partition_id p, uint64_t epoch);
+
+  /// The journal writer (group commit). Accepts `commit_atom, write_batch`
+  /// (checkpoints, models, snapshots; replies `ok_atom`) and `import_atom,
+  /// write_batch` (any batch, committed on its own; replies `batch_result`
+  /// and wakes the cursors of the partitions it appended to).
+  const caf::actor& writer() const noexcept {
+    return ctx_->writer;
+  }
+
+  /// The broker: `(sub_join_atom, actor)` registers an actor for
+  /// `(wake_atom, std::vector<partition_id>)` after every commit.
+  const caf::actor& broker() const noexcept {
+    return ctx_->broker;
+  }
+
+  /// A subscriber actor (speaking `event_batch` / `batch_done`) that runs
+  /// `f` per event -- for cursors outside the runtime (cluster-wide
+  /// subscriptions). Stopped with the runtime.
+  caf::actor spawn_callback_adapter(event_handler f);
+
+  /// A subscriber actor that keeps projection `name`: model rows and the
+  /// checkpoints of the delivered partitions commit in one transaction
+  /// before each batch is acknowledged. Stopped with the runtime.
+  caf::actor spawn_projection_adapter(std::string name, projection_handler f);
+
   /// The parked events of durable consumer `consumer`.
   caf::expected<std::vector<parked_event>>
   parked(const std::string& consumer) const;
@@ -159,7 +196,7 @@ private:
 
   caf::actor_system& sys_;
   detail::context_ptr ctx_;
-  std::mutex mtx_;
+  mutable std::mutex mtx_;
   std::map<std::string, caf::actor> hosts_;
   std::vector<caf::actor> subscription_actors_;
   std::map<std::string, caf::actor> coordinators_;

@@ -27,6 +27,8 @@ using group_join_atom = caf::atom_constant<caf::atom("a_gjoin")>;
 using assign_atom = caf::atom_constant<caf::atom("a_assign")>;
 using revoke_atom = caf::atom_constant<caf::atom("a_revoke")>;
 using watch_atom = caf::atom_constant<caf::atom("a_watch")>;
+using import_atom = caf::atom_constant<caf::atom("a_import")>;
+using handoff_atom = caf::atom_constant<caf::atom("a_handoff")>;
 
 } // namespace annals
 
@@ -35,10 +37,12 @@ using watch_atom = caf::atom_constant<caf::atom("a_watch")>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::batch_result)
 
 // Types that may cross nodes. User ID blocks start at
 // `caf::id_block::annals::end`.
 CAF_BEGIN_TYPE_ID_BLOCK(annals, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(annals, (annals::command_envelope))
 CAF_ADD_TYPE_ID(annals, (annals::ack))
+CAF_ADD_TYPE_ID(annals, (annals::routed_reply))
 CAF_END_TYPE_ID_BLOCK(annals)

@@ -76,8 +76,11 @@ struct aggregate_state {
   struct entry {
     uint64_t seq = 0;
     caf::response_promise rp;
-    /// Retries of the same command id that arrived while it was in flight.
-    std::vector<caf::response_promise> retries;
+    /// Reply `routed_reply` instead of the bare reply (cluster relays).
+    bool boxed = false;
+    /// Retries of the same command id that arrived while it was in flight
+    /// (with their own `boxed`).
+    std::vector<std::pair<caf::response_promise, bool>> retries;
     std::string command_id;
     bool done = false;
     caf::message reply;
@@ -231,6 +234,7 @@ public:
   void decide(command_envelope& env, caf::response_promise& rp) {
     auto& st = self_->state;
     auto& e = push_entry(rp, env.command_id);
+    e.boxed = env.boxed_reply;
     auto fail = [&](caf::error err) {
       e.done = true;
       e.error = std::move(err);
@@ -274,7 +278,7 @@ public:
       if (auto it = st.in_flight_ids.find(env.command_id);
           it != st.in_flight_ids.end() && it->second != e.seq) {
         auto& orig = entry_at(it->second);
-        orig.retries.push_back(e.rp);
+        orig.retries.emplace_back(e.rp, env.boxed_reply);
         e.rp = caf::response_promise{};
         e.done = true; // an empty slot: nothing to release
         return;
@@ -316,6 +320,7 @@ public:
     req.stream = st.stream;
     req.expected = expected_revision::exactly(st.rev);
     req.command_id = env.command_id;
+    req.epoch = st.ctx->epoch_of(st.stream);
     req.events.reserve(d.events().size());
     for (const auto& ev : d.events()) {
       event_data data;
@@ -435,17 +440,19 @@ public:
     auto& st = self_->state;
     while (!st.pipeline.empty() && st.pipeline.front().done) {
       auto& e = st.pipeline.front();
-      auto deliver = [&](caf::response_promise& rp) {
+      auto deliver = [&](caf::response_promise& rp, bool boxed) {
         if (!rp.pending())
           return;
         if (e.error)
           rp.deliver(e.error);
+        else if (boxed)
+          rp.deliver(routed_reply{e.reply});
         else
           rp.deliver(e.reply);
       };
-      deliver(e.rp);
-      for (auto& r : e.retries)
-        deliver(r);
+      deliver(e.rp, e.boxed);
+      for (auto& [r, boxed] : e.retries)
+        deliver(r, boxed);
       st.pipeline.pop_front();
     }
     if (st.pipeline.empty() && !st.failed) {

@@ -60,6 +60,9 @@ struct host_state {
   std::unordered_map<caf::actor_addr, std::string> by_addr;
   /// Most recently used first; only ids that are not stopping.
   std::list<std::string> lru;
+  /// Hand-offs in progress: partitions whose aggregates must all stop, and
+  /// who to tell once none is live.
+  std::vector<std::pair<std::vector<bool>, caf::response_promise>> releases;
 };
 
 template <class A>
@@ -135,12 +138,33 @@ public:
     if (!it->second.stopping)
       st.lru.erase(it->second.lru);
     st.live.erase(it);
-    if (buffer.empty())
-      return;
-    // Commands that arrived while it stopped go to a fresh actor, in order.
-    auto& e = spawn(id)->second;
-    for (auto& [env, rp] : buffer)
-      rp.delegate(e.actor, std::move(env));
+    if (!buffer.empty()) {
+      // Commands that arrived while it stopped go to a fresh actor, in order.
+      auto& e = spawn(id)->second;
+      for (auto& [env, rp] : buffer)
+        rp.delegate(e.actor, std::move(env));
+      // Handing its partition off: it stops again once they are done.
+      if (releasing(id))
+        stop(e);
+    }
+    check_releases();
+  }
+
+  /// Stops every aggregate of `parts` (commands already sent to them
+  /// finish first) and replies once none is live (cluster hand-off).
+  caf::response_promise on_handoff(const std::vector<partition_id>& parts) {
+    auto& st = self_->state;
+    auto rp = self_->make_response_promise();
+    std::vector<bool> set(st.ctx->store->partition_count(), false);
+    for (auto p : parts)
+      if (p < set.size())
+        set[p] = true;
+    st.releases.emplace_back(std::move(set), rp);
+    for (auto& [id, e] : st.live)
+      if (!e.stopping && releasing(id))
+        stop(e);
+    check_releases();
+    return rp;
   }
 
   void on_exit(const caf::exit_msg& em) {
@@ -150,6 +174,41 @@ public:
   }
 
 private:
+  partition_id partition(const std::string& id) const {
+    auto& st = self_->state;
+    return partition_of(stream_id{st.category, id},
+                        st.ctx->store->partition_count());
+  }
+
+  bool releasing(const std::string& id) const {
+    auto& st = self_->state;
+    if (st.releases.empty())
+      return false;
+    auto p = partition(id);
+    for (auto& r : st.releases)
+      if (r.first[p])
+        return true;
+    return false;
+  }
+
+  void check_releases() {
+    auto& st = self_->state;
+    for (auto it = st.releases.begin(); it != st.releases.end();) {
+      bool busy = false;
+      for (auto& [id, e] : st.live)
+        if (it->first[partition(id)]) {
+          busy = true;
+          break;
+        }
+      if (busy) {
+        ++it;
+      } else {
+        it->second.deliver(caf::ok_atom::value);
+        it = st.releases.erase(it);
+      }
+    }
+  }
+
   std::unordered_map<std::string, host_state::entry>::iterator
   spawn(const std::string& id) {
     auto& st = self_->state;
@@ -197,6 +256,9 @@ caf::behavior aggregate_host(caf::stateful_actor<host_state>* self,
   return {
     [logic](command_envelope& env) { return logic->on_command(env); },
     [logic](idle_atom) { logic->on_idle_tick(); },
+    [logic](handoff_atom, const std::vector<partition_id>& parts) {
+      return logic->on_handoff(parts);
+    },
   };
 }
 

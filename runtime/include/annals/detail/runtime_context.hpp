@@ -57,6 +57,14 @@ struct runtime_context {
   caf::actor broker;
   runtime_config cfg;
   runtime_metrics metrics;
+  /// The owner epoch this node writes each partition with (0 = unfenced,
+  /// single node). Set by the cluster module on ownership changes.
+  std::unique_ptr<std::atomic<uint64_t>[]> epochs;
+
+  uint64_t epoch_of(const stream_id& s) const noexcept {
+    return epochs[partition_of(s, store->partition_count())].load(
+      std::memory_order_acquire);
+  }
 };
 
 using context_ptr = std::shared_ptr<runtime_context>;

@@ -1,0 +1,130 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module: one node of a cluster.
+#pragma once
+
+#include "annals/aggregate_handle.hpp"
+#include "annals/cluster/node_config.hpp"
+#include "annals/cluster/status.hpp"
+#include "annals/cluster/view.hpp"
+#include "annals/runtime.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <memory>
+#include <string>
+
+namespace annals::cluster {
+
+/// A node of an annals cluster: the runtime of this process plus
+/// membership, routing and hand-off.
+///
+/// ~~~
+/// annals::cluster::config cfg;        // --annals.* and --cluster.* options
+/// cfg.parse(argc, argv);
+/// caf::actor_system sys{cfg};
+/// auto rt = annals::runtime::start(sys, cfg.runtime());
+/// auto node = annals::cluster::node::start(sys, **rt, cfg.node());
+/// auto accounts = (*node)->host<bank::account>();   // any node, any id
+/// accounts.ask("alice", bank::credit{500});
+/// ~~~
+///
+/// # Guarantees
+/// - A command sent through any node's handle reaches the owner of its
+///   aggregate's partition (consistent hashing over the members) and its
+///   reply comes back. One sender's commands to one aggregate keep their
+///   order, also while the partition moves.
+/// - One writer per partition: every ownership change raises the
+///   partition's epoch, and the journal refuses appends of an older epoch.
+///   The old owner stops and fences the partition before it ships the log;
+///   the new owner serves only after importing all of it.
+/// - A partition whose owner is unreachable answers `errc::unavailable` at
+///   once. There is no replication: a dead node's partitions stay
+///   unavailable until it returns with its data directory.
+///
+/// # Errors
+/// `start` fails with `errc::unavailable` when no seed accepts the join in
+/// time, with `errc::invalid_command` for a bad configuration (no name,
+/// incomplete TLS), and with CAF's error if the port cannot be bound.
+///
+/// # Concurrency
+/// All member functions are thread-safe; the blocking ones (`start`,
+/// `leave`, `status`, `await_settled`) must not run inside an actor.
+class node {
+public:
+  /// Publishes the node actor on `cfg.host:cfg.port` and joins: the stored
+  /// view after a restart, else through `cfg.seeds`, else a new cluster.
+  /// `rt` must outlive the node.
+  static caf::expected<std::unique_ptr<node>>
+  start(caf::actor_system& sys, runtime& rt, node_config cfg);
+
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// A handle for aggregates of type `A` anywhere in the cluster. Every
+  /// node of the cluster must host the same aggregate types.
+  template <class A>
+  aggregate_handle<A> host() {
+    rt_.host<A>();
+    return aggregate_handle<A>{sys_, actor_, rt_.config().command_timeout};
+  }
+
+  /// Leaves the cluster gracefully: hands every partition to the remaining
+  /// members and returns once they all serve them.
+  caf::error leave(caf::timespan timeout = std::chrono::seconds{60});
+
+  /// What this node knows about the cluster.
+  caf::expected<cluster_status> status() const;
+
+  /// Waits until every member finished the hand-offs of the current view.
+  caf::error await_settled(caf::timespan timeout
+                           = std::chrono::seconds{30}) const;
+
+  /// A cluster-wide subscription: `f` sees the events of every partition
+  /// (of `filter`) from the beginning, fetched from their owners, in
+  /// per-stream order across hand-offs. At-least-once; a refused event is
+  /// retried. Stops with the runtime.
+  void subscribe(subscription_filter filter, event_handler f);
+
+  /// A cluster-wide projection kept on THIS node: model `"cluster:" + name`
+  /// in the local journal, committed with its per-partition checkpoints, so
+  /// it resumes where it stopped. Every node can keep its own copy.
+  void project(const std::string& name, subscription_filter filter,
+               projection_handler f);
+
+  /// The model name under which `project(name, ...)` keeps its rows.
+  static std::string model_name(const std::string& name) {
+    return "cluster:" + name;
+  }
+
+  /// The bound cluster port.
+  uint16_t port() const noexcept {
+    return port_;
+  }
+
+  const std::string& name() const noexcept {
+    return name_;
+  }
+
+  /// The node actor (accepts `command_envelope`s like a host).
+  const caf::actor& actor() const noexcept {
+    return actor_;
+  }
+
+  /// Stops the node actor (idempotent; also run by the destructor). The
+  /// node stays a member: restarting it on the same data rejoins.
+  void stop();
+
+private:
+  node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
+       std::string name);
+
+  caf::actor_system& sys_;
+  runtime& rt_;
+  caf::actor actor_;
+  uint16_t port_;
+  std::string name_;
+  bool stopped_ = false;
+};
+
+} // namespace annals::cluster

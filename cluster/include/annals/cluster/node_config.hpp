@@ -1,0 +1,61 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module: how one node is set up.
+#pragma once
+
+#include "annals/runtime_config.hpp"
+
+#include <caf/timespan.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annals::cluster {
+
+/// Settings of one cluster node (`--cluster.*` options, see `config`).
+struct node_config {
+  /// Unique, stable name of the node (its identity on the hash ring).
+  std::string name;
+  /// The address the cluster port binds to -- and only that address.
+  std::string host = "127.0.0.1";
+  /// The cluster port; 0 lets the OS choose (tests).
+  uint16_t port = 0;
+  /// "host:port" of members to join through. Empty and no stored view:
+  /// the node starts a new cluster alone. Ignored once the node has joined
+  /// (it rejoins its stored view after a restart).
+  std::vector<std::string> seeds;
+  /// Virtual nodes per member on the ring.
+  uint32_t vnodes = 128;
+  /// Timeout of one hop of a routed command to its owner.
+  caf::timespan request_timeout = std::chrono::seconds{10};
+  /// How long `start` waits for a join to be accepted.
+  caf::timespan join_timeout = std::chrono::seconds{30};
+  /// Most events per hand-off chunk and per subscription fetch.
+  uint32_t chunk_events = 4096;
+  /// Cluster traffic over mutual TLS (CAF's openssl module). Requires
+  /// `openssl.certificate`, `openssl.key` and `openssl.cafile` in the actor
+  /// system's config: `start` refuses an incomplete TLS setup.
+  bool tls = false;
+};
+
+/// The actor system config of a cluster node: `annals::config` plus the
+/// `--cluster.*` options, CAF's network module (and its openssl module for
+/// TLS), and heartbeats so that a hung peer is detected (250 ms interval,
+/// 2 s timeout; every node must use the same values).
+class config : public annals::config {
+public:
+  config();
+
+  /// The node settings parsed from the options.
+  node_config node() const;
+
+private:
+  std::string name_;
+  std::string host_ = "127.0.0.1";
+  uint16_t port_ = 0;
+  std::string seeds_;
+  bool tls_ = false;
+};
+
+} // namespace annals::cluster

@@ -1,0 +1,37 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module: what a node reports about the cluster.
+#pragma once
+
+#include "annals/cluster/view.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annals::cluster {
+
+/// A snapshot of one node's knowledge (for `GET /cluster`, tests, tools).
+struct cluster_status {
+  std::string self;
+  view current;
+  /// Per member of `current`: connected right now (self is always true).
+  std::vector<bool> reachable;
+  /// Per partition: the owner under `current`.
+  std::vector<std::string> owners;
+  /// Partitions this node serves now; still being handed to it; handing
+  /// away (draining or waiting to ship).
+  uint32_t active = 0;
+  uint32_t inbound = 0;
+  uint32_t outbound = 0;
+  /// Every member finished the hand-offs of `current`.
+  bool settled = false;
+  /// Commands routed through this node (local entry or forwarded).
+  uint64_t routed = 0;
+  uint64_t forwarded = 0;
+  uint64_t unavailable = 0;
+  /// Hand-off pauses this node observed as new owner (ms, per partition
+  /// group: from adopting the view to serving).
+  std::vector<double> handoff_ms;
+};
+
+} // namespace annals::cluster

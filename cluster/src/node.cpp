@@ -1,0 +1,224 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "annals/cluster/node.hpp"
+
+#include "node_actor.hpp"
+#include "protocol.hpp"
+
+#include "annals/errc.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include <thread>
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::cluster_status)
+
+namespace annals::cluster {
+
+namespace {
+
+caf::expected<std::pair<std::string, uint16_t>>
+parse_address(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return make_error(errc::invalid_command,
+                      "seed '" + text + "' is not host:port");
+  auto port = std::strtoul(text.c_str() + colon + 1, nullptr, 10);
+  if (port == 0 || port > 65535)
+    return make_error(errc::invalid_command,
+                      "seed '" + text + "' has no valid port");
+  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+}
+
+caf::expected<caf::actor> connect_to(caf::actor_system& sys, bool tls,
+                                     const std::string& host, uint16_t port) {
+  if (tls)
+    return caf::openssl::remote_actor<caf::actor>(sys, host, port);
+  return sys.middleman().remote_actor(host, port);
+}
+
+} // namespace
+
+node::node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
+           std::string name)
+  : sys_(sys), rt_(rt), actor_(std::move(a)), port_(port),
+    name_(std::move(name)) {
+}
+
+node::~node() {
+  stop();
+}
+
+caf::expected<std::unique_ptr<node>>
+node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
+  if (cfg.name.empty())
+    return make_error(errc::invalid_command,
+                      "a cluster node needs a name (--cluster.name)");
+  if (cfg.tls) {
+    if (!sys.has_openssl_manager())
+      return make_error(errc::invalid_command,
+                        "TLS requested but the openssl module is not loaded");
+    auto& c = sys.config();
+    auto get = [&](const char* key) {
+      return caf::get_or(c, key, std::string{});
+    };
+    if (get("openssl.certificate").empty() || get("openssl.key").empty()
+        || get("openssl.cafile").empty())
+      return make_error(errc::invalid_command,
+                        "TLS needs openssl.certificate, openssl.key and "
+                        "openssl.cafile (mutual authentication)");
+  }
+  // A restarted node rejoins the view it stored.
+  std::optional<view> stored;
+  auto row = rt.store().load_model(detail::view_model, detail::view_key);
+  if (!row)
+    return std::move(row.error());
+  if (*row) {
+    auto v = decode_view(**row);
+    if (!v)
+      return std::move(v.error());
+    if (v->epochs.size() == rt.store().partition_count())
+      stored = std::move(*v);
+  }
+  caf::actor mm = cfg.tls ? caf::actor_cast<caf::actor>(
+                              sys.openssl_manager().actor_handle())
+                          : caf::actor_cast<caf::actor>(
+                              sys.middleman().actor_handle());
+  member self{cfg.name, cfg.host, cfg.port};
+  auto a = detail::spawn_node_actor(sys, rt, cfg, self, stored, mm);
+  rt.adopt(a);
+  auto port = cfg.tls
+                ? caf::openssl::publish(a, cfg.port, cfg.host.c_str(), true)
+                : sys.middleman().publish(a, cfg.port, cfg.host.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    return std::move(port.error());
+  }
+  std::unique_ptr<node> out{new node(sys, rt, a, *port, cfg.name)};
+  // With port 0 the OS chose: the node's member record carries the real one.
+  self.port = *port;
+  caf::scoped_actor me{sys};
+  caf::error err;
+  me->request(a, std::chrono::seconds{10}, connected_atom::value, self)
+    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+  if (err)
+    return err;
+  if (stored) {
+    log(log_level::info, cfg.name + ": rejoining view "
+                           + std::to_string(stored->version));
+    return out;
+  }
+  if (cfg.seeds.empty()) {
+    me->request(a, std::chrono::seconds{10}, view_atom::value, true)
+      .receive([](view&) {}, [&](caf::error& e) { err = e; });
+    if (err)
+      return err;
+    log(log_level::info, cfg.name + ": started a new cluster");
+    return out;
+  }
+  // Join through the first seed that answers; retry until the deadline
+  // (seeds may still be starting, or the cluster busy with a hand-off).
+  auto deadline = std::chrono::steady_clock::now() + cfg.join_timeout;
+  caf::error last = make_error(errc::unavailable, "no seed answered");
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const auto& seed : cfg.seeds) {
+      auto addr = parse_address(seed);
+      if (!addr)
+        return std::move(addr.error());
+      auto root = connect_to(sys, cfg.tls, addr->first, addr->second);
+      if (!root) {
+        last = make_error(errc::unavailable, "seed " + seed + ": "
+                                               + render(root.error()));
+        continue;
+      }
+      std::optional<view> joined;
+      me->request(*root, cfg.join_timeout, join_atom::value, self, a)
+        .receive([&](view& v) { joined = std::move(v); },
+                 [&](caf::error& e) {
+                   last = make_error(errc::unavailable,
+                                     "join through " + seed + ": "
+                                       + render(e));
+                 });
+      if (joined) {
+        caf::anon_send(a, view_atom::value, *joined);
+        log(log_level::info, cfg.name + ": joined view "
+                               + std::to_string(joined->version));
+        return out;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  }
+  return last;
+}
+
+void node::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+}
+
+caf::error node::leave(caf::timespan timeout) {
+  caf::scoped_actor me{sys_};
+  caf::error err;
+  me->request(actor_, timeout, depart_atom::value)
+    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+  return err;
+}
+
+caf::expected<cluster_status> node::status() const {
+  caf::scoped_actor me{sys_};
+  caf::expected<cluster_status> out{caf::error{}};
+  me->request(actor_, std::chrono::seconds{10}, status_atom::value)
+    .receive([&](cluster_status& s) { out = std::move(s); },
+             [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+caf::error node::await_settled(caf::timespan timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto s = status();
+    if (!s)
+      return s.error();
+    if (s->settled)
+      return {};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(errc::unavailable,
+                        "the cluster did not settle in time");
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+void node::subscribe(subscription_filter filter, event_handler f) {
+  auto sub = rt_.spawn_callback_adapter(std::move(f));
+  auto cur = detail::spawn_cluster_cursor(
+    sys_, actor_, sub, rt_.store().partition_count(), filter.category,
+    filter.id, {}, 1024);
+  rt_.adopt(cur);
+  caf::anon_send(sub, watch_atom::value, cur);
+}
+
+void node::project(const std::string& name, subscription_filter filter,
+                   projection_handler f) {
+  auto model = model_name(name);
+  auto parts = rt_.store().partition_count();
+  std::vector<uint64_t> after(parts, 0);
+  for (uint32_t p = 0; p < parts; ++p)
+    if (auto cp = rt_.store().load_checkpoint(model, p); cp && *cp)
+      after[p] = **cp;
+  auto sub = rt_.spawn_projection_adapter(model, std::move(f));
+  auto cur = detail::spawn_cluster_cursor(sys_, actor_, sub, parts,
+                                          filter.category, filter.id,
+                                          std::move(after), 1024);
+  rt_.adopt(cur);
+  caf::anon_send(sub, watch_atom::value, cur);
+}
+
+} // namespace annals::cluster

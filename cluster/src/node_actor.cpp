@@ -1,0 +1,1336 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+#include "node_actor.hpp"
+
+#include "protocol.hpp"
+
+#include "annals/cluster/status.hpp"
+#include "annals/errc.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+#include "annals/runtime_types.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::cluster_status)
+
+namespace annals::cluster::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using owners_atom = caf::atom_constant<caf::atom("c_owners")>;
+using retry_atom = caf::atom_constant<caf::atom("c_retry")>;
+
+enum pstate : uint8_t { foreign, active, inbound, releasing, released };
+
+struct held_command {
+  command_envelope env;
+  caf::response_promise rp;
+  uint32_t hops = 0;
+};
+
+struct pending_fetch {
+  fetch_request req;
+  caf::response_promise rp;
+  clock::time_point deadline;
+};
+
+struct node_state {
+  static inline const char* name = "annals.cluster.node";
+
+  // Not an aggregate: CAF 0.17 constructs a state from the actor pointer
+  // when it can, which C++20 parenthesised aggregate init would allow.
+  node_state() = default;
+
+  struct peer {
+    member m;
+    caf::actor root;
+    bool connecting = false;
+    std::chrono::steady_clock::time_point connect_started;
+  };
+
+  struct route {
+    std::string node;
+    uint32_t outstanding = 0;
+    std::deque<held_command> waiting;
+  };
+
+  /// A hand-off into this node from one old owner.
+  struct inflow {
+    std::vector<uint32_t> partitions;
+    bool requesting = false;
+    uint64_t attempt = 0;
+    clock::time_point started;
+  };
+
+  runtime* rt = nullptr;
+  node_config cfg;
+  member self;
+  uint32_t parts = 0;
+  caf::actor mm;
+  view cur;
+  std::vector<std::string> owner;
+  std::map<std::string, peer> peers;
+  std::vector<uint8_t> state;
+  std::vector<std::deque<held_command>> held;
+  std::vector<route> routes;
+  std::vector<std::pair<ship_request, caf::response_promise>> pending_ships;
+  std::map<std::string, inflow> inflows;
+  // Leader bookkeeping.
+  std::set<std::string> settled;
+  std::deque<std::pair<caf::message, caf::response_promise>> changes;
+  /// The last version every member settled (told by the leader).
+  uint64_t all_settled = 0;
+  bool releasing_now = false;
+  std::vector<caf::response_promise> leave_waiters;
+  uint64_t leave_version = 0;
+  std::vector<pending_fetch> fetches;
+  // Counters.
+  uint64_t routed = 0;
+  uint64_t forwarded = 0;
+  uint64_t unavailable = 0;
+  std::vector<double> handoff_ms;
+  /// Calls to other nodes awaiting their reply.
+  struct call {
+    std::string node;
+    std::optional<partition_id> partition;
+    caf::response_promise rp;
+    clock::time_point deadline;
+  };
+  std::map<uint64_t, call> calls;
+  uint64_t next_call = 1;
+};
+
+using actor_type = caf::stateful_actor<node_state>;
+
+caf::error unavailable(std::string what) {
+  return make_error(errc::unavailable, std::move(what));
+}
+
+class node_logic {
+public:
+  explicit node_logic(actor_type* self) : self_(self) {
+  }
+
+  node_state& st() {
+    return self_->state;
+  }
+
+  // -- routing ----------------------------------------------------------------
+
+  void route(command_envelope env, caf::response_promise rp, uint32_t hops) {
+    auto& s = st();
+    ++s.routed;
+    if (s.cur.empty()) {
+      ++s.unavailable;
+      rp.deliver(unavailable("node " + s.self.name + " has not joined a cluster"));
+      return;
+    }
+    if (env.id.empty() || env.category.empty()) {
+      rp.deliver(make_error(errc::invalid_command,
+                            "a command needs a category and an id"));
+      return;
+    }
+    auto p = partition_of(stream_id{env.category, env.id}, s.parts);
+    const auto& o = s.owner[p];
+    if (o == s.self.name) {
+      switch (s.state[p]) {
+      case active:
+        deliver_local(std::move(env), rp);
+        return;
+      case inbound: {
+        auto src = inbound_source(p);
+        if (!src.empty() && !reachable(src)) {
+          ++s.unavailable;
+          rp.deliver(unavailable("partition " + std::to_string(p)
+                                 + " is moving here from node " + src
+                                 + ", which is unreachable"));
+          return;
+        }
+        s.held[p].push_back({std::move(env), rp, hops});
+        return;
+      }
+      default:
+        ++s.unavailable;
+        rp.deliver(unavailable("partition " + std::to_string(p)
+                               + " is not ready on node " + s.self.name));
+        return;
+      }
+    }
+    if (hops >= 4) {
+      ++s.unavailable;
+      rp.deliver(unavailable("ownership of partition " + std::to_string(p)
+                             + " is changing; retry"));
+      return;
+    }
+    auto& r = s.routes[p];
+    // One sender's order per aggregate: never overtake commands still on
+    // their way to a previous owner.
+    if (r.outstanding > 0 && r.node != o) {
+      r.waiting.push_back({std::move(env), rp, hops});
+      return;
+    }
+    send_remote(p, o, std::move(env), rp, hops);
+  }
+
+  void deliver_local(command_envelope env, caf::response_promise& rp) {
+    auto host = st().rt->host_actor(env.category);
+    if (!host) {
+      rp.deliver(make_error(errc::invalid_command,
+                            "no aggregate type " + env.category
+                              + " is hosted on node " + st().self.name));
+      return;
+    }
+    rp.delegate(host, std::move(env));
+  }
+
+  void send_remote(partition_id p, const std::string& o, command_envelope env,
+                   caf::response_promise rp, uint32_t hops) {
+    auto& s = st();
+    auto it = s.peers.find(o);
+    if (it == s.peers.end() || !it->second.root) {
+      ++s.unavailable;
+      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner "
+                             + o + " is unreachable"));
+      return;
+    }
+    ++s.forwarded;
+    auto& r = s.routes[p];
+    r.node = o;
+    ++r.outstanding;
+    bool boxed_in = env.boxed_reply;
+    env.boxed_reply = true;
+    // No CAF timeout (a pending one keeps the actor alive until it fires):
+    // the tick expires calls, and a lost peer fails its calls at once.
+    auto id = track(o, p, rp, s.cfg.request_timeout);
+    self_
+      ->request(it->second.root, caf::infinite, routed_atom::value, hops + 1,
+                std::move(env))
+      .then(
+        [this, id, boxed_in](routed_reply& reply) mutable {
+          if (auto waiting = untrack(id)) {
+            if (boxed_in)
+              waiting->deliver(std::move(reply));
+            else
+              waiting->deliver(std::move(reply.value));
+          }
+        },
+        [this, id](caf::error& err) mutable {
+          if (auto waiting = untrack(id))
+            waiting->deliver(std::move(err));
+        });
+  }
+
+  /// Registers a call to node `n` on behalf of `rp` (partition `p`, or
+  /// none for fetches).
+  uint64_t track(const std::string& n, std::optional<partition_id> p,
+                 caf::response_promise rp, caf::timespan timeout) {
+    auto& s = st();
+    auto id = s.next_call++;
+    s.calls.emplace(id, node_state::call{n, p, std::move(rp),
+                                         clock::now() + timeout});
+    return id;
+  }
+
+  /// Ends call `id`: its promise (if still pending) for the caller to
+  /// deliver, and the partition's route bookkeeping.
+  std::optional<caf::response_promise> untrack(uint64_t id) {
+    auto& s = st();
+    auto it = s.calls.find(id);
+    if (it == s.calls.end())
+      return std::nullopt;
+    auto c = std::move(it->second);
+    s.calls.erase(it);
+    if (c.partition)
+      route_done(*c.partition);
+    return c.rp;
+  }
+
+  /// Fails the calls to `node` (empty = every expired call).
+  void fail_calls(const std::string& node, const std::string& why) {
+    auto& s = st();
+    auto now = clock::now();
+    std::vector<uint64_t> ids;
+    for (auto& [id, c] : s.calls)
+      if (node.empty() ? c.deadline <= now : c.node == node)
+        ids.push_back(id);
+    for (auto id : ids)
+      if (auto rp = untrack(id))
+        rp->deliver(make_error(errc::outcome_unknown, why));
+  }
+
+  void route_done(partition_id p) {
+    auto& r = st().routes[p];
+    if (r.outstanding > 0)
+      --r.outstanding;
+    if (r.outstanding == 0 && !r.waiting.empty()) {
+      auto waiting = std::move(r.waiting);
+      r.waiting.clear();
+      for (auto& h : waiting)
+        route(std::move(h.env), h.rp, h.hops);
+    }
+  }
+
+  // -- membership -------------------------------------------------------------
+
+  bool reachable(const std::string& name) {
+    if (name == st().self.name)
+      return true;
+    auto it = st().peers.find(name);
+    return it != st().peers.end() && it->second.root;
+  }
+
+  std::string inbound_source(partition_id p) {
+    for (auto& [src, in] : st().inflows)
+      if (std::find(in.partitions.begin(), in.partitions.end(), p)
+          != in.partitions.end())
+        return src;
+    return {};
+  }
+
+  void connect(const member& m) {
+    auto& s = st();
+    if (m.name == s.self.name)
+      return;
+    auto& pr = s.peers[m.name];
+    pr.m = m;
+    if (pr.root || pr.connecting)
+      return;
+    pr.connecting = true;
+    pr.connect_started = clock::now();
+    auto name = m.name;
+    self_
+      ->request(s.mm, caf::infinite, caf::connect_atom::value,
+                m.host, m.port)
+      .then(
+        [this, name](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                     const std::set<std::string>&) {
+          auto& npr = st().peers[name];
+          npr.connecting = false;
+          if (!ptr)
+            return;
+          on_peer(name, caf::actor_cast<caf::actor>(ptr));
+          self_->send(npr.root, hello_atom::value, st().self,
+                      caf::actor_cast<caf::actor>(self_), st().cur);
+        },
+        [this, name](caf::error&) { st().peers[name].connecting = false; });
+  }
+
+  void on_peer(const std::string& name, caf::actor root) {
+    auto& pr = st().peers[name];
+    if (pr.root == root)
+      return;
+    pr.root = std::move(root);
+    self_->monitor(pr.root);
+    log(log_level::info, st().self.name + ": connected to " + name);
+    retry_inflows();
+  }
+
+  void on_down(const caf::down_msg& dm) {
+    auto& s = st();
+    for (auto& [name, pr] : s.peers) {
+      if (pr.root && pr.root.address() == dm.source) {
+        pr.root = nullptr;
+        fail_calls(name, "node " + name
+                           + " failed while the command was in flight");
+        log(log_level::warning,
+            s.self.name + ": lost node " + name + " (" + to_string(dm.reason)
+              + ")");
+        // Commands held for partitions coming from it fail fast.
+        if (auto in = s.inflows.find(name); in != s.inflows.end()) {
+          in->second.requesting = false;
+          for (auto p : in->second.partitions) {
+            for (auto& h : s.held[p]) {
+              ++s.unavailable;
+              h.rp.deliver(unavailable(
+                "partition " + std::to_string(p) + " is moving here from node "
+                + name + ", which is unreachable"));
+            }
+            s.held[p].clear();
+          }
+        }
+      }
+    }
+  }
+
+  /// Adopts `v` if it is newer than the current view.
+  void adopt(const view& v) {
+    auto& s = st();
+    if (v.version <= s.cur.version || v.epochs.size() != s.parts)
+      return;
+    auto first = s.cur.empty();
+    auto old_owner = s.owner;
+    s.cur = v;
+    s.owner = owners_of(v.members, s.parts, s.cfg.vnodes);
+    std::vector<std::string> prev = v.previous.empty()
+                                      ? std::vector<std::string>{}
+                                      : owners_of(v.previous, s.parts,
+                                                  s.cfg.vnodes);
+    if (!first && old_owner != prev && !prev.empty())
+      log(log_level::warning, s.self.name + ": skipped a view; using view "
+                                + std::to_string(v.version) + "'s previous");
+    store_view();
+    for (const auto& m : v.members)
+      connect(m);
+    for (const auto& m : v.previous)
+      connect(m);
+    std::vector<partition_id> leaving;
+    std::map<std::string, std::vector<uint32_t>> coming;
+    for (uint32_t p = 0; p < s.parts; ++p) {
+      bool mine = s.owner[p] == s.self.name;
+      bool was = prev.empty() ? false : prev[p] == s.self.name;
+      if (prev.empty()) {
+        // The first view of a cluster: nobody had anything.
+        s.state[p] = mine ? active : foreign;
+        if (mine)
+          s.rt->set_epoch(p, v.epochs[p]);
+      } else if (was && !mine) {
+        s.state[p] = releasing;
+        leaving.push_back(p);
+      } else if (!was && mine) {
+        s.state[p] = inbound;
+        coming[prev[p]].push_back(p);
+      } else if (!mine && s.state[p] == active) {
+        s.state[p] = releasing; // defensive: we served it, we must fence it
+        leaving.push_back(p);
+      }
+    }
+    if (prev.empty())
+      fence_owned();
+    if (!leaving.empty())
+      release(std::move(leaving));
+    for (auto& [src, ps] : coming) {
+      auto& in = s.inflows[src];
+      in.partitions.insert(in.partitions.end(), ps.begin(), ps.end());
+      in.started = clock::now();
+      in.requesting = false;
+    }
+    retry_inflows();
+    maybe_settle();
+    if (s.self.name == v.leader())
+      s.settled.erase(s.settled.begin(), s.settled.end());
+    // Held router commands may now have another owner.
+    for (uint32_t p = 0; p < s.parts; ++p)
+      if (s.routes[p].outstanding == 0 && !s.routes[p].waiting.empty())
+        route_done(p);
+  }
+
+  void store_view() {
+    write_batch wb;
+    wb.models.push_back({view_model, view_key, encode_view(st().cur), false});
+    self_->request(st().rt->writer(), caf::infinite, commit_atom::value,
+                   std::move(wb))
+      .then([](caf::ok_atom) {},
+            [this](caf::error& err) {
+              log(log_level::error,
+                  st().self.name + ": cannot store the view: " + render(err));
+            });
+  }
+
+  /// Fences every owned partition at its epoch (first view, restart).
+  void fence_owned() {
+    auto& s = st();
+    write_batch wb;
+    for (uint32_t p = 0; p < s.parts; ++p)
+      if (s.state[p] == active)
+        wb.fences.push_back({p, s.cur.epochs[p]});
+    if (wb.fences.empty())
+      return;
+    self_->request(s.rt->writer(), caf::infinite, import_atom::value,
+                   std::move(wb))
+      .then([](batch_result&) {},
+            [this](caf::error& err) {
+              log(log_level::error,
+                  st().self.name + ": cannot fence partitions: " + render(err));
+            });
+  }
+
+  // -- hand-off: the old owner ------------------------------------------------
+
+  /// Stops the aggregates of `ps`, then fences them: afterwards no command
+  /// of this node can write them, and their log here is final.
+  void release(std::vector<partition_id> ps) {
+    auto& s = st();
+    auto hosts = s.rt->host_actors();
+    auto remaining = std::make_shared<std::size_t>(hosts.size());
+    auto ver = s.cur.version;
+    auto finish = [this, ps, ver] {
+      auto& ns = st();
+      write_batch wb;
+      for (auto p : ps)
+        wb.fences.push_back({p, ns.cur.epochs[p]});
+      self_->request(ns.rt->writer(), caf::infinite, import_atom::value,
+                     std::move(wb))
+        .then(
+          [this, ps, ver](batch_result&) {
+            auto& ns2 = st();
+            for (auto p : ps)
+              if (ns2.state[p] == releasing && ns2.owner[p] != ns2.self.name)
+                ns2.state[p] = released;
+            log(log_level::info, ns2.self.name + ": released "
+                                   + std::to_string(ps.size())
+                                   + " partitions for view "
+                                   + std::to_string(ver));
+            serve_ships();
+          },
+          [this](caf::error& err) {
+            log(log_level::error, st().self.name
+                                    + ": cannot fence released partitions: "
+                                    + render(err));
+          });
+    };
+    if (hosts.empty()) {
+      finish();
+      return;
+    }
+    for (auto& h : hosts)
+      self_->request(h, caf::infinite, handoff_atom::value, ps)
+        .then(
+          [remaining, finish](caf::ok_atom) {
+            if (--*remaining == 0)
+              finish();
+          },
+          [remaining, finish](caf::error&) {
+            if (--*remaining == 0)
+              finish();
+          });
+  }
+
+  caf::response_promise on_ship(ship_request& req) {
+    auto rp = self_->make_response_promise();
+    adopt(req.v);
+    st().pending_ships.emplace_back(std::move(req), rp);
+    serve_ships();
+    return rp;
+  }
+
+  void serve_ships() {
+    auto& s = st();
+    for (auto it = s.pending_ships.begin(); it != s.pending_ships.end();) {
+      bool ready = true;
+      for (auto p : it->first.partitions)
+        if (p >= s.parts || s.state[p] == releasing || s.state[p] == active
+            || s.state[p] == inbound)
+          ready = false;
+      if (!ready) {
+        ++it;
+        continue;
+      }
+      it->second.deliver(make_chunk(it->first));
+      it = s.pending_ships.erase(it);
+    }
+  }
+
+  ship_reply make_chunk(const ship_request& req) {
+    auto& s = st();
+    auto& store = s.rt->store();
+    ship_reply out;
+    out.done = true;
+    std::set<stream_id> streams;
+    for (std::size_t i = 0; i < req.partitions.size(); ++i) {
+      auto p = req.partitions[i];
+      auto from = i < req.from.size() ? req.from[i] : 0;
+      bool full = false;
+      auto err = store.scan_partition(p, from + 1, [&](const event_view& ev) {
+        if (out.events.size() >= s.cfg.chunk_events) {
+          full = true;
+          return false;
+        }
+        out.events.push_back(to_wire(ev));
+        streams.insert(stream_id{std::string{ev.category}, std::string{ev.id}});
+        return true;
+      });
+      if (err) {
+        log(log_level::error, s.self.name + ": hand-off read of partition "
+                                + std::to_string(p) + " failed: "
+                                + render(err));
+        full = true; // the receiver asks again
+      }
+      if (full) {
+        out.done = false;
+        break;
+      }
+    }
+    for (const auto& sid : streams) {
+      auto snap = store.load_snapshot(sid);
+      if (snap && *snap) {
+        const auto& x = **snap;
+        out.snapshots.push_back(
+          {sid.category, sid.id, x.rev, x.type, x.schema_version,
+           std::string{reinterpret_cast<const char*>(x.payload.data()),
+                       x.payload.size()}});
+      }
+    }
+    if (out.done) {
+      std::set<uint32_t> wanted(req.partitions.begin(), req.partitions.end());
+      (void)store.scan_checkpoints(
+        [&](std::string_view consumer, partition_id p, position pos) {
+          // Cluster-wide consumers keep their own positions on each node.
+          if (wanted.count(p) && consumer.substr(0, 8) != "cluster:")
+            out.checkpoints.push_back({std::string{consumer}, p, pos});
+          return true;
+        });
+    }
+    return out;
+  }
+
+  // -- hand-off: the new owner ------------------------------------------------
+
+  void retry_inflows() {
+    for (auto& [src, in] : st().inflows)
+      if (!in.requesting && reachable(src))
+        request_chunk(src);
+  }
+
+  void request_chunk(const std::string& src) {
+    auto& s = st();
+    auto& in = s.inflows[src];
+    auto ends = s.rt->store().partition_ends();
+    if (!ends) {
+      log(log_level::error, s.self.name + ": cannot read partition ends: "
+                              + render(ends.error()));
+      return;
+    }
+    ship_request req;
+    req.v = s.cur;
+    req.partitions = in.partitions;
+    for (auto p : in.partitions)
+      req.from.push_back((*ends)[p]);
+    in.requesting = true;
+    auto root = s.peers[src].root;
+    auto ver = s.cur.version;
+    auto attempt = ++in.attempt;
+    self_->request(root, caf::infinite, ship_atom::value, req)
+      .then(
+        [this, src, ver, attempt](ship_reply& chunk) {
+          auto it = st().inflows.find(src);
+          if (it != st().inflows.end() && it->second.attempt == attempt)
+            import(src, ver, chunk);
+        },
+        [this, src](caf::error& err) {
+          log(log_level::warning, st().self.name + ": hand-off from " + src
+                                    + " failed, retrying: " + render(err));
+          if (auto it = st().inflows.find(src); it != st().inflows.end())
+            it->second.requesting = false;
+        });
+  }
+
+  void import(const std::string& src, uint64_t ver, ship_reply& chunk) {
+    auto& s = st();
+    auto it = s.inflows.find(src);
+    if (it == s.inflows.end() || ver != s.cur.version)
+      return;
+    write_batch wb;
+    for (std::size_t i = 0; i < chunk.events.size();) {
+      const auto& first = chunk.events[i];
+      append_request req;
+      req.stream = stream_id{first.category, first.id};
+      req.expected = expected_revision::exactly(first.rev - 1);
+      req.command_id = first.command_id;
+      req.epoch = first.epoch;
+      std::size_t j = i;
+      while (j < chunk.events.size()) {
+        const auto& e = chunk.events[j];
+        if (e.category != first.category || e.id != first.id
+            || e.command_id != first.command_id || e.epoch != first.epoch
+            || e.rev != first.rev + (j - i)
+            || (j > i && first.command_id.empty()))
+          break;
+        event_data d;
+        d.type = e.type;
+        d.schema_version = e.schema_version;
+        d.timestamp_ns = e.timestamp_ns;
+        d.correlation_id = e.correlation_id;
+        d.causation_id = e.causation_id;
+        d.payload = to_bytes(e.payload);
+        req.events.push_back(std::move(d));
+        ++j;
+      }
+      wb.appends.push_back(std::move(req));
+      i = j;
+    }
+    for (auto& sn : chunk.snapshots)
+      wb.snapshots.push_back({stream_id{sn.category, sn.id}, sn.rev, sn.type,
+                              sn.schema_version, to_bytes(sn.payload)});
+    if (chunk.done) {
+      for (auto& cp : chunk.checkpoints) {
+        auto mine = s.rt->store().load_checkpoint(cp.consumer, cp.partition);
+        if (mine && (!*mine || **mine < cp.pos))
+          wb.checkpoints.push_back({cp.consumer, cp.partition, cp.pos});
+      }
+      for (auto p : it->second.partitions)
+        wb.fences.push_back({p, s.cur.epochs[p]});
+    }
+    auto done = chunk.done;
+    self_->request(s.rt->writer(), caf::infinite, import_atom::value,
+                   std::move(wb))
+      .then(
+        [this, src, ver, done](batch_result& res) {
+          auto& ns = st();
+          auto nit = ns.inflows.find(src);
+          if (nit == ns.inflows.end() || ver != ns.cur.version)
+            return;
+          for (auto& part : res.appends)
+            if (!part) {
+              log(log_level::error, ns.self.name + ": hand-off import from "
+                                      + src + " refused, retrying: "
+                                      + render(part.error()));
+              nit->second.requesting = false;
+              return;
+            }
+          if (!done) {
+            request_chunk(src);
+            return;
+          }
+          activate(src);
+        },
+        [this, src](caf::error& err) {
+          log(log_level::error, st().self.name + ": hand-off import from "
+                                  + src + " failed: " + render(err));
+          if (auto nit = st().inflows.find(src); nit != st().inflows.end())
+            nit->second.requesting = false;
+        });
+  }
+
+  void activate(const std::string& src) {
+    auto& s = st();
+    auto it = s.inflows.find(src);
+    auto in = std::move(it->second);
+    s.inflows.erase(it);
+    auto ms = std::chrono::duration<double, std::milli>(clock::now()
+                                                        - in.started)
+                .count();
+    s.handoff_ms.push_back(ms);
+    for (auto p : in.partitions) {
+      s.rt->set_epoch(p, s.cur.epochs[p]);
+      s.state[p] = active;
+    }
+    log(log_level::info, s.self.name + ": took over "
+                           + std::to_string(in.partitions.size())
+                           + " partitions from " + src + " in "
+                           + std::to_string(ms) + " ms");
+    for (auto p : in.partitions) {
+      auto held = std::move(s.held[p]);
+      s.held[p].clear();
+      for (auto& h : held)
+        route(std::move(h.env), h.rp, h.hops);
+    }
+    maybe_settle();
+  }
+
+  // -- settling and changes (leader) ------------------------------------------
+
+  void maybe_settle() {
+    auto& s = st();
+    if (s.cur.empty() || !s.inflows.empty() || !s.cur.find(s.self.name))
+      return;
+    send_to_leader(caf::make_message(settled_atom::value, s.cur.version,
+                                     s.self.name));
+  }
+
+  void send_to_leader(caf::message msg) {
+    auto& s = st();
+    const auto& l = s.cur.leader();
+    if (l == s.self.name) {
+      self_->send(self_, std::move(msg));
+      return;
+    }
+    if (auto it = s.peers.find(l); it != s.peers.end() && it->second.root)
+      self_->send(it->second.root, std::move(msg));
+  }
+
+  void on_settled(uint64_t version, const std::string& name) {
+    auto& s = st();
+    if (name == "*") {
+      s.all_settled = std::max(s.all_settled, version);
+      if (s.leave_version != 0 && s.all_settled >= s.leave_version) {
+        for (auto& rp : s.leave_waiters)
+          rp.deliver(caf::ok_atom::value);
+        s.leave_waiters.clear();
+      }
+      return;
+    }
+    if (version != s.cur.version || s.self.name != s.cur.leader())
+      return;
+    s.settled.insert(name);
+    if (!everyone_settled())
+      return;
+    auto msg = caf::make_message(settled_atom::value, s.cur.version,
+                                 std::string{"*"});
+    if (s.all_settled < s.cur.version) {
+      s.all_settled = s.cur.version;
+      for (auto& [n, pr] : s.peers)
+        if (pr.root)
+          self_->send(pr.root, msg);
+      on_settled(s.cur.version, "*");
+    } else if (auto it = s.peers.find(name);
+               it != s.peers.end() && it->second.root) {
+      // A member that restarted asks again: tell it alone.
+      self_->send(it->second.root, msg);
+    }
+    next_change();
+  }
+
+  bool everyone_settled() {
+    auto& s = st();
+    for (const auto& m : s.cur.members)
+      if (!s.settled.count(m.name))
+        return false;
+    return true;
+  }
+
+  caf::response_promise on_join(member m, caf::actor root) {
+    auto rp = self_->make_response_promise();
+    auto& s = st();
+    if (s.cur.empty()) {
+      rp.deliver(unavailable("node " + s.self.name + " is not in a cluster"));
+      return rp;
+    }
+    if (root)
+      on_peer(m.name, root);
+    s.peers[m.name].m = m;
+    if (s.self.name != s.cur.leader()) {
+      auto it = s.peers.find(s.cur.leader());
+      if (it == s.peers.end() || !it->second.root) {
+        rp.deliver(unavailable("the leader " + s.cur.leader()
+                               + " is unreachable"));
+        return rp;
+      }
+      rp.delegate(it->second.root, join_atom::value, std::move(m),
+                  std::move(root));
+      return rp;
+    }
+    s.changes.emplace_back(caf::make_message(join_atom::value, std::move(m)),
+                           rp);
+    next_change();
+    return rp;
+  }
+
+  caf::response_promise on_leave(const std::string& name) {
+    auto rp = self_->make_response_promise();
+    auto& s = st();
+    if (s.cur.empty() || s.self.name != s.cur.leader()) {
+      auto it = s.cur.empty() ? s.peers.end() : s.peers.find(s.cur.leader());
+      if (it == s.peers.end() || !it->second.root) {
+        rp.deliver(unavailable("the leader is unreachable"));
+        return rp;
+      }
+      rp.delegate(it->second.root, leave_atom::value, name);
+      return rp;
+    }
+    s.changes.emplace_back(caf::make_message(leave_atom::value, name), rp);
+    next_change();
+    return rp;
+  }
+
+  void next_change() {
+    auto& s = st();
+    while (!s.changes.empty() && s.self.name == s.cur.leader()
+           && s.all_settled >= s.cur.version) {
+      auto [msg, rp] = std::move(s.changes.front());
+      s.changes.pop_front();
+      auto members = s.cur.members;
+      if (msg.match_element<join_atom>(0)) {
+        auto m = msg.get_as<member>(1);
+        if (s.cur.find(m.name)) {
+          rp.deliver(s.cur);
+          continue;
+        }
+        members.push_back(m);
+      } else {
+        auto name = msg.get_as<std::string>(1);
+        if (!s.cur.find(name)) {
+          rp.deliver(s.cur);
+          continue;
+        }
+        if (members.size() == 1) {
+          rp.deliver(make_error(errc::invalid_command,
+                                "the last member cannot leave"));
+          continue;
+        }
+        members.erase(std::remove_if(members.begin(), members.end(),
+                                     [&](const member& x) {
+                                       return x.name == name;
+                                     }),
+                      members.end());
+      }
+      auto v = next_view(s.cur, std::move(members), s.parts, s.cfg.vnodes);
+      log(log_level::info, s.self.name + ": view "
+                             + std::to_string(v.version) + " with "
+                             + std::to_string(v.members.size()) + " members");
+      broadcast(v);
+      adopt(v);
+      rp.deliver(v);
+      return; // one change at a time: wait until it settles
+    }
+  }
+
+  void broadcast(const view& v) {
+    auto& s = st();
+    std::set<std::string> names;
+    for (const auto& m : v.members)
+      names.insert(m.name);
+    for (const auto& m : v.previous)
+      names.insert(m.name);
+    for (const auto& n : names)
+      if (n != s.self.name)
+        if (auto it = s.peers.find(n); it != s.peers.end() && it->second.root)
+          self_->send(it->second.root, view_atom::value, v);
+  }
+
+  caf::response_promise on_depart() {
+    auto rp = self_->make_response_promise();
+    auto& s = st();
+    if (s.cur.empty() || !s.cur.find(s.self.name)) {
+      rp.deliver(caf::ok_atom::value);
+      return rp;
+    }
+    s.leave_waiters.push_back(rp);
+    self_->request(caf::actor_cast<caf::actor>(self_), caf::infinite,
+                   leave_atom::value, s.self.name)
+      .then(
+        [this](view& v) {
+          st().leave_version = v.version;
+          adopt(v);
+          on_settled(0, "*");
+        },
+        [this](caf::error& err) {
+          for (auto& w : st().leave_waiters)
+            w.deliver(err);
+          st().leave_waiters.clear();
+        });
+    return rp;
+  }
+
+  // -- subscriptions ----------------------------------------------------------
+
+  void on_fetch(fetch_request& req, caf::response_promise rp) {
+    if (!try_fetch(req, rp))
+      st().fetches.push_back(
+        {std::move(req), rp, clock::now() + std::chrono::seconds{1}});
+  }
+
+  /// Answers if there is anything to report; false = nothing new yet.
+  bool try_fetch(fetch_request& req, caf::response_promise& rp,
+                 bool force = false) {
+    auto& store = st().rt->store();
+    fetch_reply out;
+    bool moved = false;
+    for (std::size_t i = 0; i < req.partitions.size(); ++i) {
+      auto p = req.partitions[i];
+      auto after = i < req.after.size() ? req.after[i] : 0;
+      auto reached = after;
+      if (p < st().parts && out.events.size() < req.max_events) {
+        (void)store.scan_partition(p, after + 1, [&](const event_view& ev) {
+          if (out.events.size() >= req.max_events)
+            return false;
+          reached = ev.pos;
+          if ((req.category.empty() || ev.category == req.category)
+              && (req.id.empty() || ev.id == req.id))
+            out.events.push_back(to_wire(ev));
+          return true;
+        });
+      }
+      moved = moved || reached != after;
+      out.reached.push_back(reached);
+    }
+    if (!moved && !force)
+      return false;
+    rp.deliver(std::move(out));
+    return true;
+  }
+
+  void on_wake(const std::vector<partition_id>& touched) {
+    auto& s = st();
+    if (s.fetches.empty())
+      return;
+    std::set<partition_id> t(touched.begin(), touched.end());
+    for (auto it = s.fetches.begin(); it != s.fetches.end();) {
+      bool hit = false;
+      for (auto p : it->req.partitions)
+        if (t.count(p)) {
+          hit = true;
+          break;
+        }
+      if (hit && try_fetch(it->req, it->rp))
+        it = s.fetches.erase(it);
+      else
+        ++it;
+    }
+  }
+
+  // -- periodic work ----------------------------------------------------------
+
+  void on_tick() {
+    auto& s = st();
+    auto now = clock::now();
+    for (auto it = s.fetches.begin(); it != s.fetches.end();) {
+      if (it->deadline <= now) {
+        try_fetch(it->req, it->rp, true);
+        it = s.fetches.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    fail_calls({}, "no reply from the owner in time");
+    for (auto& [name, pr] : s.peers)
+      if (pr.connecting && now - pr.connect_started > std::chrono::seconds{5})
+        pr.connecting = false;
+    for (const auto& m : s.cur.members)
+      connect(m);
+    for (const auto& m : s.cur.previous)
+      if (!s.cur.find(m.name) && s.peers.count(m.name)
+          && s.peers[m.name].root == nullptr && !s.pending_ships.empty())
+        connect(m);
+    retry_inflows();
+    if (s.all_settled < s.cur.version)
+      maybe_settle();
+    serve_ships();
+    self_->delayed_send(self_, std::chrono::milliseconds{250},
+                        tick_atom::value);
+  }
+
+  cluster_status status() {
+    auto& s = st();
+    cluster_status out;
+    out.self = s.self.name;
+    out.current = s.cur;
+    for (const auto& m : s.cur.members)
+      out.reachable.push_back(reachable(m.name));
+    out.owners = s.owner;
+    for (auto x : s.state) {
+      out.active += x == active;
+      out.inbound += x == inbound;
+      out.outbound += x == releasing;
+    }
+    out.settled = s.all_settled >= s.cur.version && !s.cur.empty();
+    out.routed = s.routed;
+    out.forwarded = s.forwarded;
+    out.unavailable = s.unavailable;
+    out.handoff_ms = s.handoff_ms;
+    return out;
+  }
+
+  /// After a restart: partitions this node owns whose journal epoch is
+  /// older than the view's were still being handed over: fetch them again.
+  /// Partitions it does not own are fenced (it may have crashed before).
+  void restore(const view& v) {
+    auto& s = st();
+    s.cur = v;
+    s.owner = owners_of(v.members, s.parts, s.cfg.vnodes);
+    auto prev = v.previous.empty()
+                  ? std::vector<std::string>{}
+                  : owners_of(v.previous, s.parts, s.cfg.vnodes);
+    auto& store = s.rt->store();
+    std::vector<partition_id> not_mine;
+    for (uint32_t p = 0; p < s.parts; ++p) {
+      if (s.owner[p] == s.self.name) {
+        auto e = store.partition_epoch(p);
+        if (e && *e >= v.epochs[p]) {
+          s.state[p] = active;
+          s.rt->set_epoch(p, v.epochs[p]);
+        } else if (!prev.empty() && prev[p] != s.self.name) {
+          s.state[p] = inbound;
+          auto& in = s.inflows[prev[p]];
+          in.partitions.push_back(p);
+          in.started = clock::now();
+        } else {
+          s.state[p] = active;
+          s.rt->set_epoch(p, v.epochs[p]);
+        }
+      } else {
+        s.state[p] = releasing;
+        not_mine.push_back(p);
+      }
+    }
+    fence_owned();
+    if (!not_mine.empty())
+      release(std::move(not_mine));
+    for (const auto& m : v.members)
+      connect(m);
+    for (const auto& m : v.previous)
+      connect(m);
+  }
+
+private:
+  actor_type* self_;
+};
+
+caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
+                            member me, std::optional<view> stored,
+                            caf::actor mm) {
+  auto& s = self->state;
+  s.rt = rt;
+  s.cfg = std::move(cfg);
+  s.self = std::move(me);
+  s.parts = rt->store().partition_count();
+  s.mm = std::move(mm);
+  s.state.assign(s.parts, foreign);
+  s.held.resize(s.parts);
+  s.routes.resize(s.parts);
+  auto logic = std::make_shared<node_logic>(self);
+  self->set_down_handler([logic](caf::down_msg& dm) { logic->on_down(dm); });
+  if (stored)
+    logic->restore(*stored);
+  self->send(rt->broker(), sub_join_atom::value,
+             caf::actor_cast<caf::actor>(self));
+  self->send(self, tick_atom::value);
+  return {
+    // Commands from local handles.
+    [self, logic](command_envelope& env) {
+      auto rp = self->make_response_promise();
+      logic->route(std::move(env), rp, 0);
+      return rp;
+    },
+    // Commands from other nodes.
+    [self, logic](routed_atom, uint32_t hops, command_envelope& env) {
+      auto rp = self->make_response_promise();
+      logic->route(std::move(env), rp, hops);
+      return rp;
+    },
+    [self, logic](hello_atom, member& m, caf::actor& root, view& v) {
+      auto& ns = self->state;
+      if (m.name != ns.self.name) {
+        ns.peers[m.name].m = m;
+        logic->on_peer(m.name, root);
+      }
+      logic->adopt(v);
+      return ns.cur;
+    },
+    [logic](view& v) { logic->adopt(v); }, // reply to a hello
+    [logic](view_atom, view& v) { logic->adopt(v); },
+    [logic](join_atom, member& m, caf::actor& root) {
+      return logic->on_join(std::move(m), std::move(root));
+    },
+    [logic](leave_atom, std::string& name) { return logic->on_leave(name); },
+    [logic](depart_atom) { return logic->on_depart(); },
+    [logic](ship_atom, ship_request& req) { return logic->on_ship(req); },
+    [logic](settled_atom, uint64_t version, std::string& name) {
+      logic->on_settled(version, name);
+    },
+    [self, logic](fetch_atom, fetch_request& req) {
+      auto rp = self->make_response_promise();
+      logic->on_fetch(req, rp);
+      return rp;
+    },
+    // From a local cursor: fetch from node `name` (self or a peer).
+    [self, logic](fetch_atom, std::string& name, fetch_request& req) {
+      auto rp = self->make_response_promise();
+      auto& ns = self->state;
+      if (name == ns.self.name) {
+        logic->on_fetch(req, rp);
+      } else if (auto it = ns.peers.find(name);
+                 it != ns.peers.end() && it->second.root) {
+        rp.delegate(it->second.root, fetch_atom::value, std::move(req));
+      } else {
+        rp.deliver(unavailable("node " + name + " is unreachable"));
+      }
+      return rp;
+    },
+    [self](owners_atom) {
+      auto& ns = self->state;
+      return caf::make_message(ns.cur.version, ns.owner);
+    },
+    [logic](wake_atom, const std::vector<partition_id>& parts) {
+      logic->on_wake(parts);
+    },
+    [](caf::ok_atom) {}, // the broker's registration reply
+    [logic](status_atom) { return logic->status(); },
+    [self, logic](view_atom, bool bootstrap) {
+      // Local: start a new cluster alone.
+      auto& ns = self->state;
+      if (bootstrap && ns.cur.empty())
+        logic->adopt(first_view(ns.self, ns.parts));
+      return ns.cur;
+    },
+    [logic](tick_atom) { logic->on_tick(); },
+    [self](connected_atom, member& m) {
+      // Local: our own address, once the port is bound.
+      self->state.self = std::move(m);
+      return caf::ok_atom::value;
+    },
+  };
+}
+
+// -- cluster-wide cursor ------------------------------------------------------
+
+struct cursor_state {
+  static inline const char* name = "annals.cluster.cursor";
+
+  cursor_state() = default;
+
+  caf::actor node;
+  caf::actor subscriber;
+  uint32_t parts = 0;
+  std::string category;
+  std::string id;
+  uint32_t max_events = 1024;
+  std::vector<uint64_t> after;
+  std::vector<std::string> owners;
+  std::set<std::string> fetching;
+  std::deque<std::pair<fetch_request, fetch_reply>> ready;
+  bool delivering = false;
+};
+
+using cursor_type = caf::stateful_actor<cursor_state>;
+
+class cursor_logic {
+public:
+  explicit cursor_logic(cursor_type* self) : self_(self) {
+  }
+
+  void refresh() {
+    auto& s = self_->state;
+    self_->request(s.node, caf::infinite, owners_atom::value)
+      .then(
+        [this](uint64_t, std::vector<std::string>& owners) {
+          auto& ns = self_->state;
+          ns.owners = std::move(owners);
+          std::set<std::string> names(ns.owners.begin(), ns.owners.end());
+          for (const auto& n : names)
+            if (!ns.fetching.count(n))
+              fetch(n);
+          if (names.empty())
+            self_->delayed_send(self_, std::chrono::milliseconds{200},
+                                retry_atom::value);
+        },
+        [this](caf::error&) {
+          self_->delayed_send(self_, std::chrono::milliseconds{200},
+                              retry_atom::value);
+        });
+  }
+
+  void fetch(const std::string& n) {
+    auto& s = self_->state;
+    fetch_request req;
+    for (uint32_t p = 0; p < s.parts && p < s.owners.size(); ++p)
+      if (s.owners[p] == n) {
+        req.partitions.push_back(p);
+        req.after.push_back(s.after[p]);
+      }
+    if (req.partitions.empty())
+      return;
+    req.max_events = s.max_events;
+    req.category = s.category;
+    req.id = s.id;
+    s.fetching.insert(n);
+    self_
+      ->request(s.node, caf::infinite, fetch_atom::value, n, req)
+      .then(
+        [this, n, req](fetch_reply& rep) mutable {
+          self_->state.fetching.erase(n);
+          self_->state.ready.emplace_back(std::move(req), std::move(rep));
+          pump();
+        },
+        [this, n](caf::error&) {
+          self_->state.fetching.erase(n);
+          self_->delayed_send(self_, std::chrono::milliseconds{200},
+                              retry_atom::value);
+        });
+  }
+
+  void pump() {
+    auto& s = self_->state;
+    if (s.delivering || s.ready.empty())
+      return;
+    auto [req, rep] = std::move(s.ready.front());
+    s.ready.pop_front();
+    std::vector<recorded_event> events;
+    for (auto& w : rep.events)
+      if (w.partition < s.parts && w.pos > s.after[w.partition])
+        events.push_back(from_wire(w));
+    auto advance = [this, req, rep] {
+      auto& ns = self_->state;
+      for (std::size_t i = 0; i < req.partitions.size() && i < rep.reached.size();
+           ++i) {
+        auto p = req.partitions[i];
+        ns.after[p] = std::max(ns.after[p], rep.reached[i]);
+      }
+    };
+    if (events.empty()) {
+      advance();
+      refresh();
+      pump();
+      return;
+    }
+    s.delivering = true;
+    auto copy = events;
+    self_
+      ->request(s.subscriber, caf::infinite,
+                event_batch{0, std::move(events)})
+      .then(
+        [this, advance, copy](batch_done& d) {
+          auto& ns = self_->state;
+          ns.delivering = false;
+          if (d.handled >= copy.size()) {
+            advance();
+          } else {
+            for (std::size_t i = 0; i < d.handled; ++i)
+              ns.after[copy[i].partition]
+                = std::max(ns.after[copy[i].partition], copy[i].pos);
+            log(log_level::warning,
+                "cluster subscription: event refused, retrying: " + d.error);
+          }
+          refresh();
+          pump();
+        },
+        [this](caf::error&) { self_->quit(); });
+  }
+
+private:
+  cursor_type* self_;
+};
+
+caf::behavior cursor_behavior(cursor_type* self, caf::actor node,
+                              caf::actor subscriber, uint32_t partitions,
+                              std::string category, std::string id,
+                              std::vector<uint64_t> after,
+                              uint32_t max_events) {
+  auto& s = self->state;
+  s.node = std::move(node);
+  s.subscriber = std::move(subscriber);
+  s.parts = partitions;
+  s.category = std::move(category);
+  s.id = std::move(id);
+  s.after = std::move(after);
+  s.after.resize(partitions, 0);
+  s.max_events = max_events;
+  self->monitor(s.subscriber);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  auto logic = std::make_shared<cursor_logic>(self);
+  logic->refresh();
+  return {
+    [logic](retry_atom) { logic->refresh(); },
+    [self](stop_atom) { self->quit(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_node_actor(caf::actor_system& sys, runtime& rt,
+                            node_config cfg, member self,
+                            std::optional<view> stored, caf::actor mm) {
+  return sys.spawn(node_behavior, &rt, std::move(cfg), std::move(self),
+                   std::move(stored), std::move(mm));
+}
+
+caf::actor spawn_cluster_cursor(caf::actor_system& sys, caf::actor node,
+                                caf::actor subscriber, uint32_t partitions,
+                                std::string category, std::string id,
+                                std::vector<uint64_t> after,
+                                uint32_t max_events) {
+  return sys.spawn(cursor_behavior, std::move(node), std::move(subscriber),
+                   partitions, std::move(category), std::move(id),
+                   std::move(after), max_events);
+}
+
+} // namespace annals::cluster::detail

@@ -1,0 +1,157 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module (internal): the messages between nodes.
+//
+// Every type here crosses the network, so each is registered by name with
+// CAF (`register_protocol`) on every node. Bytes travel as std::string (CAF
+// 0.17 does not inspect std::byte).
+#pragma once
+
+#include "annals/cluster/view.hpp"
+#include "annals/command.hpp"
+#include "annals/persistence/event.hpp"
+#include "annals/persistence/snapshot.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace annals::cluster {
+
+using routed_atom = caf::atom_constant<caf::atom("c_route")>;
+using hello_atom = caf::atom_constant<caf::atom("c_hello")>;
+using view_atom = caf::atom_constant<caf::atom("c_view")>;
+using join_atom = caf::atom_constant<caf::atom("c_join")>;
+using leave_atom = caf::atom_constant<caf::atom("c_leave")>;
+using ship_atom = caf::atom_constant<caf::atom("c_ship")>;
+using settled_atom = caf::atom_constant<caf::atom("c_settled")>;
+using fetch_atom = caf::atom_constant<caf::atom("c_fetch")>;
+using status_atom = caf::atom_constant<caf::atom("c_status")>;
+using tick_atom = caf::atom_constant<caf::atom("c_tick")>;
+using connected_atom = caf::atom_constant<caf::atom("c_conn")>;
+using released_atom = caf::atom_constant<caf::atom("c_released")>;
+using imported_atom = caf::atom_constant<caf::atom("c_imported")>;
+using depart_atom = caf::atom_constant<caf::atom("c_depart")>;
+
+/// A recorded event on the wire.
+struct wire_event {
+  std::string category;
+  std::string id;
+  uint64_t rev = 0;
+  uint32_t partition = 0;
+  uint64_t pos = 0;
+  std::string type;
+  uint32_t schema_version = 1;
+  int64_t timestamp_ns = 0;
+  std::string command_id;
+  std::string correlation_id;
+  std::string causation_id;
+  uint64_t epoch = 0;
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wire_event& x) {
+  return f(caf::meta::type_name("annals.cluster.event"), x.category, x.id,
+           x.rev, x.partition, x.pos, x.type, x.schema_version, x.timestamp_ns,
+           x.command_id, x.correlation_id, x.causation_id, x.epoch, x.payload);
+}
+
+wire_event to_wire(const event_view& ev);
+recorded_event from_wire(const wire_event& ev);
+
+struct wire_snapshot {
+  std::string category;
+  std::string id;
+  uint64_t rev = 0;
+  std::string type;
+  uint32_t schema_version = 1;
+  std::string payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wire_snapshot& x) {
+  return f(caf::meta::type_name("annals.cluster.snapshot"), x.category, x.id,
+           x.rev, x.type, x.schema_version, x.payload);
+}
+
+struct wire_checkpoint {
+  std::string consumer;
+  uint32_t partition = 0;
+  uint64_t pos = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wire_checkpoint& x) {
+  return f(caf::meta::type_name("annals.cluster.checkpoint"), x.consumer,
+           x.partition, x.pos);
+}
+
+/// From the new owner to the old one: "send me these partitions after
+/// these positions" (the receiver adopts `v` if it is newer).
+struct ship_request {
+  view v;
+  std::vector<uint32_t> partitions;
+  std::vector<uint64_t> from;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ship_request& x) {
+  return f(caf::meta::type_name("annals.cluster.ship_request"), x.v,
+           x.partitions, x.from);
+}
+
+/// One chunk of a hand-off: events in partition order, the latest snapshots
+/// of their streams, and the partitions' consumer checkpoints. `done` once
+/// the chunk reaches the (fenced, final) end of every requested partition.
+struct ship_reply {
+  std::vector<wire_event> events;
+  std::vector<wire_snapshot> snapshots;
+  std::vector<wire_checkpoint> checkpoints;
+  bool done = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ship_reply& x) {
+  return f(caf::meta::type_name("annals.cluster.ship_reply"), x.events,
+           x.snapshots, x.checkpoints, x.done);
+}
+
+/// A cluster-wide cursor's read of some partitions of one node.
+struct fetch_request {
+  std::vector<uint32_t> partitions;
+  /// Per partition: the last position already seen.
+  std::vector<uint64_t> after;
+  uint32_t max_events = 1024;
+  /// Empty = all categories.
+  std::string category;
+  /// Empty = all streams of the category.
+  std::string id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fetch_request& x) {
+  return f(caf::meta::type_name("annals.cluster.fetch_request"), x.partitions,
+           x.after, x.max_events, x.category, x.id);
+}
+
+struct fetch_reply {
+  /// Per requested partition: the position read through (filtered-out
+  /// events count as read).
+  std::vector<uint64_t> reached;
+  std::vector<wire_event> events;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fetch_reply& x) {
+  return f(caf::meta::type_name("annals.cluster.fetch_reply"), x.reached,
+           x.events);
+}
+
+/// Registers the types above (and the view) with CAF.
+void register_protocol(caf::actor_system_config& cfg);
+
+} // namespace annals::cluster
