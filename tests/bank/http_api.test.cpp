@@ -12,7 +12,11 @@
 #include <caf/sec.hpp>
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <string>
 
 using namespace bank;
@@ -464,4 +468,51 @@ TEST_CASE("the server reports a taken port and stops idempotently",
   CHECK(closed_by_peer(held.read_to_end().second));
   http_client after{port};
   CHECK(after.error());
+}
+
+// -- the terminal client ------------------------------------------------------
+
+namespace {
+
+/// Runs bank-cli with `args`; its exit status and its stdout + stderr.
+std::pair<int, std::string> run_cli(const std::string& args) {
+  std::string cmd = std::string{BANK_CLI_PATH} + " " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 512> buf;
+  while (auto n = std::fread(buf.data(), 1, buf.size(), pipe))
+    out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+} // namespace
+
+TEST_CASE("bank-cli exits 0 on success, 1 on an HTTP error, 2 on misuse",
+          "[bank][http][cli]") {
+  server_fixture fx;
+  auto node = "--node 127.0.0.1:" + std::to_string(fx.server->port()) + " ";
+  auto [open_rc, open_out] = run_cli(node + "open 'a b' Ann 100");
+  CHECK(open_rc == 0);
+  CHECK(open_out.find("\"revision\": 1") != std::string::npos);
+  CHECK(run_cli(node + "--command-id k-1 credit 'a b' 5").first == 0);
+  CHECK(run_cli(node + "--command-id k-1 credit 'a b' 5")
+          .second.find("\"duplicate\": true")
+        != std::string::npos);
+  CHECK(fx.backend.command_ids().back() == "k-1");
+  auto [acc_rc, acc_out] = run_cli(node + "account 'a b'");
+  CHECK(acc_rc == 0);
+  CHECK(acc_out.find("\"balance\": 5") != std::string::npos);
+  auto [over_rc, over_out] = run_cli(node + "withdraw 'a b' 1000");
+  CHECK(over_rc == 1);
+  CHECK(over_out.find("HTTP 409") != std::string::npos);
+  CHECK(run_cli(node + "account ghost").first == 1);
+  CHECK(run_cli(node + "health").first == 0);
+  CHECK(run_cli(node + "credit 'a b' lots").first == 2);
+  CHECK(run_cli(node + "frobnicate").first == 2);
+  fx.server->stop();
+  auto [down_rc, down_out] = run_cli(node + "health");
+  CHECK(down_rc == 2);
+  CHECK(down_out.find("cannot talk to") != std::string::npos);
 }
