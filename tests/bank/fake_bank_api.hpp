@@ -14,6 +14,7 @@
 #include "bank/api.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,7 @@ namespace bank::testing {
 class fake_bank_api : public api {
 public:
   ~fake_bank_api() override {
+    release_late_answers();
     for (auto& t : late_)
       t.join();
   }
@@ -35,6 +37,24 @@ public:
   std::vector<std::string> command_ids() const {
     std::lock_guard guard{mtx_};
     return command_ids_;
+  }
+
+  /// Late answers wait until `release_late_answers` (or destruction).
+  void hold_late_answers() {
+    std::lock_guard guard{mtx_};
+    hold_ = true;
+  }
+
+  void release_late_answers() {
+    std::lock_guard guard{mtx_};
+    hold_ = false;
+    late_cv_.notify_all();
+  }
+
+  /// Blocks until the backend holds `n` late ("slow") answers.
+  void await_late_answers(size_t n) {
+    std::unique_lock guard{mtx_};
+    late_cv_.wait(guard, [&] { return late_.size() >= n; });
   }
 
   void set_healthy(bool x) {
@@ -194,10 +214,15 @@ private:
       done(annals::make_error(errc::not_persisted, "disk on fire"));
     } else if (id == "slow") {
       std::lock_guard guard{mtx_};
-      late_.emplace_back([done = std::move(done)] {
+      late_.emplace_back([this, done = std::move(done)] {
+        {
+          std::unique_lock held{mtx_};
+          late_cv_.wait(held, [this] { return !hold_; });
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds{20});
         done(annals::make_error(errc::outcome_unknown, "no reply in time"));
       });
+      late_cv_.notify_all();
     } else {
       return false;
     }
@@ -258,6 +283,7 @@ private:
   }
 
   mutable std::mutex mtx_;
+  std::condition_variable late_cv_;
   std::map<std::string, account_rec> accounts_;
   std::map<std::string, transfer_view> transfers_;
   std::map<std::pair<std::string, std::string>, annals::ack> acks_;
@@ -265,6 +291,7 @@ private:
   std::vector<std::thread> late_;
   uint64_t position_ = 0;
   bool healthy_ = true;
+  bool hold_ = false;
 };
 
 } // namespace bank::testing

@@ -470,6 +470,26 @@ TEST_CASE("the server reports a taken port and stops idempotently",
   CHECK(after.error());
 }
 
+TEST_CASE("a backend answer arriving after stop is dropped safely",
+          "[bank][http]") {
+  fake_bank_api backend; // outlives the server and answers after it
+  auto started = http_server::start(backend, test_options());
+  REQUIRE(started);
+  auto server = std::move(*started);
+  backend.hold_late_answers();
+  http_client c{server->port()};
+  REQUIRE_FALSE(c.send("GET /accounts/slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  backend.await_late_answers(1);
+  server->stop();
+  auto [bytes, ec] = c.read_to_end();
+  CHECK(closed_by_peer(ec));
+  CHECK(bytes.empty()); // the late 504 went nowhere
+  server.reset();
+  backend.release_late_answers();
+  // ~fake_bank_api joins the late answer, which posts to the stopped
+  // io_context it keeps alive (ASan watches this).
+}
+
 // -- the terminal client ------------------------------------------------------
 
 namespace {

@@ -90,18 +90,19 @@ void http_connection::on_read(beast::error_code ec) {
   // The backend decides how long a command may take (outcome_unknown).
   stream_.expires_never();
   std::weak_ptr<http_connection> weak = shared_from_this();
-  route(
-    backend_, req, [weak, ioc = ioc_, keep_alive](http_response res) mutable {
-      try {
-        asio::post(*ioc, [weak, keep_alive, res = std::move(res)]() mutable {
-          if (auto self = weak.lock())
-            self->respond(std::move(res), keep_alive);
+  route(backend_, req,
+        [weak, ioc = ioc_.lock(), keep_alive](http_response res) mutable {
+          try {
+            asio::post(*ioc,
+                       [weak, keep_alive, res = std::move(res)]() mutable {
+                         if (auto self = weak.lock())
+                           self->respond(std::move(res), keep_alive);
+                       });
+          } catch (...) {
+            // Out of memory on the backend's thread: the connection stays
+            // open until the server stops; nothing better to do here.
+          }
         });
-      } catch (...) {
-        // Out of memory on the backend's thread: the connection stays
-        // open until the server stops; nothing better to do here.
-      }
-    });
 }
 
 void http_connection::respond(http_response res, bool keep_alive) {

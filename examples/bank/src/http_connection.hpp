@@ -60,7 +60,9 @@ private:
   std::array<char, 4096> scratch_;
   api& backend_;
   http_options opts_;
-  std::shared_ptr<boost::asio::io_context> ioc_;
+  /// Weak: the io_context's pending handlers own this connection, so a
+  /// strong reference would be a cycle. Backend completions lock it.
+  std::weak_ptr<boost::asio::io_context> ioc_;
   closed_fn on_closed_;
 };
 
