@@ -1,0 +1,105 @@
+// bank -- the operations the HTTP API (and later the cluster) offers, as an
+// abstract asynchronous backend.
+#pragma once
+
+#include "annals/command.hpp"
+
+#include "bank/account.hpp"
+#include "bank/transfer.hpp"
+
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bank {
+
+/// Called once with the result of an operation, on any thread.
+template <class T>
+using completion = std::function<void(caf::expected<T>)>;
+
+/// An account's state and the revision of its stream it reflects.
+struct account_state {
+  account_view view;
+  uint64_t revision = 0;
+};
+
+/// One stored event of an account, rendered for clients.
+struct event_line {
+  uint64_t revision = 0;
+  std::string type;      ///< the event's type name, e.g. "bank.account_opened"
+  std::string data_json; ///< a JSON object with the event's fields
+  int64_t timestamp_ns = 0;
+};
+
+/// The balance projection's view of an account (eventually consistent).
+struct projected_balance_view {
+  bool known = false; ///< false: the projection has not seen the account yet
+  int64_t balance = 0;
+  uint64_t position = 0; ///< opaque progress marker; grows as it catches up
+};
+
+/// The bank's backend: one method per client operation.
+///
+/// Every method returns at once and calls `done` exactly once, possibly on
+/// another thread and possibly before returning. Errors are `caf::error`s:
+/// a `bank_errc` rejection (definite), an `annals::errc` (`unavailable`:
+/// definitely not applied; `outcome_unknown`: may have been applied, retry
+/// with the same command id) or a `journal_errc`. An empty `command_id`
+/// means "not idempotent"; a transfer's id is its idempotency key.
+/// Implementations must be thread-safe: methods are called from any thread.
+class api {
+public:
+  virtual ~api() = default;
+
+  // -- accounts ---------------------------------------------------------------
+
+  virtual void open_account(const std::string& id, const std::string& owner,
+                            int64_t credit_limit, const std::string& command_id,
+                            completion<annals::ack> done)
+    = 0;
+  virtual void credit(const std::string& id, int64_t amount,
+                      const std::string& command_id,
+                      completion<annals::ack> done)
+    = 0;
+  virtual void withdraw(const std::string& id, int64_t amount,
+                        const std::string& command_id,
+                        completion<annals::ack> done)
+    = 0;
+  /// An account never opened yields `bank_errc::not_open` (or a view with
+  /// `open == false && closed == false`; both read as "unknown account").
+  virtual void get_account(const std::string& id,
+                           completion<account_state> done)
+    = 0;
+  /// Up to `max` events from revision `from_revision` (1-based), in order.
+  virtual void account_events(const std::string& id, uint64_t from_revision,
+                              uint32_t max,
+                              completion<std::vector<event_line>> done)
+    = 0;
+  virtual void projected_balance(const std::string& id,
+                                 completion<projected_balance_view> done)
+    = 0;
+
+  // -- transfers --------------------------------------------------------------
+
+  virtual void start_transfer(const std::string& transfer_id,
+                              const std::string& from, const std::string& to,
+                              int64_t amount, completion<annals::ack> done)
+    = 0;
+  /// An unknown transfer yields a view with status `transfer_status::none`.
+  virtual void get_transfer(const std::string& transfer_id,
+                            completion<transfer_view> done)
+    = 0;
+
+  // -- operations -------------------------------------------------------------
+
+  /// A JSON document describing the cluster, rendered by the cluster module.
+  virtual void cluster_info(completion<std::string> done) = 0;
+  /// Metrics in the Prometheus text format, version 0.0.4.
+  virtual void metrics_text(completion<std::string> done) = 0;
+  virtual void healthy(completion<bool> done) = 0;
+};
+
+} // namespace bank

@@ -1,0 +1,68 @@
+// bank -- the HTTP API's request -> response mapping, without sockets: route
+// parsing, JSON validation, calls into `bank::api`, and error mapping.
+#pragma once
+
+#include "bank/api.hpp"
+
+#include <caf/error.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bank {
+
+/// What the mapping needs of an HTTP request.
+struct http_request {
+  std::string method; ///< "GET", "POST", ...
+  std::string target; ///< origin form: "/accounts/a%201/events?from=3"
+  /// The `Idempotency-Key` header, if the request had one.
+  std::optional<std::string> idempotency_key;
+  std::string body;
+};
+
+struct http_response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string allow; ///< the `Allow` header of a 405, else empty
+};
+
+/// Longest accepted account, transfer or command id, in bytes.
+constexpr size_t max_id_bytes = 200;
+
+/// Most events returned by one `GET /accounts/{id}/events`.
+constexpr uint32_t max_events_per_page = 1000;
+
+/// Maps `req` to a call of `backend` and its result to a response.
+///
+/// Routes: `POST /accounts/{id}/open|credit|withdraw`, `POST /transfers`,
+/// `GET /accounts/{id}`, `GET /accounts/{id}/events?from=N&max=M`,
+/// `GET /transfers/{id}`, `GET /balances/{id}`, `GET /cluster`,
+/// `GET /metrics`, `GET /healthz`. Path segments are percent-decoded.
+///
+/// Idempotency: a write's command id comes from the `Idempotency-Key`
+/// header or the body's `"command_id"`; when both are given they must be
+/// equal (else 400). `POST /transfers` ignores both: the transfer id is its
+/// key.
+///
+/// Calls `done` exactly once, on the calling thread or on the thread the
+/// backend completes on. Never throws.
+void route(api& backend, const http_request& req,
+           std::function<void(http_response)> done);
+
+/// A JSON error response `{"error": code, "message": message}`.
+http_response error_response(unsigned status, std::string_view code,
+                             std::string_view message);
+
+/// Maps a backend error to a response: bank rejections 409 (`not_open` 404
+/// when `not_open_is_404`), conflicts 409, `unavailable` 503,
+/// `outcome_unknown` 504, anything else 500.
+http_response error_response(const caf::error& err, bool not_open_is_404);
+
+/// True if `id` may name an account, transfer or command: 1 to
+/// `max_id_bytes` bytes, no ASCII control characters.
+bool valid_id(std::string_view id) noexcept;
+
+} // namespace bank
