@@ -109,11 +109,16 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
     .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
   if (err)
     return err;
-  if (stored) {
+  if (stored && stored->find(cfg.name)) {
     log(log_level::info, cfg.name + ": rejoining view "
                            + std::to_string(stored->version));
     return out;
   }
+  // Not a member (new, or it left earlier): join through the seeds.
+  if (cfg.seeds.empty() && stored)
+    return make_error(errc::invalid_command,
+                      "node " + cfg.name
+                        + " left its cluster; give --cluster.seeds to join");
   if (cfg.seeds.empty()) {
     me->request(a, std::chrono::seconds{10}, view_atom::value, true)
       .receive([](view&) {}, [&](caf::error& e) { err = e; });
