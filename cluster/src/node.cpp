@@ -201,6 +201,65 @@ caf::error node::await_settled(caf::timespan timeout) const {
   }
 }
 
+namespace {
+
+// One short-lived actor per call: its request has no CAF timeout (the node
+// actor bounds remote hops), so nothing outlives the reply.
+caf::behavior command_call(caf::event_based_actor* self, caf::actor target,
+                           command_envelope env,
+                           std::function<void(caf::expected<caf::message>)>
+                             done) {
+  self->request(target, caf::infinite, std::move(env))
+    .then(
+      [self, done](routed_reply& r) {
+        done(std::move(r.value));
+        self->quit();
+      },
+      [self, done](caf::error& err) {
+        done(std::move(err));
+        self->quit();
+      });
+  return {[](caf::ok_atom) {}};
+}
+
+caf::behavior read_call(
+  caf::event_based_actor* self, caf::actor target, stream_id stream,
+  revision from, uint32_t max,
+  std::function<void(caf::expected<std::vector<recorded_event>>)> done) {
+  self
+    ->request(target, caf::infinite, read_atom::value, stream.category,
+              stream.id, from, max, uint32_t{0})
+    .then(
+      [self, done](fetch_reply& r) {
+        std::vector<recorded_event> out;
+        out.reserve(r.events.size());
+        for (auto& w : r.events)
+          out.push_back(from_wire(w));
+        done(std::move(out));
+        self->quit();
+      },
+      [self, done](caf::error& err) {
+        done(std::move(err));
+        self->quit();
+      });
+  return {[](caf::ok_atom) {}};
+}
+
+} // namespace
+
+void node::send(command_envelope env,
+                std::function<void(caf::expected<caf::message>)> done) {
+  env.boxed_reply = true;
+  sys_.spawn(command_call, actor_, std::move(env), std::move(done));
+}
+
+void node::read_stream(
+  stream_id stream, revision from, uint32_t max,
+  std::function<void(caf::expected<std::vector<recorded_event>>)> done) {
+  sys_.spawn(read_call, actor_, std::move(stream), from, max,
+             std::move(done));
+}
+
 void node::subscribe(subscription_filter filter, event_handler f) {
   auto sub = rt_.spawn_callback_adapter(std::move(f));
   auto cur = detail::spawn_cluster_cursor(

@@ -911,6 +911,59 @@ public:
     return rp;
   }
 
+  // -- reads --------------------------------------------------------------------
+
+  void read(std::string category, std::string id, uint64_t from, uint32_t max,
+            uint32_t hops, caf::response_promise rp) {
+    auto& s = st();
+    if (s.cur.empty() || category.empty() || id.empty()) {
+      rp.deliver(unavailable("not in a cluster, or no stream given"));
+      return;
+    }
+    stream_id sid{category, id};
+    auto p = partition_of(sid, s.parts);
+    const auto& o = s.owner[p];
+    if (o == s.self.name) {
+      if (s.state[p] != active) {
+        rp.deliver(unavailable("partition " + std::to_string(p)
+                               + " is moving to node " + s.self.name));
+        return;
+      }
+      fetch_reply out;
+      auto err = s.rt->store().scan_stream(sid, std::max<uint64_t>(from, 1),
+                                           [&](const event_view& ev) {
+                                             if (out.events.size() >= max)
+                                               return false;
+                                             out.events.push_back(to_wire(ev));
+                                             return true;
+                                           });
+      if (err)
+        rp.deliver(std::move(err));
+      else
+        rp.deliver(std::move(out));
+      return;
+    }
+    auto it = s.peers.find(o);
+    if (hops >= 3 || it == s.peers.end() || !it->second.root) {
+      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner "
+                             + o + " is unreachable"));
+      return;
+    }
+    auto cid = track(o, std::nullopt, rp, s.cfg.request_timeout);
+    self_
+      ->request(it->second.root, caf::infinite, read_atom::value,
+                std::move(category), std::move(id), from, max, hops + 1)
+      .then(
+        [this, cid](fetch_reply& rep) {
+          if (auto waiting = untrack(cid))
+            waiting->deliver(std::move(rep));
+        },
+        [this, cid](caf::error& err) {
+          if (auto waiting = untrack(cid))
+            waiting->deliver(std::move(err));
+        });
+  }
+
   // -- subscriptions ----------------------------------------------------------
 
   void on_fetch(fetch_request& req, caf::response_promise rp) {
@@ -1134,6 +1187,14 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
       } else {
         rp.deliver(unavailable("node " + name + " is unreachable"));
       }
+      return rp;
+    },
+    // Reads of one stream, served by its owner: (category, id, from
+    // revision, max events, hops) -> fetch_reply.
+    [self, logic](read_atom, std::string& category, std::string& id,
+                  uint64_t from, uint32_t max, uint32_t hops) {
+      auto rp = self->make_response_promise();
+      logic->read(std::move(category), std::move(id), from, max, hops, rp);
       return rp;
     },
     [self](owners_atom) {

@@ -35,6 +35,7 @@ using connected_atom = caf::atom_constant<caf::atom("c_conn")>;
 using released_atom = caf::atom_constant<caf::atom("c_released")>;
 using imported_atom = caf::atom_constant<caf::atom("c_imported")>;
 using depart_atom = caf::atom_constant<caf::atom("c_depart")>;
+using read_atom = caf::atom_constant<caf::atom("c_read")>;
 
 /// A recorded event on the wire.
 struct wire_event {

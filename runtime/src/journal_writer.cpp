@@ -17,6 +17,29 @@
 
 namespace annals::detail {
 
+namespace {
+
+void record_commit(runtime_metrics& m, std::chrono::nanoseconds took,
+                   std::size_t appends) {
+  ++m.commits;
+  auto ms = std::chrono::duration<double, std::milli>(took).count();
+  std::size_t i = 0;
+  while (i < std::size(commit_latency_bounds_ms)
+         && ms > commit_latency_bounds_ms[i])
+    ++i;
+  ++m.commit_latency[i];
+  m.commit_latency_sum_us += static_cast<uint64_t>(ms * 1000);
+  if (appends == 0)
+    return;
+  std::size_t j = 0;
+  while (j < std::size(batch_size_bounds)
+         && static_cast<double>(appends) > batch_size_bounds[j])
+    ++j;
+  ++m.batch_sizes[j];
+}
+
+} // namespace
+
 void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   bool running = true;
   write_batch batch;
@@ -82,8 +105,10 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     if (batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty())
       continue;
+    auto t0 = std::chrono::steady_clock::now();
     auto res = ctx->store->commit(batch);
-    ++ctx->metrics.commits;
+    record_commit(ctx->metrics, std::chrono::steady_clock::now() - t0,
+                  batch.appends.size());
     if (!res) {
       log(log_level::error, "group commit of " + std::to_string(promises.size())
                               + " appends failed: " + render(res.error()));

@@ -164,6 +164,11 @@ subscription::replay_parked(caf::timespan timeout) const {
 runtime_stats runtime::stats() const {
   const auto& m = ctx_->metrics;
   runtime_stats s;
+  for (auto& b : m.commit_latency)
+    s.commit_latency.push_back(b);
+  s.commit_latency_sum_us = m.commit_latency_sum_us;
+  for (auto& b : m.batch_sizes)
+    s.batch_sizes.push_back(b);
   s.commits = m.commits;
   s.appends = m.appends;
   s.recoveries = m.recoveries;

@@ -99,24 +99,29 @@ account_view account::handle(const get_account&) const {
 }
 
 void account::apply(const account_opened& ev) noexcept {
+  ++state_.revision;
   state_.open = true;
   state_.owner = ev.owner;
   state_.credit_limit = ev.credit_limit;
 }
 
 void account::apply(const account_credited& ev) noexcept {
+  ++state_.revision;
   state_.balance = ev.balance;
 }
 
 void account::apply(const account_debited& ev) noexcept {
+  ++state_.revision;
   state_.balance = ev.balance;
 }
 
 void account::apply(const credit_limit_changed& ev) noexcept {
+  ++state_.revision;
   state_.credit_limit = ev.credit_limit;
 }
 
 void account::apply(const account_closed&) noexcept {
+  ++state_.revision;
   state_.closed = true;
 }
 

@@ -144,6 +144,69 @@ caf::behavior saga_actor(caf::event_based_actor* self,
   };
 }
 
+annals::projection_handler balances_handler() {
+  return [](const annals::recorded_event& ev, annals::model_writer& model) {
+    account_event ae;
+    if (auto err = decode<account_event, account::events>(ev, ae))
+      return err;
+    if (auto* c = std::get_if<account_credited>(&ae))
+      model.put(ev.stream.id, std::to_string(c->balance));
+    else if (auto* d = std::get_if<account_debited>(&ae))
+      model.put(ev.stream.id, std::to_string(d->balance));
+    else if (std::holds_alternative<account_opened>(ae))
+      model.put(ev.stream.id, "0");
+    return caf::error{};
+  };
+}
+
+annals::projection_handler credit_handler(double alert_share) {
+  return [alert_share](const annals::recorded_event& ev,
+                       annals::model_writer& model) {
+    account_event ae;
+    if (auto err = decode<account_event, account::events>(ev, ae))
+      return err;
+    int64_t limit = 0, balance = 0;
+    if (auto row = model.get(ev.stream.id))
+      std::sscanf(row->c_str(), "%ld %ld", &limit, &balance);
+    if (auto* o = std::get_if<account_opened>(&ae))
+      limit = o->credit_limit;
+    else if (auto* l = std::get_if<credit_limit_changed>(&ae))
+      limit = l->credit_limit;
+    else if (auto* c = std::get_if<account_credited>(&ae))
+      balance = c->balance;
+    else if (auto* d = std::get_if<account_debited>(&ae))
+      balance = d->balance;
+    model.put(ev.stream.id,
+              std::to_string(limit) + " " + std::to_string(balance));
+    auto used = balance < 0 ? -balance : 0;
+    if (limit > 0 && static_cast<double>(used) > alert_share * limit) {
+      auto text = "account " + ev.stream.id + " uses " + std::to_string(used)
+                  + " of its " + std::to_string(limit)
+                  + " cents credit limit";
+      // A separate model: alerts are their own read model.
+      annals::log(annals::log_level::info, "credit alert: " + text);
+      model.put("alert/" + ev.stream.id, text);
+    }
+    return caf::error{};
+  };
+}
+
+annals::subscription_options saga_options() {
+  annals::subscription_options opts;
+  opts.filter
+    = annals::subscription_filter::of_category(std::string{transfer::category});
+  opts.consumer = "bank.transfer-saga";
+  opts.start = annals::start_from::checkpoint;
+  opts.checkpoint_every = 1;
+  opts.max_attempts = 1000; // infrastructure errors: keep retrying
+  return opts;
+}
+
+annals::subscription_filter accounts_only() {
+  return annals::subscription_filter::of_category(
+    std::string{account::category});
+}
+
 } // namespace
 
 services start(annals::runtime& rt, double alert_share) {
@@ -153,75 +216,46 @@ services start(annals::runtime& rt, double alert_share) {
   out.transfers = rt.host<transfer>();
   auto saga = rt.system().spawn(saga_actor, out.accounts, out.transfers);
   rt.adopt(saga);
-  annals::subscription_options opts;
-  opts.filter
-    = annals::subscription_filter::of_category(std::string{transfer::category});
-  opts.consumer = "bank.transfer-saga";
-  opts.start = annals::start_from::checkpoint;
-  opts.checkpoint_every = 1;
-  opts.max_attempts = 1000; // infrastructure errors: keep retrying
-  out.saga = rt.subscribe(saga, opts);
-  auto accounts_only
-    = annals::subscription_filter::of_category(std::string{account::category});
-  out.balances = rt.project(
-    "bank.balances", accounts_only,
-    [](const annals::recorded_event& ev, annals::model_writer& model) {
-      account_event ae;
-      if (auto err = decode<account_event, account::events>(ev, ae))
-        return err;
-      if (auto* c = std::get_if<account_credited>(&ae))
-        model.put(ev.stream.id, std::to_string(c->balance));
-      else if (auto* d = std::get_if<account_debited>(&ae))
-        model.put(ev.stream.id, std::to_string(d->balance));
-      else if (std::holds_alternative<account_opened>(ae))
-        model.put(ev.stream.id, "0");
-      return caf::error{};
-    });
-  out.credit_monitor = rt.project(
-    "bank.credit", accounts_only,
-    [alert_share](const annals::recorded_event& ev,
-                  annals::model_writer& model) {
-      account_event ae;
-      if (auto err = decode<account_event, account::events>(ev, ae))
-        return err;
-      int64_t limit = 0, balance = 0;
-      if (auto row = model.get(ev.stream.id))
-        std::sscanf(row->c_str(), "%ld %ld", &limit, &balance);
-      if (auto* o = std::get_if<account_opened>(&ae))
-        limit = o->credit_limit;
-      else if (auto* l = std::get_if<credit_limit_changed>(&ae))
-        limit = l->credit_limit;
-      else if (auto* c = std::get_if<account_credited>(&ae))
-        balance = c->balance;
-      else if (auto* d = std::get_if<account_debited>(&ae))
-        balance = d->balance;
-      model.put(ev.stream.id,
-                std::to_string(limit) + " " + std::to_string(balance));
-      auto used = balance < 0 ? -balance : 0;
-      if (limit > 0 && static_cast<double>(used) > alert_share * limit) {
-        auto text = "account " + ev.stream.id + " uses " + std::to_string(used)
-                    + " of its " + std::to_string(limit)
-                    + " cents credit limit";
-        // A separate model: alerts are their own read model.
-        annals::log(annals::log_level::info, "credit alert: " + text);
-        model.put("alert/" + ev.stream.id, text);
-      }
-      return caf::error{};
-    });
+  out.saga = rt.subscribe(saga, saga_options());
+  out.balances = rt.project(balances_model, accounts_only(), balances_handler());
+  out.credit_monitor = rt.project(credit_model, accounts_only(),
+                                  credit_handler(alert_share));
+  return out;
+}
+
+cluster_services start(annals::cluster::node& node, annals::runtime& rt,
+                       double alert_share) {
+  annals::register_error_category<bank_errc>(caf::atom("bank"));
+  cluster_services out;
+  out.accounts = node.host<account>();
+  out.transfers = node.host<transfer>();
+  // The saga runs where the transfers are: each node drives the transfers
+  // of the partitions it owns (its local journal), and its commands go
+  // through the cluster to whichever node owns each account.
+  auto saga = rt.system().spawn(saga_actor, out.accounts, out.transfers);
+  rt.adopt(saga);
+  out.saga = rt.subscribe(saga, saga_options());
+  // Every node keeps its own copy of the read models, fed from all nodes.
+  node.project(balances_model, accounts_only(), balances_handler());
+  node.project(credit_model, accounts_only(), credit_handler(alert_share));
+  out.balances_model = annals::cluster::node::model_name(balances_model);
+  out.credit_model = annals::cluster::node::model_name(credit_model);
   return out;
 }
 
 std::optional<int64_t> projected_balance(const annals::journal& store,
-                                         const std::string& id) {
-  auto row = store.load_model("bank.balances", id);
+                                         const std::string& id,
+                                         const std::string& model) {
+  auto row = store.load_model(model, id);
   if (!row || !*row)
     return std::nullopt;
   return std::stoll(**row);
 }
 
 std::optional<std::string> credit_alert(const annals::journal& store,
-                                        const std::string& id) {
-  auto row = store.load_model("bank.credit", "alert/" + id);
+                                        const std::string& id,
+                                        const std::string& model) {
+  auto row = store.load_model(model, "alert/" + id);
   if (!row || !*row)
     return std::nullopt;
   return **row;

@@ -10,6 +10,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,19 @@ public:
     rt_.host<A>();
     return aggregate_handle<A>{sys_, actor_, rt_.config().command_timeout};
   }
+
+  /// Sends `env` to its aggregate's owner without blocking; `done` gets
+  /// the reply (as a message holding the reply value) or the error, exactly
+  /// once, on an actor thread. Remote hops time out with
+  /// `errc::outcome_unknown`.
+  void send(command_envelope env,
+            std::function<void(caf::expected<caf::message>)> done);
+
+  /// Reads up to `max` events of `stream` from revision `from` on, from
+  /// the stream's owner (strongly consistent). Non-blocking, like `send`.
+  void read_stream(
+    stream_id stream, revision from, uint32_t max,
+    std::function<void(caf::expected<std::vector<recorded_event>>)> done);
 
   /// Leaves the cluster gracefully: hands every partition to the remaining
   /// members and returns once they all serve them.

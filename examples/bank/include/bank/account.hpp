@@ -94,11 +94,15 @@ struct account_view {
   std::string owner;
   int64_t balance = 0;
   int64_t credit_limit = 0;
+  /// The stream revision this view reflects (events applied).
+  uint64_t revision = 0;
 };
 
 class account {
 public:
   static constexpr std::string_view category = "bank.account";
+  /// 2: the view carries its revision.
+  static constexpr uint32_t snapshot_version = 2;
   using commands
     = annals::type_list<open_account, credit, withdraw, change_credit_limit,
                         close_account, get_account>;
@@ -184,7 +188,7 @@ typename Inspector::result_type inspect(Inspector& f, account_closed&) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, account_view& x) {
   return f(caf::meta::type_name("bank.account_view"), x.open, x.closed, x.owner,
-           x.balance, x.credit_limit);
+           x.balance, x.credit_limit, x.revision);
 }
 
 } // namespace bank

@@ -2,6 +2,7 @@
 // projection and the credit-limit monitor.
 #pragma once
 
+#include "annals/cluster/node.hpp"
 #include "annals/runtime.hpp"
 
 #include "bank/types.hpp"
@@ -25,6 +26,25 @@ struct services {
   annals::subscription credit_monitor;
 };
 
+inline constexpr const char* balances_model = "bank.balances";
+inline constexpr const char* credit_model = "bank.credit";
+
+/// The bank on a cluster node: handles that reach any account anywhere, the
+/// saga for the transfers this node owns, and this node's copies of the
+/// read models (cluster-wide projections) under the names given here.
+struct cluster_services {
+  annals::aggregate_handle<account> accounts;
+  annals::aggregate_handle<transfer> transfers;
+  annals::subscription saga;
+  std::string balances_model;
+  std::string credit_model;
+};
+
+/// Starts the bank's services on cluster node `node` (whose runtime is
+/// `rt`).
+cluster_services start(annals::cluster::node& node, annals::runtime& rt,
+                       double alert_share = 0.8);
+
 /// Starts the bank's services on `rt`. `alert_share`: the credit monitor
 /// raises an alert when an account uses more than this share of its limit.
 services start(annals::runtime& rt, double alert_share = 0.8);
@@ -32,10 +52,14 @@ services start(annals::runtime& rt, double alert_share = 0.8);
 /// The projected balance of `id` (nullopt if the projection has not seen
 /// the account yet).
 std::optional<int64_t> projected_balance(const annals::journal& store,
-                                         const std::string& id);
+                                         const std::string& id,
+                                         const std::string& model
+                                         = balances_model);
 
 /// The credit alert of `id`, if one was raised.
 std::optional<std::string> credit_alert(const annals::journal& store,
-                                        const std::string& id);
+                                        const std::string& id,
+                                        const std::string& model
+                                        = credit_model);
 
 } // namespace bank

@@ -8,13 +8,29 @@
 #include <caf/actor.hpp>
 
 #include <atomic>
+#include <iterator>
+#include <vector>
 #include <cstdint>
 #include <memory>
 
 namespace annals {
 
+/// Upper bounds (ms) of the commit latency histogram; one more bucket
+/// counts the rest (+Inf).
+inline constexpr double commit_latency_bounds_ms[] = {0.1, 0.25, 0.5, 1,  2.5,
+                                                      5,   10,   25,  50, 100};
+inline constexpr std::size_t commit_latency_buckets
+  = std::size(commit_latency_bounds_ms) + 1;
+/// Upper bounds of the batch size histogram (appends per group commit).
+inline constexpr double batch_size_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+inline constexpr std::size_t batch_size_buckets = std::size(batch_size_bounds)
+                                                  + 1;
+
 /// Counters of a runtime; cheap, thread-safe, monotonic.
 struct runtime_metrics {
+  std::atomic<uint64_t> commit_latency[commit_latency_buckets] = {};
+  std::atomic<uint64_t> commit_latency_sum_us{0};
+  std::atomic<uint64_t> batch_sizes[batch_size_buckets] = {};
   std::atomic<uint64_t> commits{0};         ///< group commits
   std::atomic<uint64_t> appends{0};         ///< append parts committed
   std::atomic<uint64_t> recoveries{0};      ///< aggregates recovered
@@ -32,6 +48,11 @@ struct runtime_metrics {
 
 /// A copy of the counters at one moment.
 struct runtime_stats {
+  /// Per bucket of `commit_latency_bounds_ms` (not cumulative).
+  std::vector<uint64_t> commit_latency;
+  uint64_t commit_latency_sum_us = 0;
+  /// Per bucket of `batch_size_bounds` (not cumulative).
+  std::vector<uint64_t> batch_sizes;
   uint64_t commits = 0;
   uint64_t appends = 0;
   uint64_t recoveries = 0;

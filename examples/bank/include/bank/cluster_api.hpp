@@ -1,0 +1,57 @@
+// bank -- the HTTP API's backend on a cluster node.
+#pragma once
+
+#include "bank/api.hpp"
+#include "bank/services.hpp"
+
+#include "annals/cluster/node.hpp"
+#include "annals/runtime.hpp"
+
+namespace bank {
+
+/// Implements `api` on one cluster node: commands and strongly consistent
+/// reads go to each aggregate's owner through the node (any node serves any
+/// account); the balance projection and the metrics are this node's own.
+///
+/// Thread-safe. `node`, `rt` and `svc` must outlive it.
+class cluster_api final : public api {
+public:
+  cluster_api(annals::cluster::node& node, annals::runtime& rt,
+              cluster_services svc);
+
+  void open_account(const std::string& id, const std::string& owner,
+                    int64_t credit_limit, const std::string& command_id,
+                    completion<annals::ack> done) override;
+  void credit(const std::string& id, int64_t amount,
+              const std::string& command_id,
+              completion<annals::ack> done) override;
+  void withdraw(const std::string& id, int64_t amount,
+                const std::string& command_id,
+                completion<annals::ack> done) override;
+  void get_account(const std::string& id,
+                   completion<account_state> done) override;
+  void account_events(const std::string& id, uint64_t from_revision,
+                      uint32_t max,
+                      completion<std::vector<event_line>> done) override;
+  void projected_balance(const std::string& id,
+                         completion<projected_balance_view> done) override;
+  void start_transfer(const std::string& transfer_id, const std::string& from,
+                      const std::string& to, int64_t amount,
+                      completion<annals::ack> done) override;
+  void get_transfer(const std::string& transfer_id,
+                    completion<transfer_view> done) override;
+  void cluster_info(completion<std::string> done) override;
+  void metrics_text(completion<std::string> done) override;
+  void healthy(completion<bool> done) override;
+
+private:
+  annals::cluster::node& node_;
+  annals::runtime& rt_;
+  cluster_services svc_;
+};
+
+/// Renders an account event's fields as a JSON object (for
+/// `GET /accounts/{id}/events`); `{}` for an unknown type.
+std::string event_json(const annals::recorded_event& ev);
+
+} // namespace bank

@@ -1,0 +1,303 @@
+// bank -- the HTTP API's backend on a cluster node.
+#include "bank/cluster_api.hpp"
+
+#include "annals/codec.hpp"
+#include "annals/errc.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+namespace bank {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Unpacks a reply of type `T` (or reports a protocol error).
+template <class T>
+std::function<void(caf::expected<caf::message>)> expect(completion<T> done) {
+  return [done = std::move(done)](caf::expected<caf::message> r) {
+    if (!r)
+      return done(std::move(r.error()));
+    if (r->match_elements<T>())
+      return done(r->get_as<T>(0));
+    done(annals::make_error(annals::errc::malformed_payload,
+                            "unexpected reply " + to_string(*r)));
+  };
+}
+
+annals::command_options with_id(const std::string& command_id) {
+  annals::command_options opts;
+  opts.command_id = command_id;
+  return opts;
+}
+
+std::string prom_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+} // namespace
+
+cluster_api::cluster_api(annals::cluster::node& node, annals::runtime& rt,
+                         cluster_services svc)
+  : node_(node), rt_(rt), svc_(std::move(svc)) {
+}
+
+void cluster_api::open_account(const std::string& id, const std::string& owner,
+                               int64_t credit_limit,
+                               const std::string& command_id,
+                               completion<annals::ack> done) {
+  node_.send(svc_.accounts.make(id, bank::open_account{owner, credit_limit},
+                                with_id(command_id)),
+             expect(std::move(done)));
+}
+
+void cluster_api::credit(const std::string& id, int64_t amount,
+                         const std::string& command_id,
+                         completion<annals::ack> done) {
+  node_.send(svc_.accounts.make(id, bank::credit{amount, {}},
+                                with_id(command_id)),
+             expect(std::move(done)));
+}
+
+void cluster_api::withdraw(const std::string& id, int64_t amount,
+                           const std::string& command_id,
+                           completion<annals::ack> done) {
+  node_.send(svc_.accounts.make(id, bank::withdraw{amount, {}},
+                                with_id(command_id)),
+             expect(std::move(done)));
+}
+
+void cluster_api::get_account(const std::string& id,
+                              completion<account_state> done) {
+  node_.send(svc_.accounts.make(id, bank::get_account{}),
+             expect<account_view>([done](caf::expected<account_view> v) {
+               if (!v)
+                 return done(std::move(v.error()));
+               done(account_state{*v, v->revision});
+             }));
+}
+
+void cluster_api::account_events(const std::string& id, uint64_t from_revision,
+                                 uint32_t max,
+                                 completion<std::vector<event_line>> done) {
+  node_.read_stream(
+    annals::stream_id{std::string{account::category}, id}, from_revision, max,
+    [done](caf::expected<std::vector<annals::recorded_event>> evs) {
+      if (!evs)
+        return done(std::move(evs.error()));
+      std::vector<event_line> out;
+      for (auto& ev : *evs)
+        out.push_back({ev.rev, ev.type, event_json(ev), ev.timestamp_ns});
+      done(std::move(out));
+    });
+}
+
+void cluster_api::projected_balance(const std::string& id,
+                                    completion<projected_balance_view> done) {
+  projected_balance_view out;
+  auto& store = rt_.store();
+  if (auto b = bank::projected_balance(store, id, svc_.balances_model)) {
+    out.known = true;
+    out.balance = *b;
+  }
+  // Progress marker: the sum of the projection's positions.
+  (void)store.scan_checkpoints(
+    [&](std::string_view consumer, annals::partition_id, annals::position p) {
+      if (consumer == svc_.balances_model)
+        out.position += p;
+      return true;
+    });
+  done(out);
+}
+
+void cluster_api::start_transfer(const std::string& transfer_id,
+                                 const std::string& from,
+                                 const std::string& to, int64_t amount,
+                                 completion<annals::ack> done) {
+  node_.send(svc_.transfers.make(transfer_id,
+                                 bank::start_transfer{from, to, amount},
+                                 with_id("start/" + transfer_id)),
+             expect(std::move(done)));
+}
+
+void cluster_api::get_transfer(const std::string& transfer_id,
+                               completion<transfer_view> done) {
+  node_.send(svc_.transfers.make(transfer_id, bank::get_transfer{}),
+             expect(std::move(done)));
+}
+
+void cluster_api::cluster_info(completion<std::string> done) {
+  auto s = node_.status();
+  if (!s)
+    return done(std::move(s.error()));
+  json members = json::array();
+  std::map<std::string, int> owned;
+  for (auto& o : s->owners)
+    ++owned[o];
+  uint64_t max_epoch = 0;
+  for (auto e : s->current.epochs)
+    max_epoch = std::max(max_epoch, e);
+  for (std::size_t i = 0; i < s->current.members.size(); ++i) {
+    const auto& m = s->current.members[i];
+    members.push_back({{"name", m.name},
+                       {"address", m.host + ":" + std::to_string(m.port)},
+                       {"reachable", s->reachable[i]},
+                       {"partitions", owned[m.name]}});
+  }
+  json partitions = json::array();
+  for (std::size_t p = 0; p < s->owners.size(); ++p)
+    partitions.push_back({{"partition", p},
+                          {"owner", s->owners[p]},
+                          {"epoch", s->current.epochs[p]}});
+  json doc = {{"self", s->self},
+              {"view", s->current.version},
+              {"leader", s->current.empty() ? "" : s->current.leader()},
+              {"settled", s->settled},
+              {"members", members},
+              {"max_epoch", max_epoch},
+              {"this_node", {{"active", s->active},
+                             {"inbound", s->inbound},
+                             {"outbound", s->outbound},
+                             {"routed", s->routed},
+                             {"forwarded", s->forwarded},
+                             {"unavailable", s->unavailable}}},
+              {"partitions", partitions}};
+  done(doc.dump());
+}
+
+void cluster_api::metrics_text(completion<std::string> done) {
+  auto st = rt_.stats();
+  auto cs = node_.status();
+  std::ostringstream out;
+  auto node = prom_escape(node_.name());
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
+        << " counter\n"
+        << name << "{node=\"" << node << "\"} " << v << '\n';
+  };
+  auto gauge = [&](const char* name, const char* help, double v) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
+        << " gauge\n"
+        << name << "{node=\"" << node << "\"} " << v << '\n';
+  };
+  auto histogram = [&](const char* name, const char* help,
+                       const std::vector<uint64_t>& buckets,
+                       const double* bounds, std::size_t n, double sum) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
+        << " histogram\n";
+    uint64_t acc = 0;
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      acc += buckets[i];
+      out << name << "_bucket{node=\"" << node << "\",le=\"";
+      if (i < n)
+        out << bounds[i];
+      else
+        out << "+Inf";
+      out << "\"} " << acc << '\n';
+    }
+    out << name << "_sum{node=\"" << node << "\"} " << sum << '\n'
+        << name << "_count{node=\"" << node << "\"} " << acc << '\n';
+  };
+  counter("annals_commits_total", "Group commits of the journal.",
+          st.commits);
+  counter("annals_appends_total", "Appends (commands with events) committed.",
+          st.appends);
+  histogram("annals_commit_latency_seconds",
+            "Duration of one group commit (write + fsync).",
+            st.commit_latency,
+            [] {
+              static double b[std::size(
+                annals::commit_latency_bounds_ms)];
+              for (std::size_t i = 0; i < std::size(b); ++i)
+                b[i] = annals::commit_latency_bounds_ms[i] / 1000;
+              return b;
+            }(),
+            std::size(annals::commit_latency_bounds_ms),
+            static_cast<double>(st.commit_latency_sum_us) / 1e6);
+  histogram("annals_commit_batch_size", "Appends per group commit.",
+            st.batch_sizes, annals::batch_size_bounds,
+            std::size(annals::batch_size_bounds),
+            static_cast<double>(st.appends));
+  gauge("annals_live_aggregates", "Aggregates in memory.",
+        static_cast<double>(st.live_aggregates));
+  counter("annals_recoveries_total", "Aggregates recovered from the journal.",
+          st.recoveries);
+  counter("annals_storage_failures_total", "Commits that failed.",
+          st.storage_failures);
+  counter("annals_delivered_events_total", "Events delivered to subscribers.",
+          st.delivered_events);
+  if (cs) {
+    counter("annals_cluster_routed_total", "Commands routed by this node.",
+            cs->routed);
+    counter("annals_cluster_forwarded_total",
+            "Commands forwarded to another owner.", cs->forwarded);
+    counter("annals_cluster_unavailable_total",
+            "Commands refused because the owner was unreachable.",
+            cs->unavailable);
+    gauge("annals_cluster_view", "Membership view version.",
+          static_cast<double>(cs->current.version));
+    gauge("annals_cluster_partitions_active", "Partitions served here.",
+          cs->active);
+  }
+  // Subscriber lag: events this node's balance projection has not seen.
+  // Each partition's end is only known to its owner; locally we report the
+  // projection's own progress and the local journal's ends.
+  auto ends = rt_.store().partition_ends();
+  if (ends) {
+    uint64_t behind = 0;
+    for (std::size_t p = 0; p < ends->size(); ++p) {
+      auto cp = rt_.store().load_checkpoint(
+        svc_.balances_model, static_cast<annals::partition_id>(p));
+      uint64_t at = cp && *cp ? **cp : 0;
+      if (cs && p < cs->owners.size() && cs->owners[p] == cs->self
+          && (*ends)[p] > at)
+        behind += (*ends)[p] - at;
+    }
+    gauge("annals_projection_lag_events",
+          "Events of partitions owned here not yet in the balance "
+          "projection.",
+          static_cast<double>(behind));
+  }
+  done(out.str());
+}
+
+void cluster_api::healthy(completion<bool> done) {
+  auto s = node_.status();
+  done(s && !s->current.empty() && s->current.find(s->self) != nullptr);
+}
+
+std::string event_json(const annals::recorded_event& ev) {
+  using variant = annals::tl_variant_t<account::events>;
+  variant v;
+  if (annals::decode_event<account::events>(ev.type, ev.schema_version,
+                                            ev.payload.data(),
+                                            ev.payload.size(), v))
+    return "{}";
+  json j = json::object();
+  std::visit(
+    [&](const auto& e) {
+      using E = std::decay_t<decltype(e)>;
+      if constexpr (std::is_same_v<E, account_opened>) {
+        j = {{"owner", e.owner}, {"credit_limit", e.credit_limit}};
+      } else if constexpr (std::is_same_v<E, account_credited>
+                           || std::is_same_v<E, account_debited>) {
+        j = {{"amount", e.amount}, {"balance", e.balance}};
+        if (!e.transfer_id.empty())
+          j["transfer_id"] = e.transfer_id;
+      } else if constexpr (std::is_same_v<E, credit_limit_changed>) {
+        j = {{"credit_limit", e.credit_limit}};
+      }
+    },
+    v);
+  return j.dump();
+}
+
+} // namespace bank

@@ -1,0 +1,96 @@
+// bank-node -- one node of the bank: an annals cluster node hosting the
+// bank's aggregates and services, with the HTTP/JSON API.
+//
+// Usage: bank-node --cluster.name=N --cluster.port=P --annals.data-dir=D
+//                  [--cluster.seeds=HOST:PORT,...] [--bank.http-port=H]
+//                  [--bank.http-host=127.0.0.1] [--bank.alert-share=0.8]
+// Prints "READY <cluster port> <http port>" once it serves, and stops
+// cleanly on SIGINT or SIGTERM (the node stays a member: start it again on
+// the same data directory to rejoin).
+#include "bank/cluster_api.hpp"
+#include "bank/http_server.hpp"
+#include "bank/services.hpp"
+#include "bank/types.hpp"
+
+#include "annals/cluster/node.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/config_option_adder.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <pthread.h>
+
+namespace {
+
+struct bank_config : annals::cluster::config {
+  bank_config() {
+    opt_group{custom_options_, "bank"}
+      .add(http_host, "http-host", "address of the HTTP API")
+      .add(http_port, "http-port", "port of the HTTP API (0 = any)")
+      .add(alert_share, "alert-share",
+           "credit alert above this share of the limit");
+    add_message_types<caf::id_block::bank>();
+  }
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 8080;
+  double alert_share = 0.8;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken by sigwait below: block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  bank_config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "bank-node: bad options: " << annals::render(err)
+              << std::endl;
+    return 2;
+  }
+  annals::set_log_level(annals::log_level::info);
+  caf::actor_system sys{cfg};
+  auto rt = annals::runtime::start(sys, cfg.runtime());
+  if (!rt) {
+    std::cerr << "bank-node: cannot open the journal: "
+              << annals::render(rt.error()) << std::endl;
+    return 3;
+  }
+  auto node = annals::cluster::node::start(sys, **rt, cfg.node());
+  if (!node) {
+    std::cerr << "bank-node: cannot start the cluster node: "
+              << annals::render(node.error()) << std::endl;
+    (*rt)->shutdown();
+    return 4;
+  }
+  auto svc = bank::start(**node, **rt, cfg.alert_share);
+  bank::cluster_api backend{**node, **rt, svc};
+  bank::http_options hopts;
+  hopts.address = cfg.http_host;
+  hopts.port = cfg.http_port;
+  auto http = bank::http_server::start(backend, hopts);
+  if (!http) {
+    std::cerr << "bank-node: cannot serve HTTP: "
+              << annals::render(http.error()) << std::endl;
+    (*node)->stop();
+    (*rt)->shutdown();
+    return 5;
+  }
+  std::cout << "READY " << (*node)->port() << ' ' << (*http)->port()
+            << std::endl;
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  std::cerr << "bank-node " << (*node)->name() << ": stopping" << std::endl;
+  (*http)->stop();
+  (*node)->stop();
+  (*rt)->shutdown();
+  return 0;
+}
