@@ -1,6 +1,6 @@
-// bank -- the one-command demo (single node; the cluster comes later).
+// bank-embedded -- the bank embedded in one process (no cluster, no HTTP).
 //
-// Usage: bank-demo [--data=DIR]
+// Usage: bank-embedded [--data=DIR]
 // Opens the bank on an LMDB journal, then narrates: accounts opened,
 // credits and withdrawals, a rejected overdraft, a transfer, a transfer that
 // is compensated, a credit-limit alert, the balance projection catching up,
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   bool temp = dir.empty();
   if (temp)
     dir = (std::filesystem::temp_directory_path()
-           / ("bank-demo-" + std::to_string(::getpid())))
+           / ("bank-embedded-" + std::to_string(::getpid())))
             .string();
   std::filesystem::remove_all(dir);
   auto rc = run(dir, true);
