@@ -1,13 +1,13 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "node_actor.hpp"
 
-#include "protocol.hpp"
-
 #include "annals/cluster/status.hpp"
 #include "annals/errc.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
+
+#include "protocol.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman_actor.hpp>
@@ -132,7 +132,8 @@ public:
     ++s.routed;
     if (s.cur.empty()) {
       ++s.unavailable;
-      rp.deliver(unavailable("node " + s.self.name + " has not joined a cluster"));
+      rp.deliver(
+        unavailable("node " + s.self.name + " has not joined a cluster"));
       return;
     }
     if (env.id.empty() || env.category.empty()) {
@@ -199,8 +200,8 @@ public:
     auto it = s.peers.find(o);
     if (it == s.peers.end() || !it->second.root) {
       ++s.unavailable;
-      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner "
-                             + o + " is unreachable"));
+      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner " + o
+                             + " is unreachable"));
       return;
     }
     ++s.forwarded;
@@ -236,8 +237,8 @@ public:
                  caf::response_promise rp, caf::timespan timeout) {
     auto& s = st();
     auto id = s.next_call++;
-    s.calls.emplace(id, node_state::call{n, p, std::move(rp),
-                                         clock::now() + timeout});
+    s.calls.emplace(
+      id, node_state::call{n, p, std::move(rp), clock::now() + timeout});
     return id;
   }
 
@@ -309,8 +310,7 @@ public:
     pr.connect_started = clock::now();
     auto name = m.name;
     self_
-      ->request(s.mm, caf::infinite, caf::connect_atom::value,
-                m.host, m.port)
+      ->request(s.mm, caf::infinite, caf::connect_atom::value, m.host, m.port)
       .then(
         [this, name](const caf::node_id&, caf::strong_actor_ptr& ptr,
                      const std::set<std::string>&) {
@@ -340,20 +340,19 @@ public:
     for (auto& [name, pr] : s.peers) {
       if (pr.root && pr.root.address() == dm.source) {
         pr.root = nullptr;
-        fail_calls(name, "node " + name
-                           + " failed while the command was in flight");
-        log(log_level::warning,
-            s.self.name + ": lost node " + name + " (" + to_string(dm.reason)
-              + ")");
+        fail_calls(name,
+                   "node " + name + " failed while the command was in flight");
+        log(log_level::warning, s.self.name + ": lost node " + name + " ("
+                                  + to_string(dm.reason) + ")");
         // Commands held for partitions coming from it fail fast.
         if (auto in = s.inflows.find(name); in != s.inflows.end()) {
           in->second.requesting = false;
           for (auto p : in->second.partitions) {
             for (auto& h : s.held[p]) {
               ++s.unavailable;
-              h.rp.deliver(unavailable(
-                "partition " + std::to_string(p) + " is moving here from node "
-                + name + ", which is unreachable"));
+              h.rp.deliver(unavailable("partition " + std::to_string(p)
+                                       + " is moving here from node " + name
+                                       + ", which is unreachable"));
             }
             s.held[p].clear();
           }
@@ -371,10 +370,9 @@ public:
     auto old_owner = s.owner;
     s.cur = v;
     s.owner = owners_of(v.members, s.parts, s.cfg.vnodes);
-    std::vector<std::string> prev = v.previous.empty()
-                                      ? std::vector<std::string>{}
-                                      : owners_of(v.previous, s.parts,
-                                                  s.cfg.vnodes);
+    std::vector<std::string> prev
+      = v.previous.empty() ? std::vector<std::string>{}
+                           : owners_of(v.previous, s.parts, s.cfg.vnodes);
     if (!first && old_owner != prev && !prev.empty())
       log(log_level::warning, s.self.name + ": skipped a view; using view "
                                 + std::to_string(v.version) + "'s previous");
@@ -427,8 +425,9 @@ public:
   void store_view() {
     write_batch wb;
     wb.models.push_back({view_model, view_key, encode_view(st().cur), false});
-    self_->request(st().rt->writer(), caf::infinite, commit_atom::value,
-                   std::move(wb))
+    self_
+      ->request(st().rt->writer(), caf::infinite, commit_atom::value,
+                std::move(wb))
       .then([](caf::ok_atom) {},
             [this](caf::error& err) {
               log(log_level::error,
@@ -445,8 +444,9 @@ public:
         wb.fences.push_back({p, s.cur.epochs[p]});
     if (wb.fences.empty())
       return;
-    self_->request(s.rt->writer(), caf::infinite, import_atom::value,
-                   std::move(wb))
+    self_
+      ->request(s.rt->writer(), caf::infinite, import_atom::value,
+                std::move(wb))
       .then([](batch_result&) {},
             [this](caf::error& err) {
               log(log_level::error,
@@ -468,24 +468,24 @@ public:
       write_batch wb;
       for (auto p : ps)
         wb.fences.push_back({p, ns.cur.epochs[p]});
-      self_->request(ns.rt->writer(), caf::infinite, import_atom::value,
-                     std::move(wb))
+      self_
+        ->request(ns.rt->writer(), caf::infinite, import_atom::value,
+                  std::move(wb))
         .then(
           [this, ps, ver](batch_result&) {
             auto& ns2 = st();
             for (auto p : ps)
               if (ns2.state[p] == releasing && ns2.owner[p] != ns2.self.name)
                 ns2.state[p] = released;
-            log(log_level::info, ns2.self.name + ": released "
-                                   + std::to_string(ps.size())
-                                   + " partitions for view "
-                                   + std::to_string(ver));
+            log(log_level::info,
+                ns2.self.name + ": released " + std::to_string(ps.size())
+                  + " partitions for view " + std::to_string(ver));
             serve_ships();
           },
           [this](caf::error& err) {
-            log(log_level::error, st().self.name
-                                    + ": cannot fence released partitions: "
-                                    + render(err));
+            log(log_level::error,
+                st().self.name
+                  + ": cannot fence released partitions: " + render(err));
           });
     };
     if (hosts.empty()) {
@@ -551,8 +551,8 @@ public:
       });
       if (err) {
         log(log_level::error, s.self.name + ": hand-off read of partition "
-                                + std::to_string(p) + " failed: "
-                                + render(err));
+                                + std::to_string(p)
+                                + " failed: " + render(err));
         full = true; // the receiver asks again
       }
       if (full) {
@@ -671,8 +671,9 @@ public:
         wb.fences.push_back({p, s.cur.epochs[p]});
     }
     auto done = chunk.done;
-    self_->request(s.rt->writer(), caf::infinite, import_atom::value,
-                   std::move(wb))
+    self_
+      ->request(s.rt->writer(), caf::infinite, import_atom::value,
+                std::move(wb))
       .then(
         [this, src, ver, done](batch_result& res) {
           auto& ns = st();
@@ -681,9 +682,9 @@ public:
             return;
           for (auto& part : res.appends)
             if (!part) {
-              log(log_level::error, ns.self.name + ": hand-off import from "
-                                      + src + " refused, retrying: "
-                                      + render(part.error()));
+              log(log_level::error,
+                  ns.self.name + ": hand-off import from " + src
+                    + " refused, retrying: " + render(part.error()));
               nit->second.requesting = false;
               return;
             }
@@ -694,8 +695,8 @@ public:
           activate(src);
         },
         [this, src](caf::error& err) {
-          log(log_level::error, st().self.name + ": hand-off import from "
-                                  + src + " failed: " + render(err));
+          log(log_level::error, st().self.name + ": hand-off import from " + src
+                                  + " failed: " + render(err));
           if (auto nit = st().inflows.find(src); nit != st().inflows.end())
             nit->second.requesting = false;
         });
@@ -706,18 +707,17 @@ public:
     auto it = s.inflows.find(src);
     auto in = std::move(it->second);
     s.inflows.erase(it);
-    auto ms = std::chrono::duration<double, std::milli>(clock::now()
-                                                        - in.started)
-                .count();
+    auto ms
+      = std::chrono::duration<double, std::milli>(clock::now() - in.started)
+          .count();
     s.handoff_ms.push_back(ms);
     for (auto p : in.partitions) {
       s.rt->set_epoch(p, s.cur.epochs[p]);
       s.state[p] = active;
     }
-    log(log_level::info, s.self.name + ": took over "
-                           + std::to_string(in.partitions.size())
-                           + " partitions from " + src + " in "
-                           + std::to_string(ms) + " ms");
+    log(log_level::info,
+        s.self.name + ": took over " + std::to_string(in.partitions.size())
+          + " partitions from " + src + " in " + std::to_string(ms) + " ms");
     for (auto p : in.partitions) {
       auto held = std::move(s.held[p]);
       s.held[p].clear();
@@ -733,8 +733,8 @@ public:
     auto& s = st();
     if (s.cur.empty() || !s.inflows.empty() || !s.cur.find(s.self.name))
       return;
-    send_to_leader(caf::make_message(settled_atom::value, s.cur.version,
-                                     s.self.name));
+    send_to_leader(
+      caf::make_message(settled_atom::value, s.cur.version, s.self.name));
   }
 
   void send_to_leader(caf::message msg) {
@@ -764,8 +764,8 @@ public:
     s.settled.insert(name);
     if (!everyone_settled())
       return;
-    auto msg = caf::make_message(settled_atom::value, s.cur.version,
-                                 std::string{"*"});
+    auto msg
+      = caf::make_message(settled_atom::value, s.cur.version, std::string{"*"});
     if (s.all_settled < s.cur.version) {
       s.all_settled = s.cur.version;
       for (auto& [n, pr] : s.peers)
@@ -801,8 +801,8 @@ public:
     if (s.self.name != s.cur.leader()) {
       auto it = s.peers.find(s.cur.leader());
       if (it == s.peers.end() || !it->second.root) {
-        rp.deliver(unavailable("the leader " + s.cur.leader()
-                               + " is unreachable"));
+        rp.deliver(
+          unavailable("the leader " + s.cur.leader() + " is unreachable"));
         return rp;
       }
       rp.delegate(it->second.root, join_atom::value, std::move(m),
@@ -853,20 +853,19 @@ public:
           continue;
         }
         if (members.size() == 1) {
-          rp.deliver(make_error(errc::invalid_command,
-                                "the last member cannot leave"));
+          rp.deliver(
+            make_error(errc::invalid_command, "the last member cannot leave"));
           continue;
         }
-        members.erase(std::remove_if(members.begin(), members.end(),
-                                     [&](const member& x) {
-                                       return x.name == name;
-                                     }),
-                      members.end());
+        members.erase(
+          std::remove_if(members.begin(), members.end(),
+                         [&](const member& x) { return x.name == name; }),
+          members.end());
       }
       auto v = next_view(s.cur, std::move(members), s.parts, s.cfg.vnodes);
-      log(log_level::info, s.self.name + ": view "
-                             + std::to_string(v.version) + " with "
-                             + std::to_string(v.members.size()) + " members");
+      log(log_level::info, s.self.name + ": view " + std::to_string(v.version)
+                             + " with " + std::to_string(v.members.size())
+                             + " members");
       broadcast(v);
       adopt(v);
       rp.deliver(v);
@@ -895,8 +894,9 @@ public:
       return rp;
     }
     s.leave_waiters.push_back(rp);
-    self_->request(caf::actor_cast<caf::actor>(self_), caf::infinite,
-                   leave_atom::value, s.self.name)
+    self_
+      ->request(caf::actor_cast<caf::actor>(self_), caf::infinite,
+                leave_atom::value, s.self.name)
       .then(
         [this](view& v) {
           st().leave_version = v.version;
@@ -911,7 +911,8 @@ public:
     return rp;
   }
 
-  // -- reads --------------------------------------------------------------------
+  // -- reads
+  // --------------------------------------------------------------------
 
   void read(std::string category, std::string id, uint64_t from, uint32_t max,
             uint32_t hops, caf::response_promise rp) {
@@ -945,8 +946,8 @@ public:
     }
     auto it = s.peers.find(o);
     if (hops >= 3 || it == s.peers.end() || !it->second.root) {
-      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner "
-                             + o + " is unreachable"));
+      rp.deliver(unavailable("partition " + std::to_string(p) + "'s owner " + o
+                             + " is unreachable"));
       return;
     }
     auto cid = track(o, std::nullopt, rp, s.cfg.request_timeout);
@@ -1284,8 +1285,7 @@ public:
     req.category = s.category;
     req.id = s.id;
     s.fetching.insert(n);
-    self_
-      ->request(s.node, caf::infinite, fetch_atom::value, n, req)
+    self_->request(s.node, caf::infinite, fetch_atom::value, n, req)
       .then(
         [this, n, req](fetch_reply& rep) mutable {
           self_->state.fetching.erase(n);
@@ -1311,8 +1311,8 @@ public:
         events.push_back(from_wire(w));
     auto advance = [this, req, rep] {
       auto& ns = self_->state;
-      for (std::size_t i = 0; i < req.partitions.size() && i < rep.reached.size();
-           ++i) {
+      for (std::size_t i = 0;
+           i < req.partitions.size() && i < rep.reached.size(); ++i) {
         auto p = req.partitions[i];
         ns.after[p] = std::max(ns.after[p], rep.reached[i]);
       }
@@ -1326,8 +1326,7 @@ public:
     s.delivering = true;
     auto copy = events;
     self_
-      ->request(s.subscriber, caf::infinite,
-                event_batch{0, std::move(events)})
+      ->request(s.subscriber, caf::infinite, event_batch{0, std::move(events)})
       .then(
         [this, advance, copy](batch_done& d) {
           auto& ns = self_->state;

@@ -38,8 +38,8 @@ recorded_event from_wire(const wire_event& w) {
   ev.type = w.type;
   ev.schema_version = w.schema_version;
   ev.timestamp_ns = w.timestamp_ns;
-  ev.meta = event_metadata{w.command_id, w.correlation_id, w.causation_id,
-                           w.epoch};
+  ev.meta
+    = event_metadata{w.command_id, w.correlation_id, w.causation_id, w.epoch};
   ev.payload = to_bytes(w.payload);
   return ev;
 }

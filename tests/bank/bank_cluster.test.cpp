@@ -1,23 +1,21 @@
 // bank -- the HTTP API end to end against a real 3-node cluster on loopback:
 // every route and error case through every node, idempotent retries, and
 // money conservation under concurrent transfers and a node restart.
-#include "bank/http_client.hpp"
-
 #include "annals/persistence/stream.hpp"
 
+#include "bank/http_client.hpp"
 #include "child_process.hpp"
 #include "temp_dir.hpp"
 
-#include <nlohmann/json.hpp>
+#include <catch2/catch.hpp>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
 #include <memory>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,14 +50,13 @@ struct bank_node {
   std::unique_ptr<annals::testing::child_process> proc;
 
   void start(const std::string& seeds) {
-    std::vector<std::string> argv{BANK_NODE_PATH,
-                                  "--cluster.name=" + name,
-                                  "--cluster.port="
-                                    + std::to_string(cluster_port),
-                                  "--annals.data-dir=" + dir,
-                                  "--annals.partitions=64",
-                                  "--bank.http-port="
-                                    + std::to_string(http_port)};
+    std::vector<std::string> argv{
+      BANK_NODE_PATH,
+      "--cluster.name=" + name,
+      "--cluster.port=" + std::to_string(cluster_port),
+      "--annals.data-dir=" + dir,
+      "--annals.partitions=64",
+      "--bank.http-port=" + std::to_string(http_port)};
     if (!seeds.empty())
       argv.push_back("--cluster.seeds=" + seeds);
     proc = std::make_unique<annals::testing::child_process>(argv);
@@ -202,11 +199,11 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   auto evs = n2.call("GET", "/accounts/alice/events?from=1");
   REQUIRE(evs.status == 200);
   CHECK(evs.body["events"].size() == 2);
-  CHECK(n3.call("POST", "/transfers",
-                {{"id", "t1"}, {"from", "alice"}, {"to", "bob"},
-                 {"amount", 200}})
-          .status
-        == 200);
+  CHECK(
+    n3.call("POST", "/transfers",
+            {{"id", "t1"}, {"from", "alice"}, {"to", "bob"}, {"amount", 200}})
+      .status
+    == 200);
   CHECK(await([&] {
     return n1.call("GET", "/transfers/t1").body.value("status", std::string{})
            == "completed";
@@ -224,7 +221,8 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   CHECK(cl.body["partitions"].size() == 64);
   auto m = bank::http_request("127.0.0.1", n1.http_port, "GET", "/metrics");
   REQUIRE(m);
-  CHECK(m->body.find("annals_commit_latency_seconds_bucket") != std::string::npos);
+  CHECK(m->body.find("annals_commit_latency_seconds_bucket")
+        != std::string::npos);
   CHECK(n3.call("GET", "/healthz").status == 200);
   // 503: the owner of an account is down.
   std::string on_n3;
@@ -275,8 +273,8 @@ TEST_CASE("bank on 3 nodes: money is conserved under concurrent transfers and "
                    {"to", id((k * 7 + 1) % accounts)},
                    {"amount", 100 + k}};
       for (int attempt = 0; attempt < 400; ++attempt) {
-        auto r = c.nodes[static_cast<std::size_t>(t)].call("POST",
-                                                           "/transfers", body);
+        auto r = c.nodes[static_cast<std::size_t>(t)].call("POST", "/transfers",
+                                                           body);
         if (r.status == 200 || r.status == 409) {
           ++started;
           break;
@@ -299,8 +297,9 @@ TEST_CASE("bank on 3 nodes: money is conserved under concurrent transfers and "
   // it was (money in flight has landed).
   for (auto& tid : transfer_ids)
     CHECK(await([&] {
-      auto s = c.nodes[0].call("GET", "/transfers/" + tid).body.value(
-        "status", std::string{});
+      auto s = c.nodes[0]
+                 .call("GET", "/transfers/" + tid)
+                 .body.value("status", std::string{});
       return s == "completed" || s == "failed" || s == "compensated";
     }));
   int64_t sum = 0;

@@ -1,9 +1,9 @@
 // annals -- multi-process cluster tests on loopback: routing, order,
 // join/leave under load, node loss and restart.
-#include "cluster_harness.hpp"
-
 #include "annals/errc.hpp"
 #include "annals/render.hpp"
+
+#include "cluster_harness.hpp"
 
 #include <caf/scoped_actor.hpp>
 
@@ -61,8 +61,8 @@ TEST_CASE("three nodes: a command entering at any node reaches the owner") {
   // Every node answers queries for every aggregate with the same state.
   for (auto* n : nodes)
     for (int i = 0; i < 30; ++i) {
-      auto bal = client.accounts(n->port()).ask(id_of(i),
-                                                sample::get_balance{});
+      auto bal
+        = client.accounts(n->port()).ask(id_of(i), sample::get_balance{});
       REQUIRE(bal);
       CHECK(*bal == 100 + i);
     }
@@ -73,10 +73,10 @@ TEST_CASE("three nodes: a command entering at any node reaches the owner") {
   // An idempotent retry through another node is recognised.
   command_options opts;
   opts.command_id = "cmd-42";
-  auto a1 = client.accounts(c.n1.port()).ask(id_of(5), sample::deposit{7, ""},
-                                             opts);
-  auto a2 = client.accounts(c.n3.port()).ask(id_of(5), sample::deposit{7, ""},
-                                             opts);
+  auto a1
+    = client.accounts(c.n1.port()).ask(id_of(5), sample::deposit{7, ""}, opts);
+  auto a2
+    = client.accounts(c.n3.port()).ask(id_of(5), sample::deposit{7, ""}, opts);
   REQUIRE(a1);
   REQUIRE(a2);
   CHECK_FALSE(a1->duplicate);
@@ -100,14 +100,14 @@ TEST_CASE("three nodes: one sender's pipelined commands keep their order") {
       auto h = client.accounts(nodes[s]->port());
       caf::scoped_actor self{client.system()};
       for (int agg = 0; agg < 4; ++agg) {
-        std::vector<caf::response_handle<caf::blocking_actor,
-                                         caf::message, true>>
+        std::vector<
+          caf::response_handle<caf::blocking_actor, caf::message, true>>
           handles;
         for (int i = 0; i < per_sender; ++i)
           handles.push_back(self->request(
             h.actor(), std::chrono::seconds{20},
             h.make(id_of(agg), sample::note{"s" + std::to_string(s),
-                                           static_cast<uint64_t>(i)})));
+                                            static_cast<uint64_t>(i)})));
         uint64_t last = 0;
         for (auto& rh : handles)
           rh.receive(
@@ -125,8 +125,8 @@ TEST_CASE("three nodes: one sender's pipelined commands keep their order") {
   CHECK(violations == 0);
   // All 3 * 60 notes landed on each aggregate.
   for (int agg = 0; agg < 4; ++agg) {
-    auto last = client.accounts(c.n1.port())
-                  .ask(id_of(agg), sample::deposit{1, ""});
+    auto last
+      = client.accounts(c.n1.port()).ask(id_of(agg), sample::deposit{1, ""});
     REQUIRE(last);
     CHECK(last->revision == 3 * per_sender + 1);
   }
@@ -140,8 +140,8 @@ TEST_CASE("a killed node's partitions are unavailable, the rest keep working, "
   cluster_client client;
   std::map<std::string, int64_t> expected;
   for (int i = 0; i < 40; ++i) {
-    auto ack = client.accounts(c.n1.port())
-                 .ask(id_of(i), sample::deposit{10 + i, ""});
+    auto ack
+      = client.accounts(c.n1.port()).ask(id_of(i), sample::deposit{10 + i, ""});
     REQUIRE(ack);
     expected[id_of(i)] = 10 + i;
   }
@@ -150,8 +150,8 @@ TEST_CASE("a killed node's partitions are unavailable, the rest keep working, "
   int ok = 0, unavailable = 0;
   for (int i = 0; i < 40; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    auto ack = client.accounts(c.n1.port())
-                 .ask(id_of(i), sample::deposit{1, ""});
+    auto ack
+      = client.accounts(c.n1.port()).ask(id_of(i), sample::deposit{1, ""});
     auto took = std::chrono::steady_clock::now() - t0;
     if (ack) {
       ++ok;
@@ -169,8 +169,8 @@ TEST_CASE("a killed node's partitions are unavailable, the rest keep working, "
   c.n2.start();
   await_settled({&c.n1, &c.n2, &c.n3}, 3);
   for (int i = 0; i < 40; ++i) {
-    auto bal = client.accounts(c.n3.port()).ask(id_of(i),
-                                                sample::get_balance{});
+    auto bal
+      = client.accounts(c.n3.port()).ask(id_of(i), sample::get_balance{});
     INFO(id_of(i) << ": " << (bal ? "" : render(bal.error())));
     REQUIRE(bal);
     CHECK(*bal == expected[id_of(i)]);
@@ -255,7 +255,8 @@ TEST_CASE("join and leave under load: no acknowledged command lost, order "
     CHECK(*bal == sums[i]);
   }
   auto pauses = n3.handoff_pauses();
-  WARN("acked " << acked << ", hand-off pauses into n3 (ms): " << pauses.size() << " first " << (pauses.empty() ? 0.0 : pauses[0]));
+  WARN("acked " << acked << ", hand-off pauses into n3 (ms): " << pauses.size()
+                << " first " << (pauses.empty() ? 0.0 : pauses[0]));
   CHECK_FALSE(pauses.empty());
   CHECK(n1.stop() == 0);
   CHECK(n3.stop() == 0);

@@ -11,8 +11,8 @@ TEST_CASE("view: a join raises the epoch of exactly the partitions that move") {
   auto v1 = first_view({"a", "127.0.0.1", 1}, parts);
   CHECK(v1.version == 1);
   CHECK(v1.leader() == "a");
-  auto v2 = next_view(v1, {{"b", "127.0.0.1", 2}, {"a", "127.0.0.1", 1}},
-                      parts, 128);
+  auto v2
+    = next_view(v1, {{"b", "127.0.0.1", 2}, {"a", "127.0.0.1", 1}}, parts, 128);
   CHECK(v2.version == 2);
   CHECK(v2.members.front().name == "a"); // sorted
   CHECK(v2.previous == v1.members);
@@ -37,8 +37,8 @@ TEST_CASE("view: a join raises the epoch of exactly the partitions that move") {
 }
 
 TEST_CASE("view: stored and read back, damage detected") {
-  auto v = next_view(first_view({"a", "h", 1}, 16), {{"a", "h", 1}, {"c", "h", 3}},
-                     16, 128);
+  auto v = next_view(first_view({"a", "h", 1}, 16),
+                     {{"a", "h", 1}, {"c", "h", 3}}, 16, 128);
   auto bytes = encode_view(v);
   auto back = decode_view(bytes);
   REQUIRE(back);

@@ -362,8 +362,8 @@ JOURNAL_TEST("checkpoints can be listed") {
   std::sort(seen.begin(), seen.end());
   using row = std::tuple<std::string, partition_id, position>;
   CHECK(seen
-        == std::vector<row>{{"balances", 4, 12}, {"balances", 9, 3},
-                            {"saga", 4, 10}});
+        == std::vector<row>{
+          {"balances", 4, 12}, {"balances", 9, 3}, {"saga", 4, 10}});
 }
 
 JOURNAL_TEST("snapshots: latest, bounded, pruned") {

@@ -482,3 +482,28 @@ TEST_CASE("configuration comes from the command line and an INI file",
   char* bargv[] = {a0.data(), b1.data()};
   CHECK(bad.parse(2, bargv));
 }
+
+TEST_CASE("a writer with a stale owner epoch is refused and writes nothing",
+          "[runtime][epoch]") {
+  runtime_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of(alice, fx.store->partition_count());
+  fx.rt->set_epoch(p, 3);
+  REQUIRE(accounts.ask("alice", deposit{5, ""}));
+  CHECK(fx.store->read_stream(alice, 1)->at(0).meta.epoch == 3);
+  // Another owner took the partition over (the hand-off fenced it at 4);
+  // this node still believes in epoch 3.
+  write_batch fence;
+  fence.fences.push_back({p, 4});
+  REQUIRE(fx.store->commit(fence));
+  auto refused = accounts.ask("alice", deposit{7, ""});
+  REQUIRE_FALSE(refused);
+  CHECK(is(refused.error(), errc::not_persisted));
+  CHECK(render(refused.error()).find("stale_epoch") != std::string::npos);
+  CHECK(fx.store->last_revision(alice).value() == 1);
+  // Only a writer at the new epoch gets through.
+  fx.rt->set_epoch(p, 4);
+  await([&] { return static_cast<bool>(accounts.ask("alice", deposit{7, ""})); });
+  CHECK(fx.store->last_revision(alice).value() == 2);
+  CHECK(fx.store->read_stream(alice, 2)->at(0).meta.epoch == 4);
+}

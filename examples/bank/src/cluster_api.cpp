@@ -5,7 +5,6 @@
 #include "annals/errc.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <sstream>
 
 namespace bank {
@@ -62,17 +61,17 @@ void cluster_api::open_account(const std::string& id, const std::string& owner,
 void cluster_api::credit(const std::string& id, int64_t amount,
                          const std::string& command_id,
                          completion<annals::ack> done) {
-  node_.send(svc_.accounts.make(id, bank::credit{amount, {}},
-                                with_id(command_id)),
-             expect(std::move(done)));
+  node_.send(
+    svc_.accounts.make(id, bank::credit{amount, {}}, with_id(command_id)),
+    expect(std::move(done)));
 }
 
 void cluster_api::withdraw(const std::string& id, int64_t amount,
                            const std::string& command_id,
                            completion<annals::ack> done) {
-  node_.send(svc_.accounts.make(id, bank::withdraw{amount, {}},
-                                with_id(command_id)),
-             expect(std::move(done)));
+  node_.send(
+    svc_.accounts.make(id, bank::withdraw{amount, {}}, with_id(command_id)),
+    expect(std::move(done)));
 }
 
 void cluster_api::get_account(const std::string& id,
@@ -119,9 +118,8 @@ void cluster_api::projected_balance(const std::string& id,
 }
 
 void cluster_api::start_transfer(const std::string& transfer_id,
-                                 const std::string& from,
-                                 const std::string& to, int64_t amount,
-                                 completion<annals::ack> done) {
+                                 const std::string& from, const std::string& to,
+                                 int64_t amount, completion<annals::ack> done) {
   node_.send(svc_.transfers.make(transfer_id,
                                  bank::start_transfer{from, to, amount},
                                  with_id("start/" + transfer_id)),
@@ -163,12 +161,13 @@ void cluster_api::cluster_info(completion<std::string> done) {
               {"settled", s->settled},
               {"members", members},
               {"max_epoch", max_epoch},
-              {"this_node", {{"active", s->active},
-                             {"inbound", s->inbound},
-                             {"outbound", s->outbound},
-                             {"routed", s->routed},
-                             {"forwarded", s->forwarded},
-                             {"unavailable", s->unavailable}}},
+              {"this_node",
+               {{"active", s->active},
+                {"inbound", s->inbound},
+                {"outbound", s->outbound},
+                {"routed", s->routed},
+                {"forwarded", s->forwarded},
+                {"unavailable", s->unavailable}}},
               {"partitions", partitions}};
   done(doc.dump());
 }
@@ -184,8 +183,7 @@ void cluster_api::metrics_text(completion<std::string> done) {
         << name << "{node=\"" << node << "\"} " << v << '\n';
   };
   auto gauge = [&](const char* name, const char* help, double v) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
-        << " gauge\n"
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n"
         << name << "{node=\"" << node << "\"} " << v << '\n';
   };
   auto histogram = [&](const char* name, const char* help,
@@ -206,22 +204,20 @@ void cluster_api::metrics_text(completion<std::string> done) {
     out << name << "_sum{node=\"" << node << "\"} " << sum << '\n'
         << name << "_count{node=\"" << node << "\"} " << acc << '\n';
   };
-  counter("annals_commits_total", "Group commits of the journal.",
-          st.commits);
+  counter("annals_commits_total", "Group commits of the journal.", st.commits);
   counter("annals_appends_total", "Appends (commands with events) committed.",
           st.appends);
-  histogram("annals_commit_latency_seconds",
-            "Duration of one group commit (write + fsync).",
-            st.commit_latency,
-            [] {
-              static double b[std::size(
-                annals::commit_latency_bounds_ms)];
-              for (std::size_t i = 0; i < std::size(b); ++i)
-                b[i] = annals::commit_latency_bounds_ms[i] / 1000;
-              return b;
-            }(),
-            std::size(annals::commit_latency_bounds_ms),
-            static_cast<double>(st.commit_latency_sum_us) / 1e6);
+  histogram(
+    "annals_commit_latency_seconds",
+    "Duration of one group commit (write + fsync).", st.commit_latency,
+    [] {
+      static double b[std::size(annals::commit_latency_bounds_ms)];
+      for (std::size_t i = 0; i < std::size(b); ++i)
+        b[i] = annals::commit_latency_bounds_ms[i] / 1000;
+      return b;
+    }(),
+    std::size(annals::commit_latency_bounds_ms),
+    static_cast<double>(st.commit_latency_sum_us) / 1e6);
   histogram("annals_commit_batch_size", "Appends per group commit.",
             st.batch_sizes, annals::batch_size_bounds,
             std::size(annals::batch_size_bounds),
@@ -277,9 +273,8 @@ void cluster_api::healthy(completion<bool> done) {
 std::string event_json(const annals::recorded_event& ev) {
   using variant = annals::tl_variant_t<account::events>;
   variant v;
-  if (annals::decode_event<account::events>(ev.type, ev.schema_version,
-                                            ev.payload.data(),
-                                            ev.payload.size(), v))
+  if (annals::decode_event<account::events>(
+        ev.type, ev.schema_version, ev.payload.data(), ev.payload.size(), v))
     return "{}";
   json j = json::object();
   std::visit(
@@ -287,8 +282,9 @@ std::string event_json(const annals::recorded_event& ev) {
       using E = std::decay_t<decltype(e)>;
       if constexpr (std::is_same_v<E, account_opened>) {
         j = {{"owner", e.owner}, {"credit_limit", e.credit_limit}};
-      } else if constexpr (std::is_same_v<E, account_credited>
-                           || std::is_same_v<E, account_debited>) {
+      } else if constexpr (
+        std::is_same_v<
+          E, account_credited> || std::is_same_v<E, account_debited>) {
         j = {{"amount", e.amount}, {"balance", e.balance}};
         if (!e.transfer_id.empty())
           j["transfer_id"] = e.transfer_id;

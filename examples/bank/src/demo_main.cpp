@@ -9,14 +9,11 @@
 // catching up, load through every node, a SIGKILL and restart of one node
 // with nothing lost -- then keeps serving until Ctrl-C (or exits at once
 // with --exit). Exit status 0 only if every check of the story held.
-#include "bank/http_client.hpp"
-
 #include "annals/persistence/stream.hpp"
 
-#include <nlohmann/json.hpp>
+#include "bank/http_client.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -29,6 +26,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -71,10 +70,11 @@ std::string money(int64_t c) {
 void progress(const std::string& label, int done, int total) {
   int width = 30;
   int filled = total > 0 ? done * width / total : width;
-  std::printf("\r      %s [%s%s] %d/%d", label.c_str(),
-              std::string(static_cast<std::size_t>(filled), '#').c_str(),
-              std::string(static_cast<std::size_t>(width - filled), '.').c_str(),
-              done, total);
+  std::printf(
+    "\r      %s [%s%s] %d/%d", label.c_str(),
+    std::string(static_cast<std::size_t>(filled), '#').c_str(),
+    std::string(static_cast<std::size_t>(width - filled), '.').c_str(), done,
+    total);
   if (done == total)
     std::printf("\n");
   std::fflush(stdout);
@@ -125,13 +125,11 @@ bool start(node_proc& n, const std::string& seeds) {
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return false;
   auto log_path = n.dir + ".log";
-  std::vector<std::string> args{node_binary,
-                                "--cluster.name=" + n.name,
-                                "--cluster.port="
-                                  + std::to_string(n.cluster_port),
-                                "--annals.data-dir=" + n.dir,
-                                "--bank.http-port="
-                                  + std::to_string(n.http_port)};
+  std::vector<std::string> args{
+    node_binary, "--cluster.name=" + n.name,
+    "--cluster.port=" + std::to_string(n.cluster_port),
+    "--annals.data-dir=" + n.dir,
+    "--bank.http-port=" + std::to_string(n.http_port)};
   if (!seeds.empty())
     args.push_back("--cluster.seeds=" + seeds);
   std::vector<char*> argv;
@@ -291,8 +289,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     say("      " + nodes[i].name + " up: cluster port "
-        + std::to_string(nodes[i].cluster_port) + ", API "
-        + nodes[i].url());
+        + std::to_string(nodes[i].cluster_port) + ", API " + nodes[i].url());
   }
   check(await([&] { return settled(nodes); }, 60s),
         "3 members agree on the view; partitions handed over");
@@ -322,25 +319,25 @@ int main(int argc, char** argv) {
   }
 
   step(3, "Credits and withdrawals; an overdraft is refused");
-  check(call(nodes[1], "POST", "/accounts/alice/credit", {{"amount", 10000}})
-            .status
-          == 200,
-        "alice +100.00 (via n2)");
+  check(
+    call(nodes[1], "POST", "/accounts/alice/credit", {{"amount", 10000}}).status
+      == 200,
+    "alice +100.00 (via n2)");
   check(call(nodes[2], "POST", "/accounts/alice/withdraw", {{"amount", 3000}})
             .status
           == 200,
         "alice -30.00 (via n3)");
   {
-    auto r = call(nodes[0], "POST", "/accounts/alice/withdraw",
-                  {{"amount", 50000}});
+    auto r
+      = call(nodes[0], "POST", "/accounts/alice/withdraw", {{"amount", 50000}});
     check(r.status == 409, "alice -500.00 refused: HTTP "
                              + std::to_string(r.status) + " "
                              + r.body.value("message", std::string{}));
   }
-  check(call(nodes[0], "POST", "/accounts/bob/withdraw", {{"amount", 30000}})
-            .status
-          == 200,
-        "bob -300.00 on credit (limit 500.00)");
+  check(
+    call(nodes[0], "POST", "/accounts/bob/withdraw", {{"amount", 30000}}).status
+      == 200,
+    "bob -300.00 on credit (limit 500.00)");
   {
     auto r = call(nodes[2], "GET", "/accounts/alice");
     check(r.body.value("balance", int64_t{0}) == 7000,
@@ -350,12 +347,12 @@ int main(int argc, char** argv) {
   }
 
   step(4, "Transfers run as a saga across nodes");
-  check(call(nodes[0], "POST", "/transfers",
-             {{"id", "t-1"}, {"from", "alice"}, {"to", "carol"},
-              {"amount", 2500}})
-            .status
-          == 200,
-        "transfer t-1: alice -> carol 25.00 accepted");
+  check(
+    call(nodes[0], "POST", "/transfers",
+         {{"id", "t-1"}, {"from", "alice"}, {"to", "carol"}, {"amount", 2500}})
+        .status
+      == 200,
+    "transfer t-1: alice -> carol 25.00 accepted");
   std::string st;
   bool done = await([&] {
     st = call(nodes[1], "GET", "/transfers/t-1")
@@ -363,12 +360,13 @@ int main(int argc, char** argv) {
     return st == "completed";
   });
   check(done, "t-1 " + st + " (debit on alice's owner, credit on carol's)");
-  check(call(nodes[0], "POST", "/transfers",
-             {{"id", "t-2"}, {"from", "carol"}, {"to", "alice"},
-              {"amount", 100000}})
-            .status
-          == 200,
-        "transfer t-2: carol -> alice 1000.00 accepted");
+  check(
+    call(
+      nodes[0], "POST", "/transfers",
+      {{"id", "t-2"}, {"from", "carol"}, {"to", "alice"}, {"amount", 100000}})
+        .status
+      == 200,
+    "transfer t-2: carol -> alice 1000.00 accepted");
   json t2;
   done = await([&] {
     t2 = call(nodes[2], "GET", "/transfers/t-2").body;
@@ -418,10 +416,10 @@ int main(int argc, char** argv) {
   for (int t = 0; t < 3; ++t)
     senders.emplace_back([&, t] {
       for (int k = t; k < credits; k += 3) {
-        auto r = call(nodes[static_cast<std::size_t>(t)], "POST",
-                      "/accounts/" + acct_id(k % accounts) + "/credit",
-                      {{"amount", 100},
-                       {"command_id", "load-" + std::to_string(k)}});
+        auto r = call(
+          nodes[static_cast<std::size_t>(t)], "POST",
+          "/accounts/" + acct_id(k % accounts) + "/credit",
+          {{"amount", 100}, {"command_id", "load-" + std::to_string(k)}});
         if (r.status == 200)
           ++acked;
         ++sent;
@@ -462,8 +460,8 @@ int main(int argc, char** argv) {
     }
   }
   check(ok > 0 && unavailable > 0 && ok + unavailable == accounts,
-        "during the outage: " + std::to_string(ok)
-          + " credits served, " + std::to_string(unavailable)
+        "during the outage: " + std::to_string(ok) + " credits served, "
+          + std::to_string(unavailable)
           + " refused with 503 (their owner n2 is down)");
   check(start(nodes[1], seed), "n2 restarted on its data");
   check(await([&] { return settled(nodes); }, 60s), "n2 rejoined the cluster");

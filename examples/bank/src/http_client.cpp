@@ -8,7 +8,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 #include <caf/sec.hpp>

@@ -7,22 +7,23 @@
 // Prints "READY <cluster port> <http port>" once it serves, and stops
 // cleanly on SIGINT or SIGTERM (the node stays a member: start it again on
 // the same data directory to rejoin).
+#include "annals/cluster/node.hpp"
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+
 #include "bank/cluster_api.hpp"
 #include "bank/http_server.hpp"
 #include "bank/services.hpp"
 #include "bank/types.hpp"
 
-#include "annals/cluster/node.hpp"
-#include "annals/log.hpp"
-#include "annals/render.hpp"
-
 #include <caf/actor_system.hpp>
 #include <caf/config_option_adder.hpp>
+
+#include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <pthread.h>
 
 namespace {
 
@@ -52,8 +53,7 @@ int main(int argc, char** argv) {
   bank_config cfg;
   cfg.set("scheduler.max-threads", 2);
   if (auto err = cfg.parse(argc, argv)) {
-    std::cerr << "bank-node: bad options: " << annals::render(err)
-              << std::endl;
+    std::cerr << "bank-node: bad options: " << annals::render(err) << std::endl;
     return 2;
   }
   annals::set_log_level(annals::log_level::info);

@@ -181,8 +181,7 @@ annals::projection_handler credit_handler(double alert_share) {
     auto used = balance < 0 ? -balance : 0;
     if (limit > 0 && static_cast<double>(used) > alert_share * limit) {
       auto text = "account " + ev.stream.id + " uses " + std::to_string(used)
-                  + " of its " + std::to_string(limit)
-                  + " cents credit limit";
+                  + " of its " + std::to_string(limit) + " cents credit limit";
       // A separate model: alerts are their own read model.
       annals::log(annals::log_level::info, "credit alert: " + text);
       model.put("alert/" + ev.stream.id, text);
@@ -217,9 +216,10 @@ services start(annals::runtime& rt, double alert_share) {
   auto saga = rt.system().spawn(saga_actor, out.accounts, out.transfers);
   rt.adopt(saga);
   out.saga = rt.subscribe(saga, saga_options());
-  out.balances = rt.project(balances_model, accounts_only(), balances_handler());
-  out.credit_monitor = rt.project(credit_model, accounts_only(),
-                                  credit_handler(alert_share));
+  out.balances
+    = rt.project(balances_model, accounts_only(), balances_handler());
+  out.credit_monitor
+    = rt.project(credit_model, accounts_only(), credit_handler(alert_share));
   return out;
 }
 

@@ -1,11 +1,11 @@
 // bank -- the HTTP API's backend on a cluster node.
 #pragma once
 
-#include "bank/api.hpp"
-#include "bank/services.hpp"
-
 #include "annals/cluster/node.hpp"
 #include "annals/runtime.hpp"
+
+#include "bank/api.hpp"
+#include "bank/services.hpp"
 
 namespace bank {
 

@@ -51,15 +51,13 @@ services start(annals::runtime& rt, double alert_share = 0.8);
 
 /// The projected balance of `id` (nullopt if the projection has not seen
 /// the account yet).
-std::optional<int64_t> projected_balance(const annals::journal& store,
-                                         const std::string& id,
-                                         const std::string& model
-                                         = balances_model);
+std::optional<int64_t>
+projected_balance(const annals::journal& store, const std::string& id,
+                  const std::string& model = balances_model);
 
 /// The credit alert of `id`, if one was raised.
-std::optional<std::string> credit_alert(const annals::journal& store,
-                                        const std::string& id,
-                                        const std::string& model
-                                        = credit_model);
+std::optional<std::string>
+credit_alert(const annals::journal& store, const std::string& id,
+             const std::string& model = credit_model);
 
 } // namespace bank

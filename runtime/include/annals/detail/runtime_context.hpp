@@ -8,23 +8,24 @@
 #include <caf/actor.hpp>
 
 #include <atomic>
-#include <iterator>
-#include <vector>
 #include <cstdint>
+#include <iterator>
 #include <memory>
+#include <vector>
 
 namespace annals {
 
 /// Upper bounds (ms) of the commit latency histogram; one more bucket
 /// counts the rest (+Inf).
-inline constexpr double commit_latency_bounds_ms[] = {0.1, 0.25, 0.5, 1,  2.5,
-                                                      5,   10,   25,  50, 100};
+inline constexpr double commit_latency_bounds_ms[]
+  = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100};
 inline constexpr std::size_t commit_latency_buckets
   = std::size(commit_latency_bounds_ms) + 1;
 /// Upper bounds of the batch size histogram (appends per group commit).
-inline constexpr double batch_size_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-inline constexpr std::size_t batch_size_buckets = std::size(batch_size_bounds)
-                                                  + 1;
+inline constexpr double batch_size_bounds[]
+  = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+inline constexpr std::size_t batch_size_buckets
+  = std::size(batch_size_bounds) + 1;
 
 /// Counters of a runtime; cheap, thread-safe, monotonic.
 struct runtime_metrics {
