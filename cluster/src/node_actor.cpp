@@ -90,6 +90,8 @@ struct node_state {
   std::deque<std::pair<caf::message, caf::response_promise>> changes;
   /// The last version every member settled (told by the leader).
   uint64_t all_settled = 0;
+  /// The newest view known to be durable in the journal.
+  uint64_t stored_version = 0;
   bool releasing_now = false;
   std::vector<caf::response_promise> leave_waiters;
   uint64_t leave_version = 0;
@@ -422,13 +424,20 @@ public:
         route_done(p);
   }
 
+  /// Persists the current view; a node settles a view only once it is
+  /// stored, so that a restart never comes back to an older one.
   void store_view() {
     write_batch wb;
     wb.models.push_back({view_model, view_key, encode_view(st().cur), false});
+    auto ver = st().cur.version;
     self_
       ->request(st().rt->writer(), caf::infinite, commit_atom::value,
                 std::move(wb))
-      .then([](caf::ok_atom) {},
+      .then(
+        [this, ver](caf::ok_atom) {
+          st().stored_version = std::max(st().stored_version, ver);
+          maybe_settle();
+        },
             [this](caf::error& err) {
               log(log_level::error,
                   st().self.name + ": cannot store the view: " + render(err));
@@ -630,6 +639,7 @@ public:
     if (it == s.inflows.end() || ver != s.cur.version)
       return;
     write_batch wb;
+    std::vector<position> first_positions;
     for (std::size_t i = 0; i < chunk.events.size();) {
       const auto& first = chunk.events[i];
       append_request req;
@@ -656,6 +666,7 @@ public:
         ++j;
       }
       wb.appends.push_back(std::move(req));
+      first_positions.push_back(first.pos);
       i = j;
     }
     for (auto& sn : chunk.snapshots)
@@ -675,19 +686,26 @@ public:
       ->request(s.rt->writer(), caf::infinite, import_atom::value,
                 std::move(wb))
       .then(
-        [this, src, ver, done](batch_result& res) {
+        [this, src, ver, done, first_positions](batch_result& res) {
           auto& ns = st();
           auto nit = ns.inflows.find(src);
           if (nit == ns.inflows.end() || ver != ns.cur.version)
             return;
-          for (auto& part : res.appends)
-            if (!part) {
+          for (std::size_t i = 0; i < res.appends.size(); ++i) {
+            auto& part = res.appends[i];
+            if (!part || part->duplicate
+                || part->first_position != first_positions[i]) {
+              // The copy here is not a prefix of the old owner's log: never
+              // serve it (that would be a second history).
               log(log_level::error,
                   ns.self.name + ": hand-off import from " + src
-                    + " refused, retrying: " + render(part.error()));
+                    + " refused, retrying: "
+                    + (part ? "its positions differ from the old owner's"
+                            : render(part.error())));
               nit->second.requesting = false;
               return;
             }
+          }
           if (!done) {
             request_chunk(src);
             return;
@@ -731,7 +749,8 @@ public:
 
   void maybe_settle() {
     auto& s = st();
-    if (s.cur.empty() || !s.inflows.empty() || !s.cur.find(s.self.name))
+    if (s.cur.empty() || !s.inflows.empty() || !s.cur.find(s.self.name)
+        || s.stored_version < s.cur.version)
       return;
     send_to_leader(
       caf::make_message(settled_atom::value, s.cur.version, s.self.name));
@@ -1080,6 +1099,7 @@ public:
   void restore(const view& v) {
     auto& s = st();
     s.cur = v;
+    s.stored_version = v.version; // it was read from the journal
     s.owner = owners_of(v.members, s.parts, s.cfg.vnodes);
     auto prev = v.previous.empty()
                   ? std::vector<std::string>{}

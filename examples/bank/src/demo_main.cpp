@@ -41,6 +41,14 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+/// `j[key]` as an integer, or `otherwise` if absent or not a number (an
+/// account the projection has not seen yet has `"balance": null`).
+int64_t num(const json& j, const char* key, int64_t otherwise) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>()
+                                                  : otherwise;
+}
+
 int failures = 0;
 
 void say(const std::string& line) {
@@ -383,7 +391,7 @@ int main(int argc, char** argv) {
     json b;
     bool ok = await([&] {
       b = call(n, "GET", "/balances/alice").body;
-      return b.value("balance", int64_t{-1}) == 4500;
+      return num(b, "balance", -1) == 4500;
     });
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 std::chrono::steady_clock::now() - t0)
@@ -472,8 +480,8 @@ int main(int argc, char** argv) {
         std::to_string(match) + "/" + std::to_string(expected.size())
           + " accounts hold exactly their acknowledged money");
   check(await([&] {
-          return call(nodes[1], "GET", "/balances/acct-00")
-                   .body.value("balance", int64_t{-1})
+          return num(call(nodes[1], "GET", "/balances/acct-00").body,
+                     "balance", -1)
                  == expected["acct-00"];
         }),
         "n2's balance projection caught up after the restart");
