@@ -1,12 +1,12 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "annals/cluster/node.hpp"
 
-#include "node_actor.hpp"
-#include "protocol.hpp"
-
 #include "annals/errc.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
+
+#include "node_actor.hpp"
+#include "protocol.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
@@ -55,8 +55,8 @@ node::~node() {
   stop();
 }
 
-caf::expected<std::unique_ptr<node>>
-node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
+caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
+                                                 runtime& rt, node_config cfg) {
   if (cfg.name.empty())
     return make_error(errc::invalid_command,
                       "a cluster node needs a name (--cluster.name)");
@@ -65,9 +65,8 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
       return make_error(errc::invalid_command,
                         "TLS requested but the openssl module is not loaded");
     auto& c = sys.config();
-    auto get = [&](const char* key) {
-      return caf::get_or(c, key, std::string{});
-    };
+    auto get
+      = [&](const char* key) { return caf::get_or(c, key, std::string{}); };
     if (get("openssl.certificate").empty() || get("openssl.key").empty()
         || get("openssl.cafile").empty())
       return make_error(errc::invalid_command,
@@ -86,10 +85,10 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
     if (v->epochs.size() == rt.store().partition_count())
       stored = std::move(*v);
   }
-  caf::actor mm = cfg.tls ? caf::actor_cast<caf::actor>(
-                              sys.openssl_manager().actor_handle())
-                          : caf::actor_cast<caf::actor>(
-                              sys.middleman().actor_handle());
+  caf::actor mm
+    = cfg.tls
+        ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
+        : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
   member self{cfg.name, cfg.host, cfg.port};
   auto a = detail::spawn_node_actor(sys, rt, cfg, self, stored, mm);
   rt.adopt(a);
@@ -110,8 +109,8 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
   if (err)
     return err;
   if (stored && stored->find(cfg.name)) {
-    log(log_level::info, cfg.name + ": rejoining view "
-                           + std::to_string(stored->version));
+    log(log_level::info,
+        cfg.name + ": rejoining view " + std::to_string(stored->version));
     return out;
   }
   // Not a member (new, or it left earlier): join through the seeds.
@@ -138,8 +137,8 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
         return std::move(addr.error());
       auto root = connect_to(sys, cfg.tls, addr->first, addr->second);
       if (!root) {
-        last = make_error(errc::unavailable, "seed " + seed + ": "
-                                               + render(root.error()));
+        last = make_error(errc::unavailable,
+                          "seed " + seed + ": " + render(root.error()));
         continue;
       }
       std::optional<view> joined;
@@ -147,13 +146,12 @@ node::start(caf::actor_system& sys, runtime& rt, node_config cfg) {
         .receive([&](view& v) { joined = std::move(v); },
                  [&](caf::error& e) {
                    last = make_error(errc::unavailable,
-                                     "join through " + seed + ": "
-                                       + render(e));
+                                     "join through " + seed + ": " + render(e));
                  });
       if (joined) {
         caf::anon_send(a, view_atom::value, *joined);
-        log(log_level::info, cfg.name + ": joined view "
-                               + std::to_string(joined->version));
+        log(log_level::info,
+            cfg.name + ": joined view " + std::to_string(joined->version));
         return out;
       }
     }
@@ -203,9 +201,9 @@ caf::error node::await_settled(caf::timespan timeout) const {
 
 void node::subscribe(subscription_filter filter, event_handler f) {
   auto sub = rt_.spawn_callback_adapter(std::move(f));
-  auto cur = detail::spawn_cluster_cursor(
-    sys_, actor_, sub, rt_.store().partition_count(), filter.category,
-    filter.id, {}, 1024);
+  auto cur = detail::spawn_cluster_cursor(sys_, actor_, sub,
+                                          rt_.store().partition_count(),
+                                          filter.category, filter.id, {}, 1024);
   rt_.adopt(cur);
   caf::anon_send(sub, watch_atom::value, cur);
 }
@@ -219,9 +217,9 @@ void node::project(const std::string& name, subscription_filter filter,
     if (auto cp = rt_.store().load_checkpoint(model, p); cp && *cp)
       after[p] = **cp;
   auto sub = rt_.spawn_projection_adapter(model, std::move(f));
-  auto cur = detail::spawn_cluster_cursor(sys_, actor_, sub, parts,
-                                          filter.category, filter.id,
-                                          std::move(after), 1024);
+  auto cur
+    = detail::spawn_cluster_cursor(sys_, actor_, sub, parts, filter.category,
+                                   filter.id, std::move(after), 1024);
   rt_.adopt(cur);
   caf::anon_send(sub, watch_atom::value, cur);
 }

@@ -18,7 +18,8 @@ config::config() {
     .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)");
   load<caf::io::middleman>();
   load<caf::openssl::manager>();
-  set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds{250}});
+  set("middleman.heartbeat-interval",
+      caf::timespan{std::chrono::milliseconds{250}});
   set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{2}});
   register_protocol(*this);
 }

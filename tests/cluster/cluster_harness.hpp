@@ -11,16 +11,15 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <catch2/catch.hpp>
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <netinet/in.h>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -64,11 +63,10 @@ public:
 
   /// Starts the process and waits for "READY".
   void start(const std::string& seeds = {}) {
-    std::vector<std::string> argv{ANNALS_CLUSTER_NODE_CHILD,
-                                  "--annals.data-dir=" + dir_,
-                                  "--annals.partitions=64",
-                                  "--cluster.name=" + name_,
-                                  "--cluster.port=" + std::to_string(port_)};
+    std::vector<std::string> argv{
+      ANNALS_CLUSTER_NODE_CHILD, "--annals.data-dir=" + dir_,
+      "--annals.partitions=64", "--cluster.name=" + name_,
+      "--cluster.port=" + std::to_string(port_)};
     if (!seeds.empty())
       argv.push_back("--cluster.seeds=" + seeds);
     for (auto& x : extra_)
@@ -149,8 +147,7 @@ private:
 };
 
 /// Waits until `nodes` all report the same settled view of `members`.
-inline void await_settled(std::vector<node_process*> nodes,
-                          std::size_t members,
+inline void await_settled(std::vector<node_process*> nodes, std::size_t members,
                           std::chrono::seconds timeout
                           = std::chrono::seconds{60}) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
