@@ -7,14 +7,17 @@
 
 #include "node_actor.hpp"
 #include "protocol.hpp"
+#include "tls_error_queue.hpp"
 
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
-#include <caf/openssl/remote_actor.hpp>
+#include <caf/openssl/session.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
+#include <set>
 #include <thread>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::cluster_status)
@@ -36,11 +39,60 @@ parse_address(const std::string& text) {
   return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
 }
 
-caf::expected<caf::actor> connect_to(caf::actor_system& sys, bool tls,
-                                     const std::string& host, uint16_t port) {
-  if (tls)
-    return caf::openssl::remote_actor<caf::actor>(sys, host, port);
-  return sys.middleman().remote_actor(host, port);
+// Connects through `mm` (CAF's plain or openssl middleman actor, the same
+// path as `remote_actor`) but with a timeout: `remote_actor` waits forever
+// when a peer accepts the TCP connection and never finishes the handshake.
+caf::expected<caf::actor> connect_to(caf::scoped_actor& me,
+                                     const caf::actor& mm,
+                                     const std::string& host, uint16_t port,
+                                     caf::timespan timeout) {
+  caf::expected<caf::actor> out{caf::error{}};
+  me->request(mm, timeout, caf::connect_atom::value, host, port)
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>&) {
+        if (ptr)
+          out = caf::actor_cast<caf::actor>(ptr);
+        else
+          out = caf::make_error(caf::sec::no_actor_published_at_port);
+      },
+      [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+// With authentication on, CAF's openssl module builds a TLS context per
+// connection and throws when it cannot load the certificate, key or CA --
+// from the I/O thread, which ends the process at the first connection.
+// Building one context here turns that into a start-up error.
+caf::error check_tls(caf::actor_system& sys) {
+  static_cast<void>(detail::tls_error_queue_anchor());
+  if (!sys.has_openssl_manager())
+    return make_error(errc::invalid_command,
+                      "TLS requested but the openssl module is not loaded");
+  auto& c = sys.config();
+  std::string missing;
+  for (auto [option, value] :
+       {std::pair{"openssl.certificate", &c.openssl_certificate},
+        std::pair{"openssl.key", &c.openssl_key},
+        std::pair{"openssl.cafile", &c.openssl_cafile}})
+    if (value->empty())
+      missing += (missing.empty() ? "" : ", ") + std::string{option};
+  if (!missing.empty())
+    return make_error(errc::invalid_command,
+                      "TLS needs " + missing
+                        + " (mutual authentication: openssl.certificate, "
+                          "openssl.key and openssl.cafile)");
+  try {
+    caf::openssl::session probe{sys};
+    if (!probe.init())
+      return make_error(errc::invalid_command, "cannot create a TLS session");
+  } catch (const std::exception& e) {
+    return make_error(errc::invalid_command,
+                      std::string{"TLS setup: "} + e.what() + " ("
+                        + c.openssl_certificate + ", " + c.openssl_key + ", "
+                        + c.openssl_cafile + ")");
+  }
+  return {};
 }
 
 } // namespace
@@ -60,19 +112,9 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
   if (cfg.name.empty())
     return make_error(errc::invalid_command,
                       "a cluster node needs a name (--cluster.name)");
-  if (cfg.tls) {
-    if (!sys.has_openssl_manager())
-      return make_error(errc::invalid_command,
-                        "TLS requested but the openssl module is not loaded");
-    auto& c = sys.config();
-    auto get
-      = [&](const char* key) { return caf::get_or(c, key, std::string{}); };
-    if (get("openssl.certificate").empty() || get("openssl.key").empty()
-        || get("openssl.cafile").empty())
-      return make_error(errc::invalid_command,
-                        "TLS needs openssl.certificate, openssl.key and "
-                        "openssl.cafile (mutual authentication)");
-  }
+  if (cfg.tls)
+    if (auto err = check_tls(sys))
+      return err;
   // A restarted node rejoins the view it stored.
   std::optional<view> stored;
   auto row = rt.store().load_model(detail::view_model, detail::view_key);
@@ -135,7 +177,9 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
       auto addr = parse_address(seed);
       if (!addr)
         return std::move(addr.error());
-      auto root = connect_to(sys, cfg.tls, addr->first, addr->second);
+      auto root = connect_to(
+        me, mm, addr->first, addr->second,
+        std::min(cfg.join_timeout, caf::timespan{std::chrono::seconds{5}}));
       if (!root) {
         last = make_error(errc::unavailable,
                           "seed " + seed + ": " + render(root.error()));

@@ -1,11 +1,16 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "annals/cluster/node_config.hpp"
 
+#include "annals/errc.hpp"
+
 #include "protocol.hpp"
+#include "tls_error_queue.hpp"
 
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
+
+#include <fstream>
 
 namespace annals::cluster {
 
@@ -18,6 +23,7 @@ config::config() {
     .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)");
   load<caf::io::middleman>();
   load<caf::openssl::manager>();
+  static_cast<void>(detail::tls_error_queue_anchor());
   set("middleman.heartbeat-interval",
       caf::timespan{std::chrono::milliseconds{250}});
   set("middleman.connection-timeout", caf::timespan{std::chrono::seconds{2}});
@@ -41,6 +47,33 @@ node_config config::node() const {
   }
   nc.tls = tls_;
   return nc;
+}
+
+caf::error config::validate() const {
+  if (!tls_)
+    return {};
+  std::string missing;
+  std::string unreadable;
+  auto check = [&](const char* option, const std::string& path) {
+    if (path.empty()) {
+      missing += missing.empty() ? "" : ", ";
+      missing += option;
+    } else if (!std::ifstream{path}) {
+      unreadable += unreadable.empty() ? "" : ", ";
+      unreadable += std::string{option} + "=" + path;
+    }
+  };
+  check("openssl.certificate", openssl_certificate);
+  check("openssl.key", openssl_key);
+  check("openssl.cafile", openssl_cafile);
+  if (!missing.empty())
+    return make_error(errc::invalid_command,
+                      "--cluster.tls needs " + missing
+                        + " (mutual TLS: certificate, key and CA)");
+  if (!unreadable.empty())
+    return make_error(errc::invalid_command,
+                      "--cluster.tls: cannot read " + unreadable);
+  return {};
 }
 
 } // namespace annals::cluster

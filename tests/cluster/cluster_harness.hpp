@@ -8,9 +8,13 @@
 #include "child_process.hpp"
 #include "sample_account.hpp"
 #include "temp_dir.hpp"
+#include "test_certs.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
+#include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
@@ -20,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <netinet/in.h>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -130,6 +135,11 @@ public:
     return name_;
   }
 
+  /// The process id (0 when not running).
+  pid_t pid() const {
+    return proc_ ? proc_->pid() : 0;
+  }
+
   uint16_t port() const {
     return port_;
   }
@@ -175,18 +185,63 @@ struct client_config : cluster::config {
     set("scheduler.max-threads", 2);
     add_message_types<caf::id_block::sample>();
   }
+
+  /// A TLS client presenting `id` (empty fields stay unset: an identity
+  /// with no field set makes CAF's openssl module speak anonymous TLS).
+  explicit client_config(const tls_identity& id) : client_config() {
+    if (!id.certificate.empty())
+      set("openssl.certificate", id.certificate);
+    if (!id.key.empty())
+      set("openssl.key", id.key);
+    if (!id.cafile.empty())
+      set("openssl.cafile", id.cafile);
+  }
 };
 
 class cluster_client {
 public:
+  /// A plain BASP client.
   cluster_client() : sys_(cfg_) {
+  }
+
+  /// A client connecting through CAF's openssl module with identity `id`.
+  explicit cluster_client(const tls_identity& id)
+    : cfg_(id), tls_(true), sys_(cfg_) {
+  }
+
+  /// Connects to the node actor at `port` (plain or TLS, as constructed)
+  /// through the middleman actor, so that a refused or stalled handshake
+  /// fails after `timeout` instead of blocking forever (`remote_actor`
+  /// waits without a timeout).
+  caf::expected<caf::actor> connect(uint16_t port, caf::timespan timeout
+                                                   = std::chrono::seconds{10}) {
+    auto mm
+      = tls_
+          ? caf::actor_cast<caf::actor>(sys_.openssl_manager().actor_handle())
+          : caf::actor_cast<caf::actor>(sys_.middleman().actor_handle());
+    caf::scoped_actor self{sys_};
+    caf::expected<caf::actor> out{caf::error{}};
+    self
+      ->request(mm, timeout, caf::connect_atom::value, std::string{"127.0.0.1"},
+                port)
+      .receive(
+        [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+            const std::set<std::string>&) {
+          if (ptr)
+            out = caf::actor_cast<caf::actor>(ptr);
+          else
+            out = caf::make_error(caf::sec::no_actor_published_at_port);
+        },
+        [&](caf::error& e) { out = std::move(e); });
+    return out;
   }
 
   /// A handle to `sample::account` through the node at `port`.
   aggregate_handle<sample::account> accounts(uint16_t port) {
     auto it = roots_.find(port);
     if (it == roots_.end()) {
-      auto root = sys_.middleman().remote_actor("127.0.0.1", port);
+      auto root = tls_ ? caf::openssl::remote_actor(sys_, "127.0.0.1", port)
+                       : sys_.middleman().remote_actor("127.0.0.1", port);
       INFO("cannot connect to port " << port);
       REQUIRE(root);
       it = roots_.emplace(port, *root).first;
@@ -206,6 +261,7 @@ public:
 
 private:
   client_config cfg_;
+  bool tls_ = false;
   caf::actor_system sys_;
   std::map<uint16_t, caf::actor> roots_;
 };

@@ -2,6 +2,8 @@
 //
 // Usage: cluster_node_child --annals.data-dir=D --cluster.name=N
 //                           --cluster.port=P [--cluster.seeds=host:port]
+//                           [--cluster.tls --openssl.certificate=C
+//                            --openssl.key=K --openssl.cafile=CA]
 // Hosts `sample::account` and prints "READY <port>" once it has joined.
 // Then reads commands on stdin, one per line:
 //   status  -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
@@ -24,6 +26,10 @@ int main(int argc, char** argv) {
   cfg.set("scheduler.max-threads", 2);
   cfg.add_message_types<caf::id_block::sample>();
   if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "bad options: " << annals::render(err) << std::endl;
+    return 2;
+  }
+  if (auto err = cfg.validate()) {
     std::cerr << "bad options: " << annals::render(err) << std::endl;
     return 2;
   }

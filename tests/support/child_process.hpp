@@ -25,7 +25,9 @@ class child_process {
 public:
   /// With `with_stdin`, the child's stdin is a pipe fed by `send_line`
   /// (closing it -- `close_stdin` or the destructor -- is the child's EOF).
-  explicit child_process(std::vector<std::string> argv, bool with_stdin = false)
+  /// A non-empty `stderr_file` receives the child's stderr (else inherited).
+  explicit child_process(std::vector<std::string> argv, bool with_stdin = false,
+                         const std::string& stderr_file = {})
     : argv_(std::move(argv)) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0)
@@ -41,6 +43,9 @@ public:
       posix_spawn_file_actions_adddup2(&fa, in[0], 0);
       posix_spawn_file_actions_addclose(&fa, in[1]);
     }
+    if (!stderr_file.empty())
+      posix_spawn_file_actions_addopen(&fa, 2, stderr_file.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
     std::vector<char*> args;
     for (auto& a : argv_)
       args.push_back(a.data());
@@ -150,6 +155,27 @@ public:
 
   void kill(int sig = SIGKILL) {
     ::kill(pid_, sig);
+  }
+
+  pid_t pid() const noexcept {
+    return pid_;
+  }
+
+  /// Waits up to `timeout` for the child to exit; its wait status, or
+  /// nullopt if it still runs.
+  std::optional<int> wait_for(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (status_ < 0) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = st;
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline)
+        return std::nullopt;
+      ::usleep(5000);
+    }
+    return status_;
   }
 
   /// Waits for the child; returns its wait status.

@@ -4,6 +4,7 @@
 
 #include "annals/runtime_config.hpp"
 
+#include <caf/error.hpp>
 #include <caf/timespan.hpp>
 
 #include <chrono>
@@ -49,6 +50,17 @@ public:
 
   /// The node settings parsed from the options.
   node_config node() const;
+
+  /// Checks the settings that must hold before an actor system is built
+  /// from this config. With `--cluster.tls`: `openssl.certificate`,
+  /// `openssl.key` and `openssl.cafile` are all set and name readable
+  /// files. Fails with `errc::invalid_command` naming the missing option.
+  ///
+  /// Call it right after `parse`: CAF's openssl module throws from the
+  /// actor system's constructor when a certificate is set without a key
+  /// (or the other way round), so `node::start`'s own check comes too late
+  /// for those cases.
+  [[nodiscard]] caf::error validate() const;
 
 private:
   std::string name_;
