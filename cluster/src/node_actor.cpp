@@ -300,13 +300,16 @@ public:
     return {};
   }
 
+  /// Connects to `m` -- only if our name is the smaller one: two nodes
+  /// dialling each other at once can each keep a different connection and
+  /// drop the other's (seen with TLS). The larger name waits for our hello.
   void connect(const member& m) {
     auto& s = st();
     if (m.name == s.self.name)
       return;
     auto& pr = s.peers[m.name];
     pr.m = m;
-    if (pr.root || pr.connecting)
+    if (pr.root || pr.connecting || m.name < s.self.name)
       return;
     pr.connecting = true;
     pr.connect_started = clock::now();
@@ -321,8 +324,6 @@ public:
           if (!ptr)
             return;
           on_peer(name, caf::actor_cast<caf::actor>(ptr));
-          self_->send(npr.root, hello_atom::value, st().self,
-                      caf::actor_cast<caf::actor>(self_), st().cur);
         },
         [this, name](caf::error&) { st().peers[name].connecting = false; });
   }
@@ -334,6 +335,9 @@ public:
     pr.root = std::move(root);
     self_->monitor(pr.root);
     log(log_level::info, st().self.name + ": connected to " + name);
+    // Introduce ourselves (the peer learns our root and our view).
+    self_->send(pr.root, hello_atom::value, st().self,
+                caf::actor_cast<caf::actor>(self_), st().cur);
     retry_inflows();
   }
 
