@@ -113,6 +113,7 @@ TEST_CASE("checker: 3 nodes under load, SIGKILLed at random moments, one "
   constexpr std::size_t cycles = 22;
   auto done = kill_cycles(c, w, cycles, rng, true, [&](std::size_t i) {
     if (i == 8) { // join under load (no kill meanwhile)
+      REQUIRE(await_settled(c.all(), 3));
       REQUIRE(n4.start(c.nodes[0]->address()));
       auto four = c.all();
       four.push_back(&n4);
