@@ -115,6 +115,7 @@ seen s1 t/b 1
   CHECK(rep.oks == 4);
   CHECK(rep.events == 5);
   CHECK(rep.subscriber_duplicates == 2);
+  CHECK(rep.seen == 6);
 }
 
 TEST_CASE("checker: lost writes and inconsistent acks") {

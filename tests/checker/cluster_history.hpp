@@ -325,7 +325,7 @@ struct workload {
     int resend_percent = 10;
     /// Percent of new commands replaced by a retry of an unknown one.
     int retry_percent = 50;
-    std::chrono::milliseconds timeout{3000};
+    std::chrono::milliseconds timeout{1500};
     unsigned seed = 1;
   };
 

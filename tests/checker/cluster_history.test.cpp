@@ -110,7 +110,7 @@ TEST_CASE("checker: 3 nodes under load, SIGKILLed at random moments, one "
   ws.seed = Catch::rngSeed();
   workload w{c.log, c.all(), ws};
   w.start();
-  constexpr std::size_t cycles = 22;
+  constexpr std::size_t cycles = 25;
   auto done = kill_cycles(c, w, cycles, rng, true, [&](std::size_t i) {
     if (i == 8) { // join under load (no kill meanwhile)
       REQUIRE(await_settled(c.all(), 3));
@@ -141,8 +141,8 @@ TEST_CASE("checker: 3 nodes under load, SIGKILLed at random moments, one "
     keep(c.tmp);
   CHECK(done >= 20);
   CHECK(w.acks > 300);
-  CHECK(w.duplicate_acks > 0);          // resends were recognised
-  CHECK(rep.subscriber_duplicates > 0); // restarted subscribers re-read
+  CHECK(w.duplicate_acks > 0); // resends were recognised
+  CHECK(rep.seen > w.acks);    // every incarnation's subscriber reads all
   REQUIRE(rep.valid());
 }
 

@@ -295,6 +295,7 @@ public:
     for (const auto& x : h.ops) {
       ++rep_.ops;
       if (x.type == op_type::seen) {
+        ++rep_.seen;
         check_seen(x, sub_last);
         continue;
       }

@@ -124,6 +124,7 @@ struct report {
   std::size_t oks = 0;
   std::size_t events = 0;
   std::size_t journals = 0;
+  std::size_t seen = 0;
   std::size_t subscriber_duplicates = 0;
 
   bool valid() const noexcept {
