@@ -78,7 +78,7 @@ private:
 
 } // namespace
 
-TEST_CASE("checker: a clean history passes") {
+TEST_CASE("a clean history passes") {
   auto n1 = make_memory_journal(small());
   auto n2 = make_memory_journal(small());
   put(*n1, "a", "c1");
@@ -118,7 +118,7 @@ seen s1 t/b 1
   CHECK(rep.seen == 6);
 }
 
-TEST_CASE("checker: lost writes and inconsistent acks") {
+TEST_CASE("lost writes and inconsistent acks") {
   auto n1 = make_memory_journal(small());
   put(*n1, "a", "c1");
   put(*n1, "a", "c2");
@@ -143,7 +143,7 @@ ok k1 t/a c1 2
   CHECK_FALSE(rep.valid());
 }
 
-TEST_CASE("checker: duplicates") {
+TEST_CASE("duplicates") {
   auto n1 = make_memory_journal(small(0)); // dedupe off
   put(*n1, "a", "c1");
   put(*n1, "a", "c2");
@@ -174,7 +174,7 @@ ok k1 t/b c3 1..1
   }
 }
 
-TEST_CASE("checker: gaps in a journal") {
+TEST_CASE("gaps in a journal") {
   std::shared_ptr<journal> inner = make_memory_journal(small());
   put(*inner, "a", "c1");
   put(*inner, "a", "c2");
@@ -185,7 +185,7 @@ TEST_CASE("checker: gaps in a journal") {
   CHECK(rep.count("gap") == 2);
 }
 
-TEST_CASE("checker: real-time order per aggregate") {
+TEST_CASE("real-time order per aggregate") {
   auto n1 = make_memory_journal(small());
   put(*n1, "a", "b1");
   put(*n1, "a", "a1");
@@ -206,7 +206,7 @@ ok k3 t/a x1 3
   CHECK(rep.count("lost-write") == 0);
 }
 
-TEST_CASE("checker: two histories across journals") {
+TEST_CASE("two histories across journals") {
   auto owner = make_memory_journal(small());
   auto old = make_memory_journal(small());
   write_batch fence;
@@ -224,7 +224,7 @@ TEST_CASE("checker: two histories across journals") {
   CHECK(ex[0].find("epoch 2 vs 1") != std::string::npos);
 }
 
-TEST_CASE("checker: epochs decreasing along a partition") {
+TEST_CASE("epochs decreasing along a partition") {
   auto n1 = make_memory_journal(small());
   put(*n1, "a", "c1", 5);
   put(*n1, "a", "c2", 0); // 0 is never fenced by the journal
@@ -232,7 +232,7 @@ TEST_CASE("checker: epochs decreasing along a partition") {
   CHECK(rep.count("stale-epoch") == 1);
 }
 
-TEST_CASE("checker: definitely failed commands must not appear") {
+TEST_CASE("definitely failed commands must not appear") {
   auto n1 = make_memory_journal(small());
   put(*n1, "a", "c1");
   put(*n1, "a", "c2");
@@ -251,7 +251,7 @@ fail k1 t/a c3
   CHECK(rep.count("aborted-read") == 1);
 }
 
-TEST_CASE("checker: subscribers must see gap-free, ordered revisions") {
+TEST_CASE("subscribers must see gap-free, ordered revisions") {
   auto n1 = make_memory_journal(small());
   put(*n1, "a", "c1");
   put(*n1, "a", "c2");
@@ -280,7 +280,7 @@ TEST_CASE("checker: subscribers must see gap-free, ordered revisions") {
   }
 }
 
-TEST_CASE("checker: malformed histories are refused with the line") {
+TEST_CASE("malformed histories are refused with the line") {
   std::string err;
   for (auto text :
        {"ok k1 t/a", "frob k1 t/a c1", "ok k1 t/a c1 0", "ok k1 t/a c1 3..2",

@@ -98,7 +98,7 @@ std::size_t kill_cycles(cluster3& c, workload& w, std::size_t cycles,
 
 } // namespace
 
-TEST_CASE("checker: 3 nodes under load, SIGKILLed at random moments, one "
+TEST_CASE("3 nodes under load, SIGKILLed at random moments, one "
           "join and one leave: no anomaly",
           "[checker][cluster]") {
   auto t0 = steady_clock::now();
@@ -176,8 +176,7 @@ std::string stale_writer(cluster3& c, checker::report& rep) {
   return *stale;
 }
 
-TEST_CASE("checker: a stale writer after a hand-off is fenced",
-          "[checker][cluster]") {
+TEST_CASE("a stale writer after a hand-off is fenced", "[checker][cluster]") {
   // The control run of the planted no_fencing bug.
   cluster3 c{ANNALS_CHECKER_NODE_CHILD};
   checker::report rep;
@@ -190,7 +189,7 @@ TEST_CASE("checker: a stale writer after a hand-off is fenced",
 
 // -- planted bugs -------------------------------------------------------------
 
-TEST_CASE("checker: planted no_fencing is reported as two histories",
+TEST_CASE("planted no_fencing is reported as two histories",
           "[checker][cluster][planted]") {
   cluster3 c{ANNALS_CHECKER_NODE_CHILD_PLANTED, {"--plant=no_fencing"}};
   checker::report rep;
@@ -202,7 +201,7 @@ TEST_CASE("checker: planted no_fencing is reported as two histories",
   CHECK(rep.count("two-histories") > 0);
 }
 
-TEST_CASE("checker: planted no_dedupe is reported as duplicates",
+TEST_CASE("planted no_dedupe is reported as duplicates",
           "[checker][cluster][planted]") {
   cluster3 c{ANNALS_CHECKER_NODE_CHILD_PLANTED, {"--plant=no_dedupe"}};
   c.start(false);
@@ -222,7 +221,7 @@ TEST_CASE("checker: planted no_dedupe is reported as duplicates",
   CHECK(w.duplicate_acks == 0); // no retry was recognised
 }
 
-TEST_CASE("checker: planted reply_before_commit is reported as lost writes",
+TEST_CASE("planted reply_before_commit is reported as lost writes",
           "[checker][cluster][planted]") {
   auto t0 = steady_clock::now();
   cluster3 c{ANNALS_CHECKER_NODE_CHILD_PLANTED,
