@@ -1182,6 +1182,10 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
         logic->on_peer(m.name, root);
       }
       logic->adopt(v);
+      // The peer may be a restarted leader, which lost the settled reports
+      // of the current view: report again (idempotent), or no membership
+      // change would ever be accepted again.
+      logic->maybe_settle();
       return ns.cur;
     },
     [logic](view& v) { logic->adopt(v); }, // reply to a hello

@@ -32,6 +32,7 @@
 // mdb_env_set_mapsize must not run while this process has transactions open.
 
 #include "annals/persistence/journal.hpp"
+#include "annals/persistence/planted_bugs.hpp"
 
 #include "codec.hpp"
 #include "dir_lock.hpp"
@@ -481,8 +482,14 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
     auto skey = stream_key(req.stream);
     auto p = partition_of(req.stream, partitions_);
     std::string ckey;
-    if (!req.command_id.empty()) {
+    bool lookup = !req.command_id.empty();
+#ifdef ANNALS_PLANTED_BUGS
+    if (planted::bug("no_dedupe"))
+      lookup = false;
+#endif
+    if (!req.command_id.empty())
       ckey = skey + req.command_id;
+    if (lookup) {
       MDB_val k = to_val(ckey), v;
       auto rc = mdb_get(txn.txn, commands_, &k, &v);
       if (rc == 0) {
@@ -518,7 +525,12 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
         }
         it = part_epoch.emplace(p, current).first;
       }
-      if (req.epoch < it->second) {
+      bool stale = req.epoch < it->second;
+#ifdef ANNALS_PLANTED_BUGS
+      if (planted::bug("no_fencing"))
+        stale = false;
+#endif
+      if (stale) {
         out.appends.emplace_back(make_error(
           journal_errc::stale_epoch,
           "stream " + to_string(req.stream) + ": epoch "
@@ -836,6 +848,10 @@ lmdb_journal::find_command(const stream_id& stream,
       auto ckey = stream_key(stream) + command_id;
       MDB_val k = to_val(ckey), v;
       auto rc = mdb_get(txn, commands_, &k, &v);
+#ifdef ANNALS_PLANTED_BUGS
+      if (planted::bug("no_dedupe"))
+        rc = MDB_NOTFOUND;
+#endif
       if (rc == MDB_NOTFOUND)
         return std::optional<append_result>{};
       if (rc != 0)

@@ -261,3 +261,19 @@ TEST_CASE("join and leave under load: no acknowledged command lost, order "
   CHECK(n1.stop() == 0);
   CHECK(n3.stop() == 0);
 }
+
+TEST_CASE("a restarted leader settles again and accepts a join") {
+  // Regression: the leader keeps the members' settled reports in memory
+  // only; after its restart nobody reported again, so it never settled and
+  // every later join or leave timed out.
+  three_nodes c;
+  c.n1.kill(SIGKILL); // n1 is the leader (smallest name)
+  c.n1.start();
+  await_settled({&c.n1, &c.n2, &c.n3}, 3, std::chrono::seconds{20});
+  node_process n4{"n4", c.root.path() + "/n4", free_port()};
+  n4.start(c.n2.address());
+  await_settled({&c.n1, &c.n2, &c.n3, &n4}, 4);
+  for (auto* n : c.all())
+    CHECK(n->stop() == 0);
+  CHECK(n4.stop() == 0);
+}

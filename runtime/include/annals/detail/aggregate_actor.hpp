@@ -33,6 +33,7 @@
 #include "annals/detail/runtime_context.hpp"
 #include "annals/errc.hpp"
 #include "annals/log.hpp"
+#include "annals/persistence/planted_bugs.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
 
@@ -336,10 +337,22 @@ public:
       apply_event(st.agg, ev);
     auto first = st.rev + 1;
     st.rev += d.events().size();
-    if (!env.command_id.empty())
-      st.in_flight_ids.emplace(env.command_id, e.seq);
     auto seq = e.seq;
     auto n = static_cast<uint32_t>(d.events().size());
+#ifdef ANNALS_PLANTED_BUGS
+    if (planted::bug("reply_before_commit")) {
+      // The bug: the ack leaves before the commit; nothing waits for it.
+      e.reply = caf::make_message(ack{first, first + n - 1, n, false});
+      e.done = true;
+      self_
+        ->request(st.ctx->writer, caf::infinite, append_atom::value,
+                  std::move(req))
+        .then([](append_result&) {}, [](caf::error&) {});
+      return;
+    }
+#endif
+    if (!env.command_id.empty())
+      st.in_flight_ids.emplace(env.command_id, e.seq);
     self_
       ->request(st.ctx->writer, caf::infinite, append_atom::value,
                 std::move(req))

@@ -1,0 +1,159 @@
+// annals -- a cluster node for the history-checker tests (built twice: as
+// checker_node_child, and with ANNALS_PLANTED_BUGS as
+// checker_node_child_planted).
+//
+// Usage: checker_node_child --annals.data-dir=D --cluster.name=N
+//          --cluster.port=P [--cluster.seeds=host:port]
+//          [--sub=NAME] [--plant=BUG]
+// Hosts `sample::account` and prints "READY <port>" once it has joined.
+// --sub=NAME subscribes to every sample.account event of the cluster (from
+//   the beginning) and prints "SEEN NAME <category/id> <revision> <command>"
+//   for each.
+// --plant=BUG sets ANNALS_PLANT_BUG=BUG (only a planted build reacts).
+// Then reads commands on stdin, one per line:
+//   status   -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
+//                <outbound> <reachable members>"
+//   leave    -> "LEFT ok" or "LEFT <error>"
+//   stale N  -> a stale writer: among acct-0 .. acct-(N-1), the first stream
+//               in this node's journal whose partition this node no longer
+//               owns gets one more event appended directly to the journal
+//               with the epoch of the stream's last event (what an owner
+//               that missed its loss of ownership would write).
+//               "STALE ok <id> <revision> <epoch>", "STALE refused <id>
+//               <error>" or "STALE none".
+// and stops cleanly on EOF.
+#include "annals/cluster/node.hpp"
+#include "annals/render.hpp"
+
+#include "sample_account.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::mutex out_mtx;
+
+void say(const std::string& line, bool flush = true) {
+  std::lock_guard guard{out_mtx};
+  std::cout << line << '\n';
+  if (flush)
+    std::cout.flush();
+}
+
+std::string stale_write(annals::runtime& rt, annals::cluster::node& node,
+                        int n) {
+  auto st = node.status();
+  if (!st)
+    return "STALE refused - " + annals::render(st.error());
+  auto& store = rt.store();
+  for (int i = 0; i < n; ++i) {
+    auto id = "acct-" + std::to_string(i);
+    annals::stream_id sid{"sample.account", id};
+    auto p = annals::partition_of(sid, store.partition_count());
+    if (p < st->owners.size() && st->owners[p] == node.name())
+      continue;
+    auto last = store.last_revision(sid);
+    if (!last || *last == 0)
+      continue;
+    auto evs = store.read_stream(sid, *last, 1);
+    if (!evs || evs->empty())
+      continue;
+    const auto& ev = evs->front();
+    annals::append_request req;
+    req.stream = sid;
+    req.command_id = "stale-" + id;
+    req.epoch = ev.meta.epoch;
+    annals::event_data d;
+    d.type = ev.type;
+    d.schema_version = ev.schema_version;
+    d.payload = ev.payload;
+    req.events.push_back(std::move(d));
+    auto res = store.append(std::move(req));
+    if (!res)
+      return "STALE refused " + id + " " + annals::render(res.error());
+    return "STALE ok " + id + " " + std::to_string(res->last_revision) + " "
+           + std::to_string(ev.meta.epoch);
+  }
+  return "STALE none";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Our own options first; CAF gets the rest.
+  std::vector<char*> args;
+  std::string sub;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--sub=", 0) == 0)
+      sub = a.substr(6);
+    else if (a.rfind("--plant=", 0) == 0)
+      ::setenv("ANNALS_PLANT_BUG", a.substr(8).c_str(), 1);
+    else
+      args.push_back(argv[i]);
+  }
+  annals::cluster::config cfg;
+  cfg.set("scheduler.max-threads", 2);
+  cfg.add_message_types<caf::id_block::sample>();
+  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data())) {
+    std::cerr << "bad options: " << annals::render(err) << std::endl;
+    return 2;
+  }
+  caf::actor_system sys{cfg};
+  auto rt = annals::runtime::start(sys, cfg.runtime());
+  if (!rt) {
+    std::cerr << "runtime: " << annals::render(rt.error()) << std::endl;
+    return 3;
+  }
+  auto node = annals::cluster::node::start(sys, **rt, cfg.node());
+  if (!node) {
+    std::cerr << "node: " << annals::render(node.error()) << std::endl;
+    (*rt)->shutdown();
+    return 4;
+  }
+  (*node)->host<sample::account>();
+  if (!sub.empty())
+    (*node)->subscribe(
+      annals::subscription_filter::of_category("sample.account"),
+      [sub](const annals::recorded_event& ev) {
+        say("SEEN " + sub + " " + to_string(ev.stream) + " "
+              + std::to_string(ev.rev) + " " + ev.meta.command_id,
+            false);
+        return caf::error{};
+      });
+  say("READY " + std::to_string((*node)->port()));
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "status") {
+      auto s = (*node)->status();
+      if (!s) {
+        say("STATUS error " + annals::render(s.error()));
+        continue;
+      }
+      std::size_t up = 0;
+      for (bool r : s->reachable)
+        up += r ? 1 : 0;
+      std::ostringstream o;
+      o << "STATUS " << s->current.version << ' ' << (s->settled ? 1 : 0) << ' '
+        << s->current.members.size() << ' ' << s->active << ' ' << s->inbound
+        << ' ' << s->outbound << ' ' << up;
+      say(o.str());
+    } else if (line == "leave") {
+      auto err = (*node)->leave();
+      say("LEFT " + (err ? annals::render(err) : std::string{"ok"}));
+    } else if (line.rfind("stale ", 0) == 0) {
+      say(stale_write(**rt, **node, std::atoi(line.c_str() + 6)));
+    }
+  }
+  (*node)->stop();
+  (*rt)->shutdown();
+  say("STOPPED");
+  return 0;
+}
