@@ -63,6 +63,9 @@ struct host_state {
   /// Hand-offs in progress: partitions whose aggregates must all stop, and
   /// who to tell once none is live.
   std::vector<std::pair<std::vector<bool>, caf::response_promise>> releases;
+  /// Live aggregates (stopping ones included) per partition, so that a
+  /// hand-off checks its partitions, not every live aggregate.
+  std::vector<uint32_t> live_in;
 };
 
 template <class A>
@@ -138,6 +141,7 @@ public:
     if (!it->second.stopping)
       st.lru.erase(it->second.lru);
     st.live.erase(it);
+    --live_count(id);
     if (!buffer.empty()) {
       // Commands that arrived while it stopped go to a fresh actor, in order.
       auto& e = spawn(id)->second;
@@ -180,6 +184,13 @@ private:
                         st.ctx->store->partition_count());
   }
 
+  uint32_t& live_count(const std::string& id) {
+    auto& st = self_->state;
+    if (st.live_in.empty())
+      st.live_in.assign(st.ctx->store->partition_count(), 0);
+    return st.live_in[partition(id)];
+  }
+
   bool releasing(const std::string& id) const {
     auto& st = self_->state;
     if (st.releases.empty())
@@ -195,11 +206,8 @@ private:
     auto& st = self_->state;
     for (auto it = st.releases.begin(); it != st.releases.end();) {
       bool busy = false;
-      for (auto& [id, e] : st.live)
-        if (it->first[partition(id)]) {
-          busy = true;
-          break;
-        }
+      for (std::size_t p = 0; p < it->first.size() && !busy; ++p)
+        busy = it->first[p] && p < st.live_in.size() && st.live_in[p] > 0;
       if (busy) {
         ++it;
       } else {
@@ -222,6 +230,7 @@ private:
     e.last_used = std::chrono::steady_clock::now();
     st.by_addr.emplace(actor.address(), id);
     auto it = st.live.emplace(id, std::move(e)).first;
+    ++live_count(id);
     // Over the cap: stop the least recently used (never the new one).
     if (st.opts.max_live > 0 && st.lru.size() > st.opts.max_live) {
       auto victim = st.live.find(st.lru.back());
