@@ -36,6 +36,8 @@ struct held_command {
   command_envelope env;
   caf::response_promise rp;
   uint32_t hops = 0;
+  std::chrono::steady_clock::time_point since
+    = std::chrono::steady_clock::now();
 };
 
 struct pending_fetch {
@@ -55,6 +57,8 @@ struct node_state {
     member m;
     caf::actor root;
     bool connecting = false;
+    /// Connected once and then lost (not merely "not connected yet").
+    bool lost = false;
     std::chrono::steady_clock::time_point connect_started;
   };
 
@@ -152,7 +156,7 @@ public:
         return;
       case inbound: {
         auto src = inbound_source(p);
-        if (!src.empty() && !reachable(src)) {
+        if (!src.empty() && lost(src)) {
           ++s.unavailable;
           rp.deliver(unavailable("partition " + std::to_string(p)
                                  + " is moving here from node " + src
@@ -292,6 +296,13 @@ public:
     return it != st().peers.end() && it->second.root;
   }
 
+  /// True if `name` was connected and is gone (a joiner that has not been
+  /// dialled yet is not lost).
+  bool lost(const std::string& name) {
+    auto it = st().peers.find(name);
+    return it != st().peers.end() && it->second.lost && !it->second.root;
+  }
+
   std::string inbound_source(partition_id p) {
     for (auto& [src, in] : st().inflows)
       if (std::find(in.partitions.begin(), in.partitions.end(), p)
@@ -333,6 +344,7 @@ public:
     if (pr.root == root)
       return;
     pr.root = std::move(root);
+    pr.lost = false;
     self_->monitor(pr.root);
     log(log_level::info, st().self.name + ": connected to " + name);
     // Introduce ourselves (the peer learns our root and our view).
@@ -346,6 +358,7 @@ public:
     for (auto& [name, pr] : s.peers) {
       if (pr.root && pr.root.address() == dm.source) {
         pr.root = nullptr;
+        pr.lost = true;
         fail_calls(name,
                    "node " + name + " failed while the command was in flight");
         log(log_level::warning, s.self.name + ": lost node " + name + " ("
@@ -442,10 +455,10 @@ public:
           st().stored_version = std::max(st().stored_version, ver);
           maybe_settle();
         },
-            [this](caf::error& err) {
-              log(log_level::error,
-                  st().self.name + ": cannot store the view: " + render(err));
-            });
+        [this](caf::error& err) {
+          log(log_level::error,
+              st().self.name + ": cannot store the view: " + render(err));
+        });
   }
 
   /// Fences every owned partition at its epoch (first view, restart).
@@ -1059,6 +1072,18 @@ public:
       }
     }
     fail_calls({}, "no reply from the owner in time");
+    // Commands held for a partition still moving here give up after the
+    // request timeout (its old owner may be down): definite, nothing ran.
+    for (uint32_t p = 0; p < s.parts; ++p) {
+      auto& h = s.held[p];
+      while (!h.empty() && now - h.front().since > s.cfg.request_timeout) {
+        ++s.unavailable;
+        h.front().rp.deliver(unavailable("partition " + std::to_string(p)
+                                         + " is still moving to node "
+                                         + s.self.name));
+        h.pop_front();
+      }
+    }
     for (auto& [name, pr] : s.peers)
       if (pr.connecting && now - pr.connect_started > std::chrono::seconds{5})
         pr.connecting = false;

@@ -503,7 +503,9 @@ TEST_CASE("a writer with a stale owner epoch is refused and writes nothing",
   CHECK(fx.store->last_revision(alice).value() == 1);
   // Only a writer at the new epoch gets through.
   fx.rt->set_epoch(p, 4);
-  await([&] { return static_cast<bool>(accounts.ask("alice", deposit{7, ""})); });
+  await([&] {
+    return static_cast<bool>(accounts.ask("alice", deposit{7, ""}));
+  });
   CHECK(fx.store->last_revision(alice).value() == 2);
   CHECK(fx.store->read_stream(alice, 2)->at(0).meta.epoch == 4);
 }

@@ -480,8 +480,8 @@ int main(int argc, char** argv) {
         std::to_string(match) + "/" + std::to_string(expected.size())
           + " accounts hold exactly their acknowledged money");
   check(await([&] {
-          return num(call(nodes[1], "GET", "/balances/acct-00").body,
-                     "balance", -1)
+          return num(call(nodes[1], "GET", "/balances/acct-00").body, "balance",
+                     -1)
                  == expected["acct-00"];
         }),
         "n2's balance projection caught up after the restart");
