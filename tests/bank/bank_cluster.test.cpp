@@ -231,6 +231,15 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   CHECK(m->body.find("annals_commit_latency_seconds_bucket")
         != std::string::npos);
   CHECK(n3.call("GET", "/healthz").status == 200);
+  // Admin: n2 leaves; its partitions move, it stays a gateway.
+  auto left = n2.call("POST", "/cluster/leave");
+  REQUIRE(left.status == 200);
+  CHECK(left.body.value("left", false));
+  CHECK(n1.call("GET", "/cluster").body["members"].size() == 2);
+  CHECK(n2.call("POST", "/accounts/bob/credit", {{"amount", 30}}).status
+        == 200);
+  CHECK(balance(n3, "bob") == 300);
+  CHECK(balance(n1, "alice") == 300);
   // 503: the owner of an account is down.
   std::string on_n3;
   auto parts = c.nodes[0].call("GET", "/cluster").body["partitions"];

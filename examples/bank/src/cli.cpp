@@ -44,6 +44,7 @@ constexpr const char* usage_text
     "  events ID [FROM]             list an account's events\n"
     "  balance ID                   the projected balance\n"
     "  cluster                      the cluster's state\n"
+    "  leave                        this node leaves the cluster (admin)\n"
     "  health                       is the node healthy\n"
     "The node defaults to $BANK_NODE, else 127.0.0.1:8080.\n";
 
@@ -135,6 +136,10 @@ call make_call(const std::vector<std::string>& a,
   } else if (cmd == "health") {
     need(a, 1, 1);
     c.target = "/healthz";
+  } else if (cmd == "leave") {
+    need(a, 1, 1);
+    c.method = http::verb::post;
+    c.target = "/cluster/leave";
   } else {
     throw usage_error{"unknown command \"" + cmd + "\""};
   }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 namespace bank {
 
@@ -268,6 +269,18 @@ void cluster_api::metrics_text(completion<std::string> done) {
 void cluster_api::healthy(completion<bool> done) {
   auto s = node_.status();
   done(s && !s->current.empty() && s->current.find(s->self) != nullptr);
+}
+
+void cluster_api::leave(completion<bool> done) {
+  // `node::leave` blocks until the hand-offs are done: not on the caller's
+  // (HTTP) thread.
+  std::thread{[this, done] {
+    auto err = node_.leave();
+    if (err)
+      done(std::move(err));
+    else
+      done(true);
+  }}.detach();
 }
 
 std::string event_json(const annals::recorded_event& ev) {

@@ -202,6 +202,7 @@ enum class op {
   start_transfer,
   get_transfer,
   cluster_info,
+  leave,
   metrics,
   healthz,
 };
@@ -224,6 +225,8 @@ std::optional<matched> match(std::vector<std::string>& s) {
     if (s[0] == "healthz")
       return matched{op::healthz, "GET", {}};
   } else if (n == 2) {
+    if (s[0] == "cluster" && s[1] == "leave")
+      return matched{op::leave, "POST", {}};
     if (s[0] == "accounts")
       return matched{op::get_account, "GET", std::move(s[1])};
     if (s[0] == "transfers")
@@ -359,7 +362,8 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
     return;
   }
   if (m->what != op::start_transfer && m->what != op::cluster_info
-      && m->what != op::metrics && m->what != op::healthz && !valid_id(m->id)) {
+      && m->what != op::leave && m->what != op::metrics
+      && m->what != op::healthz && !valid_id(m->id)) {
     (*reply)(bad_request("ids are 1 to " + std::to_string(max_id_bytes)
                          + " bytes without control characters"));
     return;
@@ -499,6 +503,13 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
           return error_response(x.error(), false);
         return http_response{200, "application/json", std::move(*x), {}};
       }));
+    return;
+  case op::leave:
+    backend.leave(complete<bool>(reply, [](caf::expected<bool> x) {
+      if (!x)
+        return error_response(x.error(), false);
+      return ok({{"left", *x}});
+    }));
     return;
   case op::metrics:
     backend.metrics_text(complete<

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "annals/command.hpp"
+#include "annals/errc.hpp"
 
 #include "bank/account.hpp"
 #include "bank/transfer.hpp"
@@ -100,6 +101,13 @@ public:
   /// Metrics in the Prometheus text format, version 0.0.4.
   virtual void metrics_text(completion<std::string> done) = 0;
   virtual void healthy(completion<bool> done) = 0;
+  /// Admin: this node leaves the cluster gracefully (its partitions move to
+  /// the others); `true` once they serve them. The node keeps answering
+  /// requests as a gateway. Default: not supported.
+  virtual void leave(completion<bool> done) {
+    done(annals::make_error(annals::errc::invalid_command,
+                            "this backend cannot leave a cluster"));
+  }
 };
 
 } // namespace bank

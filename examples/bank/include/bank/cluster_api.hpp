@@ -43,6 +43,7 @@ public:
   void cluster_info(completion<std::string> done) override;
   void metrics_text(completion<std::string> done) override;
   void healthy(completion<bool> done) override;
+  void leave(completion<bool> done) override;
 
 private:
   annals::cluster::node& node_;
