@@ -27,8 +27,6 @@ namespace annals::cluster::detail {
 namespace {
 
 using clock = std::chrono::steady_clock;
-using owners_atom = caf::atom_constant<caf::atom("c_owners")>;
-using retry_atom = caf::atom_constant<caf::atom("c_retry")>;
 
 enum pstate : uint8_t { foreign, active, inbound, releasing, released };
 
@@ -1276,157 +1274,6 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
   };
 }
 
-// -- cluster-wide cursor ------------------------------------------------------
-
-struct cursor_state {
-  static inline const char* name = "annals.cluster.cursor";
-
-  cursor_state() = default;
-
-  caf::actor node;
-  caf::actor subscriber;
-  uint32_t parts = 0;
-  std::string category;
-  std::string id;
-  uint32_t max_events = 1024;
-  std::vector<uint64_t> after;
-  std::vector<std::string> owners;
-  std::set<std::string> fetching;
-  std::deque<std::pair<fetch_request, fetch_reply>> ready;
-  bool delivering = false;
-};
-
-using cursor_type = caf::stateful_actor<cursor_state>;
-
-class cursor_logic {
-public:
-  explicit cursor_logic(cursor_type* self) : self_(self) {
-  }
-
-  void refresh() {
-    auto& s = self_->state;
-    self_->request(s.node, caf::infinite, owners_atom::value)
-      .then(
-        [this](uint64_t, std::vector<std::string>& owners) {
-          auto& ns = self_->state;
-          ns.owners = std::move(owners);
-          std::set<std::string> names(ns.owners.begin(), ns.owners.end());
-          for (const auto& n : names)
-            if (!ns.fetching.count(n))
-              fetch(n);
-          if (names.empty())
-            self_->delayed_send(self_, std::chrono::milliseconds{200},
-                                retry_atom::value);
-        },
-        [this](caf::error&) {
-          self_->delayed_send(self_, std::chrono::milliseconds{200},
-                              retry_atom::value);
-        });
-  }
-
-  void fetch(const std::string& n) {
-    auto& s = self_->state;
-    fetch_request req;
-    for (uint32_t p = 0; p < s.parts && p < s.owners.size(); ++p)
-      if (s.owners[p] == n) {
-        req.partitions.push_back(p);
-        req.after.push_back(s.after[p]);
-      }
-    if (req.partitions.empty())
-      return;
-    req.max_events = s.max_events;
-    req.category = s.category;
-    req.id = s.id;
-    s.fetching.insert(n);
-    self_->request(s.node, caf::infinite, fetch_atom::value, n, req)
-      .then(
-        [this, n, req](fetch_reply& rep) mutable {
-          self_->state.fetching.erase(n);
-          self_->state.ready.emplace_back(std::move(req), std::move(rep));
-          pump();
-        },
-        [this, n](caf::error&) {
-          self_->state.fetching.erase(n);
-          self_->delayed_send(self_, std::chrono::milliseconds{200},
-                              retry_atom::value);
-        });
-  }
-
-  void pump() {
-    auto& s = self_->state;
-    if (s.delivering || s.ready.empty())
-      return;
-    auto [req, rep] = std::move(s.ready.front());
-    s.ready.pop_front();
-    std::vector<recorded_event> events;
-    for (auto& w : rep.events)
-      if (w.partition < s.parts && w.pos > s.after[w.partition])
-        events.push_back(from_wire(w));
-    auto advance = [this, req, rep] {
-      auto& ns = self_->state;
-      for (std::size_t i = 0;
-           i < req.partitions.size() && i < rep.reached.size(); ++i) {
-        auto p = req.partitions[i];
-        ns.after[p] = std::max(ns.after[p], rep.reached[i]);
-      }
-    };
-    if (events.empty()) {
-      advance();
-      refresh();
-      pump();
-      return;
-    }
-    s.delivering = true;
-    auto copy = events;
-    self_
-      ->request(s.subscriber, caf::infinite, event_batch{0, std::move(events)})
-      .then(
-        [this, advance, copy](batch_done& d) {
-          auto& ns = self_->state;
-          ns.delivering = false;
-          if (d.handled >= copy.size()) {
-            advance();
-          } else {
-            for (std::size_t i = 0; i < d.handled; ++i)
-              ns.after[copy[i].partition]
-                = std::max(ns.after[copy[i].partition], copy[i].pos);
-            log(log_level::warning,
-                "cluster subscription: event refused, retrying: " + d.error);
-          }
-          refresh();
-          pump();
-        },
-        [this](caf::error&) { self_->quit(); });
-  }
-
-private:
-  cursor_type* self_;
-};
-
-caf::behavior cursor_behavior(cursor_type* self, caf::actor node,
-                              caf::actor subscriber, uint32_t partitions,
-                              std::string category, std::string id,
-                              std::vector<uint64_t> after,
-                              uint32_t max_events) {
-  auto& s = self->state;
-  s.node = std::move(node);
-  s.subscriber = std::move(subscriber);
-  s.parts = partitions;
-  s.category = std::move(category);
-  s.id = std::move(id);
-  s.after = std::move(after);
-  s.after.resize(partitions, 0);
-  s.max_events = max_events;
-  self->monitor(s.subscriber);
-  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
-  auto logic = std::make_shared<cursor_logic>(self);
-  logic->refresh();
-  return {
-    [logic](retry_atom) { logic->refresh(); },
-    [self](stop_atom) { self->quit(); },
-  };
-}
-
 } // namespace
 
 caf::actor spawn_node_actor(caf::actor_system& sys, runtime& rt,
@@ -1434,16 +1281,6 @@ caf::actor spawn_node_actor(caf::actor_system& sys, runtime& rt,
                             std::optional<view> stored, caf::actor mm) {
   return sys.spawn(node_behavior, &rt, std::move(cfg), std::move(self),
                    std::move(stored), std::move(mm));
-}
-
-caf::actor spawn_cluster_cursor(caf::actor_system& sys, caf::actor node,
-                                caf::actor subscriber, uint32_t partitions,
-                                std::string category, std::string id,
-                                std::vector<uint64_t> after,
-                                uint32_t max_events) {
-  return sys.spawn(cursor_behavior, std::move(node), std::move(subscriber),
-                   partitions, std::move(category), std::move(id),
-                   std::move(after), max_events);
 }
 
 } // namespace annals::cluster::detail

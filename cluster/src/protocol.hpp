@@ -36,6 +36,8 @@ using released_atom = caf::atom_constant<caf::atom("c_released")>;
 using imported_atom = caf::atom_constant<caf::atom("c_imported")>;
 using depart_atom = caf::atom_constant<caf::atom("c_depart")>;
 using read_atom = caf::atom_constant<caf::atom("c_read")>;
+/// Local: a cursor asks its node for (view version, owner per partition).
+using owners_atom = caf::atom_constant<caf::atom("c_owners")>;
 
 /// A recorded event on the wire.
 struct wire_event {
