@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 using namespace annals;
@@ -242,4 +243,58 @@ TEST_CASE("planted reply_before_commit is reported as lost writes",
   std::printf("planted reply_before_commit: %s", text.c_str());
   INFO(text);
   CHECK(rep.count("lost-write") > 0);
+}
+
+// Soak mode (outside CI: hidden tag; `./annals soak [seconds]`): the same
+// faults in a loop for ANNALS_SOAK_SECONDS (default 600) -- SIGKILL of a
+// random node at random moments, a join and a leave every 10 kills -- then
+// the checker over everything; prints the counts.
+TEST_CASE("soak: kills, joins and leaves for a set time, no anomaly",
+          "[.soak]") {
+  double limit = 600;
+  if (const char* env = std::getenv("ANNALS_SOAK_SECONDS"))
+    limit = std::atof(env);
+  auto t0 = steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(steady_clock::now() - t0).count();
+  };
+  cluster3 c{ANNALS_CHECKER_NODE_CHILD};
+  c.start(true);
+  node_proc n4{c.bin, "n4", c.tmp.sub("n4"), &c.log};
+  std::mt19937 rng{Catch::rngSeed()};
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, c.all(), ws};
+  w.start();
+  std::size_t kills = 0, joins = 0, leaves = 0;
+  while (elapsed() < limit) {
+    kills += kill_cycles(c, w, 10, rng, true, [](std::size_t) {});
+    REQUIRE(await_settled(c.all(), 3));
+    REQUIRE(n4.start(c.nodes[0]->address()));
+    auto four = c.all();
+    four.push_back(&n4);
+    REQUIRE(await_settled(four, 4));
+    ++joins;
+    auto left = n4.ask("leave", "LEFT", std::chrono::seconds{60});
+    REQUIRE(left);
+    CHECK(*left == "LEFT ok");
+    n4.stop();
+    REQUIRE(await_settled(c.all(), 3));
+    ++leaves;
+    std::printf("soak: %.0f s, %zu kills, %zu joins, %zu leaves, %zu acks\n",
+                elapsed(), kills, joins, leaves,
+                static_cast<std::size_t>(w.acks));
+    std::fflush(stdout);
+  }
+  w.stop();
+  c.stop_all();
+  auto nodes = c.all();
+  nodes.push_back(&n4);
+  auto rep = check_cluster(c.log, nodes);
+  auto text = describe_run(rep, w, kills, elapsed());
+  std::printf("soak summary: %zu joins, %zu leaves; %s", joins, leaves,
+              text.c_str());
+  if (!rep.valid())
+    keep(c.tmp);
+  REQUIRE(rep.valid());
 }
