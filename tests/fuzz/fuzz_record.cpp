@@ -12,7 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace annals::detail;
-  (void) decode_record(data, size, "fuzz");
+  (void)decode_record(data, size, "fuzz");
   if (size < 5)
     return 0;
   std::string buf{reinterpret_cast<const char*>(data), size};
