@@ -9,6 +9,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -120,4 +124,84 @@ TEST_CASE("after an fsync or write error the journal acknowledges nothing "
   }
   CHECK(lost == 0);
   CHECK(acked.size() > 0);
+}
+
+TEST_CASE("a full disk (a small tmpfs) gives a clear error, acknowledges "
+          "nothing more and loses nothing acknowledged",
+          "[persistence][lmdb][fault]") {
+  // A real full disk: a 1 MiB tmpfs in a mount namespace of this test
+  // process (root only; the mount vanishes with the process).
+  if (::geteuid() != 0 || ::unshare(CLONE_NEWNS) != 0
+      || ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    WARN("skipped: needs root to mount a tmpfs in a private namespace");
+    return;
+  }
+  annals::testing::temp_dir tmp;
+  auto mnt = tmp.sub("tmpfs");
+  std::filesystem::create_directories(mnt);
+  REQUIRE(::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") == 0);
+  auto dir = mnt + "/data";
+  fault_run run;
+  std::map<std::string, std::pair<revision, revision>> acked;
+  {
+    annals::testing::child_process child{
+      {ANNALS_CRASH_CHILD, dir, "7", "keep-going"}};
+    child.read_lines([&](const std::string& line) {
+      std::istringstream in{line};
+      std::string word;
+      in >> word;
+      if (word == "ack") {
+        std::string stream, cmd;
+        revision first = 0, last = 0;
+        in >> stream >> first >> last >> cmd;
+        acked[cmd] = {first, last};
+        ++run.acks;
+        if (!run.errors.empty())
+          ++run.acks_after_error;
+      } else if (word == "error") {
+        run.errors.push_back(line.substr(6));
+      }
+    });
+    run.status = child.wait();
+  }
+  REQUIRE(WIFEXITED(run.status));
+  INFO("exit " << WEXITSTATUS(run.status) << ", first error: "
+               << (run.errors.empty() ? "none" : run.errors[0]));
+  REQUIRE_FALSE(run.errors.empty());
+  // ENOSPC from a write or the sync: a clear, fatal I/O error naming the
+  // directory; every later commit is refused; no acknowledgement follows.
+  CHECK(run.errors[0].find("journal.io_error") == 0);
+  CHECK(run.errors[0].find(dir) != std::string::npos);
+  for (std::size_t i = 1; i < run.errors.size(); ++i)
+    CHECK(run.errors[i].find("journal.failed") == 0);
+  CHECK(run.acks_after_error == 0);
+  CHECK(run.acks > 0);
+  // Free space, reopen: every acknowledged command is there, exactly once.
+  REQUIRE(::mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0);
+  {
+    journal_options opts;
+    opts.partitions = 64;
+    auto j = open_lmdb_journal(dir, opts);
+    REQUIRE(j);
+    auto rep = (*j)->verify();
+    REQUIRE(rep);
+    CHECK(rep->problems.empty());
+    std::map<std::string, std::vector<revision>> by_command;
+    for (int s = 0; s < 40; ++s) {
+      auto events = (*j)->read_stream({"crash", "s" + std::to_string(s)}, 1);
+      REQUIRE(events);
+      for (const auto& ev : *events)
+        by_command[ev.meta.command_id].push_back(ev.rev);
+    }
+    std::size_t lost = 0;
+    for (const auto& [cmd, range] : acked) {
+      auto& revs = by_command[cmd];
+      if (revs.empty() || revs.front() != range.first
+          || revs.back() != range.second
+          || revs.size() != range.second - range.first + 1)
+        ++lost;
+    }
+    CHECK(lost == 0);
+  }
+  ::umount2(mnt.c_str(), MNT_DETACH);
 }
