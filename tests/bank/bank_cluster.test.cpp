@@ -3,8 +3,10 @@
 // money conservation under concurrent transfers and a node restart.
 #include "annals/persistence/stream.hpp"
 
+#include "await.hpp"
 #include "bank/http_client.hpp"
 #include "child_process.hpp"
+#include "ports.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -21,6 +23,8 @@
 #include <vector>
 
 using json = nlohmann::json;
+using annals::testing::await;
+using annals::testing::free_port;
 using namespace std::chrono_literals;
 
 namespace {
@@ -31,18 +35,6 @@ int64_t num(const json& j, const char* key, int64_t otherwise) {
   auto it = j.find(key);
   return it != j.end() && it->is_number_integer() ? it->get<int64_t>()
                                                   : otherwise;
-}
-
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 struct reply {
@@ -91,17 +83,6 @@ struct bank_node {
     return {r->status, doc.is_discarded() ? json::object() : doc};
   }
 };
-
-template <class F>
-bool await(F pred, std::chrono::milliseconds limit = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 struct bank_cluster {
   annals::testing::temp_dir root;

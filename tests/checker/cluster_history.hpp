@@ -9,6 +9,7 @@
 #include "annals/errc.hpp"
 
 #include "child_process.hpp"
+#include "ports.hpp"
 #include "sample_account.hpp"
 
 #include <caf/actor_system.hpp>
@@ -37,20 +38,6 @@
 namespace annals::testing {
 
 using std::chrono::steady_clock;
-
-/// A loopback port free right now (bound to 0, then released).
-inline uint16_t any_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// The history file, written by many threads; file order is real-time
 /// order (each line is written under one lock).
@@ -115,7 +102,7 @@ public:
   node_proc(std::string binary, std::string name, std::string dir,
             history_log* log, std::vector<std::string> extra = {})
     : binary_(std::move(binary)), name_(std::move(name)), dir_(std::move(dir)),
-      port_(any_free_port()), log_(log), extra_(std::move(extra)) {
+      port_(free_port()), log_(log), extra_(std::move(extra)) {
   }
 
   ~node_proc() {

@@ -6,6 +6,7 @@
 #include "annals/cluster/node_config.hpp"
 
 #include "child_process.hpp"
+#include "ports.hpp"
 #include "sample_account.hpp"
 #include "temp_dir.hpp"
 #include "test_certs.hpp"
@@ -31,20 +32,6 @@
 #include <vector>
 
 namespace annals::testing {
-
-/// A loopback port free right now (bound to 0, then released).
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// What a node process reports on "status".
 struct node_report {

@@ -7,6 +7,8 @@
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
 
+#include "await.hpp"
+
 #include <caf/actor_system.hpp>
 
 #include <atomic>
@@ -19,17 +21,6 @@ namespace annals::testing {
 
 /// Polls `pred` until it holds or `limit` passes; returns its last value.
 /// Awaits a condition; never a fixed sleep.
-inline bool await(const std::function<bool()>& pred,
-                  std::chrono::milliseconds limit = std::chrono::seconds{10}) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
-  }
-  return true;
-}
-
 /// Wraps a journal; fails the next `fail_commits` commits with `io_error`
 /// without writing anything (a storage fault injected under the runtime).
 class faulty_journal : public forwarding_journal {
