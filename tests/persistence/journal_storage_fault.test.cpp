@@ -30,15 +30,10 @@ struct fault_run {
   int status = 0;
 };
 
-/// Runs the journal child under fiu-run with `fault` enabled until the
-/// child gives up after repeated errors.
-fault_run
-run_with_fault(const std::string& dir, unsigned cycle, const std::string& fault,
-               std::map<std::string, std::pair<revision, revision>>& acked) {
-  fault_run out;
-  annals::testing::child_process child{{fiu_run, "-x", "-c", fault,
-                                        ANNALS_CRASH_CHILD, dir,
-                                        std::to_string(cycle), "keep-going"}};
+/// Reads the journal child's "ack" and "error" lines into `out` and
+/// `acked` until it exits.
+void read_child(annals::testing::child_process& child, fault_run& out,
+                std::map<std::string, std::pair<revision, revision>>& acked) {
   child.read_lines([&](const std::string& line) {
     std::istringstream in{line};
     std::string word;
@@ -56,6 +51,48 @@ run_with_fault(const std::string& dir, unsigned cycle, const std::string& fault,
     }
   });
   out.status = child.wait();
+}
+
+/// Opens the journal in `dir` (after the faults), verifies it, and counts
+/// the acknowledged commands not present exactly once at their revisions.
+std::size_t
+count_lost(const std::string& dir,
+           const std::map<std::string, std::pair<revision, revision>>& acked) {
+  journal_options opts;
+  opts.partitions = 64;
+  auto j = open_lmdb_journal(dir, opts);
+  REQUIRE(j);
+  auto rep = (*j)->verify();
+  REQUIRE(rep);
+  CHECK(rep->problems.empty());
+  std::map<std::string, std::vector<revision>> by_command;
+  for (int s = 0; s < 40; ++s) {
+    auto events = (*j)->read_stream({"crash", "s" + std::to_string(s)}, 1);
+    REQUIRE(events);
+    for (const auto& ev : *events)
+      by_command[ev.meta.command_id].push_back(ev.rev);
+  }
+  std::size_t lost = 0;
+  for (const auto& [cmd, range] : acked) {
+    auto& revs = by_command[cmd];
+    if (revs.empty() || revs.front() != range.first
+        || revs.back() != range.second
+        || revs.size() != range.second - range.first + 1)
+      ++lost;
+  }
+  return lost;
+}
+
+/// Runs the journal child under fiu-run with `fault` enabled until the
+/// child gives up after repeated errors.
+fault_run
+run_with_fault(const std::string& dir, unsigned cycle, const std::string& fault,
+               std::map<std::string, std::pair<revision, revision>>& acked) {
+  fault_run out;
+  annals::testing::child_process child{{fiu_run, "-x", "-c", fault,
+                                        ANNALS_CRASH_CHILD, dir,
+                                        std::to_string(cycle), "keep-going"}};
+  read_child(child, out, acked);
   return out;
 }
 
@@ -100,29 +137,7 @@ TEST_CASE("after an fsync or write error the journal acknowledges nothing "
         CHECK(run.errors[i].find("journal.failed") == 0);
       CHECK(run.acks_after_error == 0);
     }
-  journal_options opts;
-  opts.partitions = 64;
-  auto j = open_lmdb_journal(dir, opts);
-  REQUIRE(j);
-  auto rep = (*j)->verify();
-  REQUIRE(rep);
-  CHECK(rep->problems.empty());
-  std::map<std::string, std::vector<revision>> by_command;
-  for (int s = 0; s < 40; ++s) {
-    auto events = (*j)->read_stream({"crash", "s" + std::to_string(s)}, 1);
-    REQUIRE(events);
-    for (const auto& ev : *events)
-      by_command[ev.meta.command_id].push_back(ev.rev);
-  }
-  std::size_t lost = 0;
-  for (const auto& [cmd, range] : acked) {
-    auto& revs = by_command[cmd];
-    if (revs.empty() || revs.front() != range.first
-        || revs.back() != range.second
-        || revs.size() != range.second - range.first + 1)
-      ++lost;
-  }
-  CHECK(lost == 0);
+  CHECK(count_lost(dir, acked) == 0);
   CHECK(acked.size() > 0);
 }
 
@@ -146,23 +161,7 @@ TEST_CASE("a full disk (a small tmpfs) gives a clear error, acknowledges "
   {
     annals::testing::child_process child{
       {ANNALS_CRASH_CHILD, dir, "7", "keep-going"}};
-    child.read_lines([&](const std::string& line) {
-      std::istringstream in{line};
-      std::string word;
-      in >> word;
-      if (word == "ack") {
-        std::string stream, cmd;
-        revision first = 0, last = 0;
-        in >> stream >> first >> last >> cmd;
-        acked[cmd] = {first, last};
-        ++run.acks;
-        if (!run.errors.empty())
-          ++run.acks_after_error;
-      } else if (word == "error") {
-        run.errors.push_back(line.substr(6));
-      }
-    });
-    run.status = child.wait();
+    read_child(child, run, acked);
   }
   REQUIRE(WIFEXITED(run.status));
   INFO("exit " << WEXITSTATUS(run.status) << ", first error: "
@@ -178,30 +177,6 @@ TEST_CASE("a full disk (a small tmpfs) gives a clear error, acknowledges "
   CHECK(run.acks > 0);
   // Free space, reopen: every acknowledged command is there, exactly once.
   REQUIRE(::mount("tmpfs", mnt.c_str(), "tmpfs", MS_REMOUNT, "size=64m") == 0);
-  {
-    journal_options opts;
-    opts.partitions = 64;
-    auto j = open_lmdb_journal(dir, opts);
-    REQUIRE(j);
-    auto rep = (*j)->verify();
-    REQUIRE(rep);
-    CHECK(rep->problems.empty());
-    std::map<std::string, std::vector<revision>> by_command;
-    for (int s = 0; s < 40; ++s) {
-      auto events = (*j)->read_stream({"crash", "s" + std::to_string(s)}, 1);
-      REQUIRE(events);
-      for (const auto& ev : *events)
-        by_command[ev.meta.command_id].push_back(ev.rev);
-    }
-    std::size_t lost = 0;
-    for (const auto& [cmd, range] : acked) {
-      auto& revs = by_command[cmd];
-      if (revs.empty() || revs.front() != range.first
-          || revs.back() != range.second
-          || revs.size() != range.second - range.first + 1)
-        ++lost;
-    }
-    CHECK(lost == 0);
-  }
+  CHECK(count_lost(dir, acked) == 0);
   ::umount2(mnt.c_str(), MNT_DETACH);
 }
