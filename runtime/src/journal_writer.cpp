@@ -70,6 +70,15 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     imports.emplace_back(std::move(wb), self->make_response_promise());
   };
   auto on_exit = [&](caf::exit_msg&) { running = false; };
+  // Publish from the journal: wake the cursors of the partitions a commit
+  // appended to, once its events are durable and readable.
+  auto wake = [&](std::vector<partition_id>& parts) {
+    if (parts.empty() || !ctx->broker)
+      return;
+    std::sort(parts.begin(), parts.end());
+    parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+    self->send(ctx->broker, wake_atom::value, parts);
+  };
   auto commit_imports = [&] {
     for (auto& [wb, rp] : imports) {
       auto res = ctx->store->commit(wb);
@@ -82,10 +91,7 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
       for (auto& part : res->appends)
         if (part && !part->duplicate)
           parts.push_back(part->partition);
-      std::sort(parts.begin(), parts.end());
-      parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
-      if (!parts.empty() && ctx->broker)
-        self->send(ctx->broker, wake_atom::value, parts);
+      wake(parts);
       rp.deliver(std::move(*res));
     }
     imports.clear();
@@ -131,14 +137,7 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
       }
       for (auto& rp : extra)
         rp.deliver(caf::ok_atom::value);
-      // Publish from the journal: wake the cursors of the touched
-      // partitions now that the events are durable and readable.
-      if (!touched.empty() && ctx->broker) {
-        std::sort(touched.begin(), touched.end());
-        touched.erase(std::unique(touched.begin(), touched.end()),
-                      touched.end());
-        self->send(ctx->broker, wake_atom::value, touched);
-      }
+      wake(touched);
     }
     batch.appends.clear();
     batch.snapshots.clear();
