@@ -19,6 +19,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::cluster_status)
 
@@ -82,6 +83,8 @@ struct node_state {
   view cur;
   std::vector<std::string> owner;
   std::map<std::string, peer> peers;
+  /// The runtime's hosts by category, as found so far.
+  std::unordered_map<std::string, caf::actor> hosts;
   std::vector<uint8_t> state;
   std::vector<std::deque<held_command>> held;
   std::vector<route> routes;
@@ -188,8 +191,13 @@ public:
   }
 
   void deliver_local(command_envelope env, caf::response_promise& rp) {
-    auto host = st().rt->host_actor(env.category);
+    // Hosts never go away while the node runs: look each category up in
+    // the runtime (a lock) once, not per command.
+    auto& host = st().hosts[env.category];
+    if (!host)
+      host = st().rt->host_actor(env.category);
     if (!host) {
+      st().hosts.erase(env.category);
       rp.deliver(make_error(errc::invalid_command,
                             "no aggregate type " + env.category
                               + " is hosted on node " + st().self.name));
