@@ -114,9 +114,12 @@ public:
 
   /// Starts the process; false if it did not print READY within 40 s.
   bool start(const std::string& seeds = {}, bool subscribe = false) {
-    std::vector<std::string> argv{
-      binary_, "--annals.data-dir=" + dir_, "--annals.partitions=64",
-      "--cluster.name=" + name_, "--cluster.port=" + std::to_string(port_)};
+    std::vector<std::string> argv = wrapper;
+    for (auto x :
+         {binary_, "--annals.data-dir=" + dir_,
+          std::string{"--annals.partitions=64"}, "--cluster.name=" + name_,
+          "--cluster.host=" + host_, "--cluster.port=" + std::to_string(port_)})
+      argv.push_back(std::move(x));
     if (!seeds.empty())
       argv.push_back("--cluster.seeds=" + seeds);
     if (subscribe)
@@ -202,9 +205,21 @@ public:
   uint16_t port() const {
     return port_;
   }
-  std::string address() const {
-    return "127.0.0.1:" + std::to_string(port_);
+  const std::string& host() const {
+    return host_;
   }
+  std::string address() const {
+    return host_ + ":" + std::to_string(port_);
+  }
+
+  /// Runs the node at `host` (its bind and advertised address).
+  void set_host(std::string host) {
+    host_ = std::move(host);
+  }
+
+  /// Words put before the binary on every start (a wrapper such as
+  /// `ip netns exec NS` or `fiu-run -c ...`); may change between starts.
+  std::vector<std::string> wrapper;
 
 private:
   int finish() {
@@ -221,6 +236,7 @@ private:
   std::string name_;
   std::string dir_;
   uint16_t port_;
+  std::string host_ = "127.0.0.1";
   history_log* log_;
   std::vector<std::string> extra_;
   std::unique_ptr<child_process> proc_;
@@ -350,20 +366,20 @@ struct workload {
     return true;
   }
 
-  /// Sends one command through the node at `port` and logs it; returns
-  /// the outcome class.
+  /// Sends one command through node `via` and logs it; returns the
+  /// outcome class.
   checker::op_type send(caf::scoped_actor& self,
-                        std::map<uint16_t, caf::actor>& roots,
-                        const std::string& client, uint16_t port,
+                        std::map<std::string, caf::actor>& roots,
+                        const std::string& client, const node_proc& via,
                         const std::string& id, const std::string& cmd) {
-    auto it = roots.find(port);
+    auto it = roots.find(via.address());
     if (it == roots.end()) {
-      auto root = sys_.middleman().remote_actor("127.0.0.1", port);
+      auto root = sys_.middleman().remote_actor(via.host(), via.port());
       if (!root) {
         ++unreachable;
         return checker::op_type::invoke; // nothing sent
       }
-      it = roots.emplace(port, *root).first;
+      it = roots.emplace(via.address(), *root).first;
     }
     aggregate_handle<sample::account> h{sys_, it->second, s_.timeout};
     command_options opts;
@@ -390,7 +406,7 @@ struct workload {
             ++unknowns;
           if (err.category() != errc_category
               && err.category() != caf::atom("sample"))
-            roots.erase(port); // maybe a dead connection: reconnect
+            roots.erase(via.address()); // maybe a dead connection
         });
     return outcome;
   }
@@ -409,11 +425,12 @@ private:
   void run(int k) {
     std::mt19937 rng{s_.seed * 7919 + static_cast<unsigned>(k)};
     caf::scoped_actor self{sys_};
-    std::map<uint16_t, caf::actor> roots;
+    std::map<std::string, caf::actor> roots;
     std::deque<std::pair<std::string, std::string>> unsure; // id, cmd
     auto client = "k" + std::to_string(k);
     uint64_t n = 0;
-    auto any_port = [&] { return nodes_[rng() % nodes_.size()]->port(); };
+    auto any_node
+      = [&]() -> const node_proc& { return *nodes_[rng() % nodes_.size()]; };
     while (running_) {
       std::string id, cmd;
       bool retry
@@ -425,7 +442,7 @@ private:
         id = "acct-" + std::to_string(rng() % s_.aggregates);
         cmd = client + "-" + std::to_string(n++);
       }
-      auto out = send(self, roots, client, any_port(), id, cmd);
+      auto out = send(self, roots, client, any_node(), id, cmd);
       if (out == checker::op_type::invoke) {
         // Not sent (node down): pace the loop, keep the command.
         if (!retry)
@@ -439,7 +456,7 @@ private:
         unsure.emplace_back(id, cmd);
       if (out == checker::op_type::ok
           && static_cast<int>(rng() % 100) < s_.resend_percent)
-        send(self, roots, client, any_port(), id, cmd);
+        send(self, roots, client, any_node(), id, cmd);
     }
   }
 

@@ -154,13 +154,12 @@ std::string stale_writer(cluster3& c, checker::report& rep) {
   c.start(false);
   workload w{c.log, c.all(), {}};
   caf::scoped_actor self{w.sys()};
-  std::map<uint16_t, caf::actor> roots;
+  std::map<std::string, caf::actor> roots;
   uint64_t n = 0;
   auto round = [&](node_proc& via) {
     for (int i = 0; i < 12; ++i) {
-      auto out
-        = w.send(self, roots, "d", via.port(), "acct-" + std::to_string(i),
-                 "d-" + std::to_string(n++));
+      auto out = w.send(self, roots, "d", via, "acct-" + std::to_string(i),
+                        "d-" + std::to_string(n++));
       REQUIRE(out == checker::op_type::ok);
     }
   };
