@@ -7,6 +7,7 @@
 
 #include "node_actor.hpp"
 #include "protocol.hpp"
+#include "tcp_probe.hpp"
 #include "tls_error_queue.hpp"
 
 #include <caf/io/middleman.hpp>
@@ -46,6 +47,13 @@ caf::expected<caf::actor> connect_to(caf::scoped_actor& me,
                                      const caf::actor& mm,
                                      const std::string& host, uint16_t port,
                                      caf::timespan timeout) {
+  // A seed that drops packets would hold CAF's blocking connect (and the
+  // middleman with it) for minutes: probe with a bound first.
+  if (auto err = detail::probe_tcp(
+        host, port,
+        std::min(std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
+                 std::chrono::milliseconds{2000})))
+    return err;
   caf::expected<caf::actor> out{caf::error{}};
   me->request(mm, timeout, caf::connect_atom::value, host, port)
     .receive(

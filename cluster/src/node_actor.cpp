@@ -8,6 +8,7 @@
 #include "annals/runtime_types.hpp"
 
 #include "protocol.hpp"
+#include "tcp_probe.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman_actor.hpp>
@@ -121,6 +122,15 @@ using actor_type = caf::stateful_actor<node_state>;
 
 caf::error unavailable(std::string what) {
   return make_error(errc::unavailable, std::move(what));
+}
+
+using probed_atom = caf::atom_constant<caf::atom("c_probed")>;
+
+/// A short-lived detached actor: probes `host:port` and tells `node`.
+void probe_peer(caf::event_based_actor* self, caf::actor node, std::string name,
+                std::string host, uint16_t port) {
+  auto err = probe_tcp(host, port, std::chrono::seconds{1});
+  self->send(node, probed_atom::value, std::move(name), !err);
 }
 
 class node_logic {
@@ -330,7 +340,24 @@ public:
       return;
     pr.connecting = true;
     pr.connect_started = clock::now();
-    auto name = m.name;
+    // Probe first, on a thread of its own (see tcp_probe.hpp): CAF's
+    // connect blocks the middleman for minutes on a dropping network.
+    self_->spawn<caf::detached>(probe_peer, caf::actor_cast<caf::actor>(self_),
+                                m.name, m.host, m.port);
+  }
+
+  /// The probe of `name` is done: dial it through the middleman if it
+  /// answered.
+  void on_probed(const std::string& name, bool reachable) {
+    auto& s = st();
+    auto it = s.peers.find(name);
+    if (it == s.peers.end() || !it->second.connecting)
+      return;
+    if (!reachable || it->second.root) {
+      it->second.connecting = false;
+      return;
+    }
+    const auto& m = it->second.m;
     self_
       ->request(s.mm, caf::infinite, caf::connect_atom::value, m.host, m.port)
       .then(
@@ -1009,6 +1036,34 @@ public:
 
   // -- subscriptions ----------------------------------------------------------
 
+  /// A cursor's long-poll on peer `name`. Tracked like a routed command:
+  /// a lost peer or a missed deadline (the poll's own second plus the
+  /// request timeout) fails it, so the cursor polls again rather than
+  /// waiting forever on a reply lost with its connection.
+  void fetch_remote(const std::string& name, fetch_request req,
+                    caf::response_promise rp) {
+    auto& s = st();
+    auto it = s.peers.find(name);
+    if (it == s.peers.end() || !it->second.root) {
+      rp.deliver(unavailable("node " + name + " is unreachable"));
+      return;
+    }
+    auto cid = track(name, std::nullopt, rp,
+                     s.cfg.request_timeout + std::chrono::seconds{1});
+    self_
+      ->request(it->second.root, caf::infinite, fetch_atom::value,
+                std::move(req))
+      .then(
+        [this, cid](fetch_reply& rep) {
+          if (auto waiting = untrack(cid))
+            waiting->deliver(std::move(rep));
+        },
+        [this, cid](caf::error& err) {
+          if (auto waiting = untrack(cid))
+            waiting->deliver(std::move(err));
+        });
+  }
+
   void on_fetch(fetch_request& req, caf::response_promise rp) {
     if (!try_fetch(req, rp))
       st().fetches.push_back(
@@ -1241,11 +1296,8 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
       auto& ns = self->state;
       if (name == ns.self.name) {
         logic->on_fetch(req, rp);
-      } else if (auto it = ns.peers.find(name);
-                 it != ns.peers.end() && it->second.root) {
-        rp.delegate(it->second.root, fetch_atom::value, std::move(req));
       } else {
-        rp.deliver(unavailable("node " + name + " is unreachable"));
+        logic->fetch_remote(name, std::move(req), rp);
       }
       return rp;
     },
@@ -1274,6 +1326,9 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
       return ns.cur;
     },
     [logic](tick_atom) { logic->on_tick(); },
+    [logic](probed_atom, const std::string& name, bool reachable) {
+      logic->on_probed(name, reachable);
+    },
     [self](connected_atom, member& m) {
       // Local: our own address, once the port is bound.
       self->state.self = std::move(m);
