@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
       [sub](const annals::recorded_event& ev) {
         say("SEEN " + sub + " " + to_string(ev.stream) + " "
               + std::to_string(ev.rev) + " " + ev.meta.command_id,
-            false);
+            true);
         return caf::error{};
       });
   say("READY " + std::to_string((*node)->port()));

@@ -1,0 +1,327 @@
+// annals -- network faults: 3 node processes, each in its own network
+// namespace on a private bridge (tests/support/netns_lab.hpp), clients in a
+// fourth. Under a deposit workload the test isolates a node, splits one off
+// from the others, drops one direction of one link, and slows a link with
+// tc tbf; then heals. Expected each time: the nodes notice within the
+// heartbeat timeout; a command for a partition whose owner is out of reach
+// gets a definite `unavailable` within a second (never a hang, never a
+// second writer: ownership does not move without every member); the nodes
+// reconnect after healing; every subscriber catches up; and the history
+// checker finds no anomaly over the whole run.
+//
+// Needs root (namespaces, iptables, tc); elsewhere each case WARNs and
+// passes without running.
+#include "cluster_history.hpp"
+#include "netns_lab.hpp"
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+using namespace annals;
+using namespace annals::testing;
+
+namespace {
+
+double seconds_since(steady_clock::time_point t0) {
+  return std::chrono::duration<double>(steady_clock::now() - t0).count();
+}
+
+/// Three nodes n1..n3 in namespaces, this thread in namespace "cli".
+struct lab_cluster {
+  netns_lab lab{{"n1", "n2", "n3", "cli"}};
+  temp_dir tmp;
+  history_log log{tmp.sub("history.txt")};
+  std::vector<std::unique_ptr<node_proc>> nodes;
+
+  lab_cluster() {
+    for (auto name : {"n1", "n2", "n3"}) {
+      auto n = std::make_unique<node_proc>(ANNALS_CHECKER_NODE_CHILD, name,
+                                           tmp.sub(name), &log);
+      n->set_host(lab.addr(name));
+      n->wrapper = lab.wrapper(name);
+      nodes.push_back(std::move(n));
+    }
+    // The clients' actor system is made after this: its sockets live in
+    // the namespace "cli".
+    lab.enter("cli");
+    REQUIRE(nodes[0]->start({}, true));
+    REQUIRE(nodes[1]->start(nodes[0]->address(), true));
+    REQUIRE(nodes[2]->start(nodes[0]->address(), true));
+    REQUIRE(await_settled(all(), 3));
+  }
+
+  ~lab_cluster() {
+    // Stop the nodes before their namespaces go.
+    nodes.clear();
+  }
+
+  node_proc& operator[](std::size_t i) {
+    return *nodes[i];
+  }
+
+  std::vector<node_proc*> all() {
+    std::vector<node_proc*> out;
+    for (auto& n : nodes)
+      out.push_back(n.get());
+    return out;
+  }
+
+  /// Waits until each of `who` sees `count` reachable members; returns the
+  /// seconds it took, or a negative number after `timeout`.
+  double await_reachable(const std::vector<node_proc*>& who, std::size_t count,
+                         std::chrono::seconds timeout) {
+    auto t0 = steady_clock::now();
+    while (steady_clock::now() - t0 < timeout) {
+      bool ok = true;
+      for (auto* n : who) {
+        auto s = status_of(*n);
+        ok = ok && s && s->reachable == count;
+      }
+      if (ok)
+        return seconds_since(t0);
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return -1;
+  }
+
+  /// Stops every node (EOF) and runs the checker over the whole history.
+  checker::report stop_and_check() {
+    for (auto& n : nodes) {
+      auto st = n->stop();
+      INFO(n->name() << " exit status " << st);
+      CHECK(WIFEXITED(st));
+    }
+    return check_cluster(log, all());
+  }
+
+  void keep_on_failure(const checker::report& rep) {
+    if (rep.valid())
+      return;
+    auto dest = std::filesystem::temp_directory_path()
+                / ("annals-netfault-kept-" + std::to_string(::getpid()));
+    std::error_code ec;
+    std::filesystem::copy(tmp.path(), dest,
+                          std::filesystem::copy_options::recursive, ec);
+    std::printf("kept the run in %s\n", dest.c_str());
+  }
+};
+
+/// One command to each of `aggregates` accounts through `via`.
+struct probe_result {
+  std::size_t ok = 0;
+  std::size_t fail = 0;
+  std::size_t unknown = 0;
+  double slowest_ms = 0;
+};
+
+probe_result probe(workload& w, node_proc& via, const std::string& tag,
+                   int aggregates = 24) {
+  caf::scoped_actor self{w.sys()};
+  std::map<std::string, caf::actor> roots;
+  probe_result r;
+  for (int i = 0; i < aggregates; ++i) {
+    auto id = "acct-" + std::to_string(i);
+    auto t0 = steady_clock::now();
+    auto out = w.send(self, roots, tag, via, id, tag + "-" + id);
+    r.slowest_ms = std::max(r.slowest_ms, 1000 * seconds_since(t0));
+    switch (out) {
+    case checker::op_type::ok:
+      ++r.ok;
+      break;
+    case checker::op_type::fail:
+      ++r.fail;
+      break;
+    default:
+      ++r.unknown;
+    }
+  }
+  return r;
+}
+
+/// Waits until every subscriber in `subs` has seen revision `want` of each
+/// stream (per-stream order makes that "everything before it, too"; the
+/// checker looks for gaps). Returns "" or what is missing after `timeout`.
+std::string await_caught_up(history_log& log, const std::set<std::string>& subs,
+                            const std::map<std::string, revision>& want,
+                            std::chrono::seconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  std::string missing;
+  while (steady_clock::now() < deadline) {
+    std::map<std::string, std::map<std::string, revision>> got;
+    for (auto& x : log.read().ops)
+      if (x.type == checker::op_type::seen && subs.count(x.client))
+        got[x.client][x.stream] = std::max(got[x.client][x.stream], x.last);
+    missing.clear();
+    for (auto& s : subs)
+      for (auto& [stream, rev] : want)
+        if (got[s][stream] < rev)
+          missing += s + " saw " + stream + " up to "
+                     + std::to_string(got[s][stream]) + " of "
+                     + std::to_string(rev) + "\n";
+    if (missing.empty())
+      return missing;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  return missing;
+}
+
+/// Keeps a fault for `d` while the clients keep getting acknowledgements
+/// (at least 20 every 20 s): a fault is held long enough that a reconnect
+/// waiting on TCP's SYN backoff would be seconds late after healing.
+void hold(workload& w, std::chrono::seconds d) {
+  auto t0 = steady_clock::now();
+  while (steady_clock::now() - t0 < d)
+    REQUIRE(w.await_acks(20));
+}
+
+/// After healing: every node settles with all 3 reachable, every account
+/// takes a command through every node, every subscriber catches up, and
+/// the checker is satisfied. Prints `what` with the figures.
+void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
+                    double detect_s) {
+  auto t0 = steady_clock::now();
+  c.lab.heal();
+  REQUIRE(await_settled(c.all(), 3, std::chrono::seconds{90}));
+  auto heal_s = seconds_since(t0);
+  CHECK(heal_s < 3.0); // bounded dials, not TCP's SYN backoff
+  REQUIRE(w.await_acks(30));
+  w.stop();
+  for (auto* n : c.all()) {
+    auto p = probe(w, *n, "after-" + n->name());
+    INFO("through " << n->name() << " after healing");
+    CHECK(p.ok == 24);
+  }
+  // The newest acknowledged revision of each account.
+  std::map<std::string, revision> newest;
+  for (auto& x : c.log.read().ops)
+    if (x.type == checker::op_type::ok)
+      newest[x.stream] = std::max(newest[x.stream], x.last);
+  auto t1 = steady_clock::now();
+  CHECK(await_caught_up(c.log, {"n1#0", "n2#0", "n3#0"}, newest,
+                        std::chrono::seconds{20})
+        == "");
+  auto catch_up_s = seconds_since(t1);
+  auto rep = c.stop_and_check();
+  std::printf("%s: detected in %.2f s, reconnected %.2f s after healing, "
+              "subscribers caught up in %.2f s; %zu acks, %zu definite "
+              "failures, %zu unknown\n%s",
+              what.c_str(), detect_s, heal_s, catch_up_s,
+              static_cast<std::size_t>(w.acks),
+              static_cast<std::size_t>(w.fails),
+              static_cast<std::size_t>(w.unknowns), rep.to_string().c_str());
+  std::fflush(stdout);
+  INFO(rep.to_string());
+  c.keep_on_failure(rep);
+  CHECK(rep.seen > 0);
+  REQUIRE(rep.valid());
+}
+
+#define SKIP_WITHOUT_NETNS()                                                   \
+  if (auto why = netns_lab::unsupported()) {                                   \
+    WARN("skipped: " << *why);                                                 \
+    return;                                                                    \
+  }
+
+} // namespace
+
+TEST_CASE("network: an isolated node: the others go on, its partitions "
+          "answer unavailable, all recover after healing",
+          "[netns][cluster]") {
+  SKIP_WITHOUT_NETNS();
+  lab_cluster c;
+  // The clients are on the majority's side: they reach n1 and n2 only.
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, {&c[0], &c[1]}, ws};
+  w.start();
+  REQUIRE(w.await_acks(50));
+  c.lab.isolate("n3");
+  auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
+  CHECK(detect >= 0);
+  CHECK(detect < 3.5);
+  REQUIRE(c.await_reachable({&c[2]}, 1, std::chrono::seconds{10}) >= 0);
+  REQUIRE(w.await_acks(50)); // the majority side goes on
+  auto p = probe(w, c[0], "iso");
+  INFO("ok " << p.ok << ", fail " << p.fail << ", unknown " << p.unknown
+             << ", slowest " << p.slowest_ms << " ms");
+  CHECK(p.ok > 0);
+  CHECK(p.fail > 0); // n3's partitions: unavailable
+  CHECK(p.unknown == 0);
+  CHECK(p.slowest_ms < 1000);
+  hold(w, std::chrono::seconds{8});
+  heal_and_check(c, w, "isolated node", detect);
+}
+
+TEST_CASE("network: a node split from the others keeps serving its own "
+          "partitions and only those",
+          "[netns][cluster]") {
+  SKIP_WITHOUT_NETNS();
+  lab_cluster c;
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, c.all(), ws};
+  w.start();
+  REQUIRE(w.await_acks(50));
+  c.lab.split("n3", "n1");
+  c.lab.split("n3", "n2");
+  auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
+  CHECK(detect >= 0);
+  REQUIRE(c.await_reachable({&c[2]}, 1, std::chrono::seconds{10}) >= 0);
+  REQUIRE(w.await_acks(50));
+  // Through n3: its own partitions commit (it is still their only owner),
+  // the rest is unavailable. Through n1: the complement.
+  auto minority = probe(w, c[2], "min");
+  auto majority = probe(w, c[0], "maj");
+  INFO("n3: ok " << minority.ok << ", fail " << minority.fail << ", unknown "
+                 << minority.unknown << "; n1: ok " << majority.ok << ", fail "
+                 << majority.fail << ", unknown " << majority.unknown);
+  CHECK(minority.ok > 0);
+  CHECK(minority.fail > 0);
+  CHECK(minority.unknown == 0);
+  CHECK(majority.unknown == 0);
+  CHECK(minority.ok + majority.ok == 24);
+  CHECK(std::max(minority.slowest_ms, majority.slowest_ms) < 1000);
+  hold(w, std::chrono::seconds{8});
+  heal_and_check(c, w, "2/1 split", detect);
+}
+
+TEST_CASE("network: one direction of one link dropped", "[netns][cluster]") {
+  SKIP_WITHOUT_NETNS();
+  lab_cluster c;
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, c.all(), ws};
+  w.start();
+  REQUIRE(w.await_acks(50));
+  c.lab.drop("n1", "n2"); // n2 hears nothing from n1; n1 still hears n2
+  auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
+  CHECK(detect >= 0);
+  CHECK(c.await_reachable({&c[2]}, 3, std::chrono::seconds{1}) >= 0);
+  REQUIRE(w.await_acks(50));
+  // n3 still reaches both owners: every account commits through it.
+  auto p = probe(w, c[2], "oneway");
+  INFO("ok " << p.ok << ", fail " << p.fail << ", unknown " << p.unknown);
+  CHECK(p.ok == 24);
+  hold(w, std::chrono::seconds{8});
+  heal_and_check(c, w, "one-way drop n1->n2", detect);
+}
+
+TEST_CASE("network: a slow link (tc tbf) loses nothing", "[netns][cluster]") {
+  SKIP_WITHOUT_NETNS();
+  lab_cluster c;
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, c.all(), ws};
+  w.start();
+  REQUIRE(w.await_acks(50));
+  c.lab.slow("n3", "256kbit", "400ms");
+  auto t0 = steady_clock::now();
+  REQUIRE(w.await_acks(200, std::chrono::seconds{60}));
+  std::printf("slow link: 200 acks in %.2f s with n3 at 256 kbit/s\n",
+              seconds_since(t0));
+  heal_and_check(c, w, "slow link", 0);
+}
