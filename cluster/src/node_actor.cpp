@@ -124,6 +124,10 @@ caf::error unavailable(std::string what) {
   return make_error(errc::unavailable, std::move(what));
 }
 
+/// How long a new owner holds commands for a partition whose old owner
+/// never connected (the middleman's connection timeout).
+constexpr auto source_grace = std::chrono::seconds{2};
+
 using probed_atom = caf::atom_constant<caf::atom("c_probed")>;
 
 /// A short-lived detached actor: probes `host:port` and tells `node`.
@@ -167,7 +171,7 @@ public:
         return;
       case inbound: {
         auto src = inbound_source(p);
-        if (!src.empty() && lost(src)) {
+        if (!src.empty() && out_of_reach(src)) {
           ++s.unavailable;
           rp.deliver(unavailable("partition " + std::to_string(p)
                                  + " is moving here from node " + src
@@ -317,6 +321,19 @@ public:
   bool lost(const std::string& name) {
     auto it = st().peers.find(name);
     return it != st().peers.end() && it->second.lost && !it->second.root;
+  }
+
+  /// True if hand-off source `src` is lost, or has not connected within
+  /// the heartbeat timeout of its hand-off's start (a joiner waits for
+  /// the smaller names to dial it; one cut off never does).
+  bool out_of_reach(const std::string& src) {
+    if (reachable(src))
+      return false;
+    if (lost(src))
+      return true;
+    auto in = st().inflows.find(src);
+    return in != st().inflows.end()
+           && clock::now() - in->second.started > source_grace;
   }
 
   std::string inbound_source(partition_id p) {
@@ -1133,10 +1150,23 @@ public:
       }
     }
     fail_calls({}, "no reply from the owner in time");
-    // Commands held for a partition still moving here give up after the
-    // request timeout (its old owner may be down): definite, nothing ran.
+    // Commands held for a partition still moving here fail once its old
+    // owner is out of reach, and give up after the request timeout anyway:
+    // definite, nothing ran.
     for (uint32_t p = 0; p < s.parts; ++p) {
       auto& h = s.held[p];
+      if (!h.empty()) {
+        auto src = inbound_source(p);
+        if (!src.empty() && out_of_reach(src)) {
+          for (auto& x : h) {
+            ++s.unavailable;
+            x.rp.deliver(unavailable("partition " + std::to_string(p)
+                                     + " is moving here from node " + src
+                                     + ", which is unreachable"));
+          }
+          h.clear();
+        }
+      }
       while (!h.empty() && now - h.front().since > s.cfg.request_timeout) {
         ++s.unavailable;
         h.front().rp.deliver(unavailable("partition " + std::to_string(p)

@@ -30,15 +30,16 @@ double seconds_since(steady_clock::time_point t0) {
   return std::chrono::duration<double>(steady_clock::now() - t0).count();
 }
 
-/// Three nodes n1..n3 in namespaces, this thread in namespace "cli".
+/// Three nodes n1..n3 in namespaces, running, and a fourth, n4, not
+/// started; this thread in namespace "cli".
 struct lab_cluster {
-  netns_lab lab{{"n1", "n2", "n3", "cli"}};
+  netns_lab lab{{"n1", "n2", "n3", "n4", "cli"}};
   temp_dir tmp;
   history_log log{tmp.sub("history.txt")};
   std::vector<std::unique_ptr<node_proc>> nodes;
 
   lab_cluster() {
-    for (auto name : {"n1", "n2", "n3"}) {
+    for (auto name : {"n1", "n2", "n3", "n4"}) {
       auto n = std::make_unique<node_proc>(ANNALS_CHECKER_NODE_CHILD, name,
                                            tmp.sub(name), &log);
       n->set_host(lab.addr(name));
@@ -54,6 +55,15 @@ struct lab_cluster {
     REQUIRE(await_settled(all(), 3));
   }
 
+  /// The nodes started so far.
+  std::vector<node_proc*> all() {
+    std::vector<node_proc*> out;
+    for (auto& n : nodes)
+      if (n->up())
+        out.push_back(n.get());
+    return out;
+  }
+
   ~lab_cluster() {
     // Stop the nodes before their namespaces go.
     nodes.clear();
@@ -61,13 +71,6 @@ struct lab_cluster {
 
   node_proc& operator[](std::size_t i) {
     return *nodes[i];
-  }
-
-  std::vector<node_proc*> all() {
-    std::vector<node_proc*> out;
-    for (auto& n : nodes)
-      out.push_back(n.get());
-    return out;
   }
 
   /// Waits until each of `who` sees `count` reachable members; returns the
@@ -90,12 +93,13 @@ struct lab_cluster {
 
   /// Stops every node (EOF) and runs the checker over the whole history.
   checker::report stop_and_check() {
-    for (auto& n : nodes) {
+    auto ran = all();
+    for (auto* n : ran) {
       auto st = n->stop();
       INFO(n->name() << " exit status " << st);
       CHECK(WIFEXITED(st));
     }
-    return check_cluster(log, all());
+    return check_cluster(log, ran);
   }
 
   void keep_on_failure(const checker::report& rep) {
@@ -185,7 +189,8 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
                     double detect_s) {
   auto t0 = steady_clock::now();
   c.lab.heal();
-  REQUIRE(await_settled(c.all(), 3, std::chrono::seconds{90}));
+  auto members = c.all().size();
+  REQUIRE(await_settled(c.all(), members, std::chrono::seconds{90}));
   auto heal_s = seconds_since(t0);
   CHECK(heal_s < 3.0); // bounded dials, not TCP's SYN backoff
   REQUIRE(w.await_acks(30));
@@ -201,8 +206,10 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
     if (x.type == checker::op_type::ok)
       newest[x.stream] = std::max(newest[x.stream], x.last);
   auto t1 = steady_clock::now();
-  CHECK(await_caught_up(c.log, {"n1#0", "n2#0", "n3#0"}, newest,
-                        std::chrono::seconds{20})
+  std::set<std::string> subscribers;
+  for (auto* n : c.all())
+    subscribers.insert(n->name() + "#0");
+  CHECK(await_caught_up(c.log, subscribers, newest, std::chrono::seconds{20})
         == "");
   auto catch_up_s = seconds_since(t1);
   auto rep = c.stop_and_check();
@@ -324,4 +331,38 @@ TEST_CASE("network: a slow link (tc tbf) loses nothing", "[netns][cluster]") {
   std::printf("slow link: 200 acks in %.2f s with n3 at 256 kbit/s\n",
               seconds_since(t0));
   heal_and_check(c, w, "slow link", 0);
+}
+
+TEST_CASE("network: a node joins while cut off from one old owner: that "
+          "owner's partitions answer unavailable until healing, then move",
+          "[netns][cluster]") {
+  SKIP_WITHOUT_NETNS();
+  lab_cluster c;
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, {&c[0], &c[1], &c[2]}, ws};
+  w.start();
+  REQUIRE(w.await_acks(200));
+  // n3 and n4 cannot talk: the partitions moving from n3 to n4 stall,
+  // those from n1 and n2 move.
+  c.lab.split("n3", "n4");
+  REQUIRE(c[3].start(c[0].address(), true));
+  hold(w, std::chrono::seconds{4});
+  auto s4 = status_of(c[3]);
+  REQUIRE(s4);
+  CHECK(s4->members == 4);
+  CHECK(s4->reachable == 3); // all but n3
+  CHECK_FALSE(s4->settled);  // the hand-off from n3 is pending
+  auto via4 = probe(w, c[3], "join");
+  INFO("through n4: ok " << via4.ok << ", fail " << via4.fail << ", unknown "
+                         << via4.unknown << ", slowest " << via4.slowest_ms
+                         << " ms");
+  CHECK(via4.ok > 0);   // n4's own partitions from n1 and n2, and others
+  CHECK(via4.fail > 0); // the ones stuck on their way from n3
+  CHECK(via4.unknown == 0);
+  CHECK(via4.slowest_ms < 1000);
+  // n3 keeps its partitions (and refuses their commands: they are
+  // releasing) until n4 fetches them; the checker would see two histories
+  // if both had written.
+  heal_and_check(c, w, "join cut off from an old owner", 0);
 }
