@@ -140,6 +140,14 @@ public:
     sh(in(host) + "iptables -A OUTPUT -o eth0 -j DROP");
   }
 
+  /// Drops each packet into and out of `host` with `probability` (0..1).
+  void flaky(const std::string& host, double probability) {
+    auto rule = " -m statistic --mode random --probability "
+                + std::to_string(probability) + " -j DROP";
+    sh(in(host) + "iptables -A INPUT -i eth0" + rule);
+    sh(in(host) + "iptables -A OUTPUT -o eth0" + rule);
+  }
+
   /// Limits what `host` sends to `rate` (tc tbf, e.g. "256kbit") with at
   /// most `latency` (e.g. "400ms") of queueing; the rest is dropped.
   void slow(const std::string& host, const std::string& rate,
