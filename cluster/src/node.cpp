@@ -40,6 +40,10 @@ parse_address(const std::string& text) {
   return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 // Connects through `mm` (CAF's plain or openssl middleman actor, the same
 // path as `remote_actor`) but with a timeout: `remote_actor` waits forever
 // when a peer accepts the TCP connection and never finishes the handshake.
@@ -120,9 +124,18 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
   if (cfg.name.empty())
     return make_error(errc::invalid_command,
                       "a cluster node needs a name (--cluster.name)");
-  if (cfg.tls)
+  if (cfg.tls) {
     if (auto err = check_tls(sys))
       return err;
+  } else if (!cfg.insecure && !is_loopback(cfg.host)) {
+    return make_error(
+      errc::invalid_command,
+      "--cluster.host=" + cfg.host
+        + " without --cluster.tls would expose CAF's unauthenticated port "
+          "(any peer can message the node, or make it allocate 4 GiB with "
+          "one header): use --cluster.tls, or --cluster.insecure on a "
+          "network you trust");
+  }
   // A restarted node rejoins the view it stored.
   std::optional<view> stored;
   auto row = rt.store().load_model(detail::view_model, detail::view_key);

@@ -20,7 +20,9 @@ config::config() {
     .add(host_, "host", "address the cluster port binds to")
     .add(port_, "port", "cluster port (0 = any)")
     .add(seeds_, "seeds", "comma-separated host:port of members to join")
-    .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)");
+    .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)")
+    .add(insecure_, "insecure",
+         "allow plain traffic on a non-loopback host (trusted networks)");
   load<caf::io::middleman>();
   load<caf::openssl::manager>();
   static_cast<void>(detail::tls_error_queue_anchor());
@@ -46,6 +48,7 @@ node_config config::node() const {
     }
   }
   nc.tls = tls_;
+  nc.insecure = insecure_;
   return nc;
 }
 

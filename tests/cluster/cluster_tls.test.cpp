@@ -267,6 +267,8 @@ TEST_CASE("TLS: a node with an incomplete or broken TLS setup refuses to "
     {{"--cluster.tls", "--openssl.certificate=" + n1.certificate,
       "--openssl.key=" + n2.key, "--openssl.cafile=" + n1.cafile},
      "cannot load private key"},
+    // No TLS on an address other hosts reach, without --cluster.insecure.
+    {{"--cluster.host=0.0.0.0"}, "without --cluster.tls"},
   };
   for (std::size_t i = 0; i < setups.size(); ++i) {
     std::vector<std::string> argv{

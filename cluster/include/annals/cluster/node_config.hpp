@@ -38,6 +38,10 @@ struct node_config {
   /// `openssl.certificate`, `openssl.key` and `openssl.cafile` in the actor
   /// system's config: `start` refuses an incomplete TLS setup.
   bool tls = false;
+  /// Plain (unauthenticated) cluster traffic on a non-loopback `host`.
+  /// Without it, `start` refuses a non-loopback host unless `tls` is set:
+  /// CAF 0.17's plain port lets any peer message the node.
+  bool insecure = false;
 };
 
 /// The actor system config of a cluster node: `annals::config` plus the
@@ -68,6 +72,7 @@ private:
   uint16_t port_ = 0;
   std::string seeds_;
   bool tls_ = false;
+  bool insecure_ = false;
 };
 
 } // namespace annals::cluster
