@@ -350,6 +350,14 @@ public:
     auto& pr = st().peers[name];
     if (pr.root == root)
       return;
+    if (pr.root) {
+      // A new incarnation reached us before the old one's down_msg (which
+      // then matches no peer): the old one answers nothing, ask the new one.
+      fail_calls(name, "node " + name + " restarted while the command was "
+                         + "in flight");
+      if (auto in = st().inflows.find(name); in != st().inflows.end())
+        in->second.requesting = false;
+    }
     pr.root = std::move(root);
     pr.lost = false;
     self_->monitor(pr.root);
