@@ -18,7 +18,7 @@
 // Disabled at build time (CMake option ANNALS_FAILPOINTS=OFF) a site
 // compiles to nothing and `cond` is not evaluated. Built in (the default)
 // and not enabled, a site costs one libfiu lookup (`fiu_fail`: a read lock
-// and a hash probe, about 20-35 ns measured on this project's 2-core VM).
+// and a hash probe: 40-50 ns measured on the 2-core VM).
 // Sites are placed once per commit batch, hand-off step or checkpoint,
 // never per event, so this is far below one fsync.
 //
