@@ -3,6 +3,7 @@
 
 #include "annals/cluster/status.hpp"
 #include "annals/errc.hpp"
+#include "annals/failpoint.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
@@ -393,6 +394,14 @@ public:
     auto& pr = st().peers[name];
     if (pr.root == root)
       return;
+    if (pr.root) {
+      // A new incarnation reached us before the old one's down_msg (which
+      // then matches no peer): the old one answers nothing, ask the new one.
+      fail_calls(name, "node " + name + " restarted while the command was "
+                         + "in flight");
+      if (auto in = st().inflows.find(name); in != st().inflows.end())
+        in->second.requesting = false;
+    }
     pr.root = std::move(root);
     pr.lost = false;
     self_->monitor(pr.root);
@@ -549,6 +558,7 @@ public:
                   std::move(wb))
         .then(
           [this, ps, ver](batch_result&) {
+            ANNALS_CRASH_POINT("annals/handoff/old_after_fence");
             auto& ns2 = st();
             for (auto p : ps)
               if (ns2.state[p] == releasing && ns2.owner[p] != ns2.self.name)
@@ -602,6 +612,7 @@ public:
         continue;
       }
       it->second.deliver(make_chunk(it->first));
+      ANNALS_CRASH_POINT("annals/handoff/old_after_ship");
       it = s.pending_ships.erase(it);
     }
   }
@@ -774,6 +785,8 @@ public:
             }
           }
           if (!done) {
+            // Imported, not yet fenced (the last chunk carries the fence).
+            ANNALS_CRASH_POINT("annals/handoff/new_after_import");
             request_chunk(src);
             return;
           }
@@ -796,6 +809,8 @@ public:
       = std::chrono::duration<double, std::milli>(clock::now() - in.started)
           .count();
     s.handoff_ms.push_back(ms);
+    // Fenced here; the held commands are not served yet.
+    ANNALS_CRASH_POINT("annals/handoff/new_after_fence");
     for (auto p : in.partitions) {
       s.rt->set_epoch(p, s.cur.epochs[p]);
       s.state[p] = active;

@@ -31,6 +31,7 @@
 // on `resize_mtx_`; growing the map takes it exclusively because
 // mdb_env_set_mapsize must not run while this process has transactions open.
 
+#include "annals/failpoint.hpp"
 #include "annals/persistence/journal.hpp"
 #include "annals/persistence/planted_bugs.hpp"
 
@@ -662,8 +663,10 @@ lmdb_failure lmdb_journal::try_commit(const write_batch& batch,
   streams.cur = nullptr;
   mdb_cursor_close(log.cur);
   log.cur = nullptr;
+  ANNALS_CRASH_POINT("annals/journal/before_commit");
   if (auto rc = txn.commit(); rc != 0)
     return {rc, "commit"};
+  ANNALS_CRASH_POINT("annals/journal/after_commit");
   next_order_ = order;
   return {};
 }

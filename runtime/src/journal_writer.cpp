@@ -1,6 +1,7 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "journal_writer.hpp"
 
+#include "annals/failpoint.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
@@ -111,6 +112,8 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     if (batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty())
       continue;
+    ANNALS_CRASH_POINT_IF(!batch.snapshots.empty(),
+                          "annals/snapshot/before_save");
     auto t0 = std::chrono::steady_clock::now();
     auto res = ctx->store->commit(batch);
     record_commit(ctx->metrics, std::chrono::steady_clock::now() - t0,
@@ -123,6 +126,10 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
       for (auto& rp : extra)
         rp.deliver(res.error());
     } else {
+      // Durable, and nobody knows yet: no reply, no wake-up.
+      ANNALS_CRASH_POINT("annals/writer/after_commit");
+      ANNALS_CRASH_POINT_IF(!batch.snapshots.empty(),
+                            "annals/snapshot/after_save");
       ctx->metrics.appends += promises.size();
       touched.clear();
       for (std::size_t i = 0; i < promises.size(); ++i) {

@@ -2,6 +2,7 @@
 #include "subscription_worker.hpp"
 
 #include "annals/errc.hpp"
+#include "annals/failpoint.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
@@ -605,6 +606,9 @@ public:
       st.unsaved = 0;
       return;
     }
+    // Delivered and acknowledged, position not stored: redelivered later.
+    ANNALS_CRASH_POINT_IF(!wb.checkpoints.empty(),
+                          "annals/pubsub/before_checkpoint");
     st.checkpointing = true;
     auto positions = st.acked;
     st.unsaved = 0;

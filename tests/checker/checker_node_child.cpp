@@ -10,6 +10,11 @@
 //   the beginning) and prints "SEEN NAME <category/id> <revision> <command>"
 //   for each.
 // --plant=BUG sets ANNALS_PLANT_BUG=BUG (only a planted build reacts).
+// --chunk-events=N caps hand-off chunks at N events (several per hand-off).
+// --join-timeout=S gives up joining after S seconds (default 30).
+// --verbose logs at info level (hand-offs, views) on stderr.
+// --consumer=NAME adds a durable local consumer of sample.account that
+//   checkpoints every 8 events (and prints nothing).
 // Then reads commands on stdin, one per line:
 //   status   -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
 //                <outbound> <reachable members>"
@@ -21,14 +26,19 @@
 //               that missed its loss of ownership would write).
 //               "STALE ok <id> <revision> <epoch>", "STALE refused <id>
 //               <error>" or "STALE none".
+//   fail NAME P -> enables crash point NAME with probability P
+//               (annals/failpoint.hpp): "FAIL ok" or "FAIL refused".
 // and stops cleanly on EOF.
 #include "annals/cluster/node.hpp"
+#include "annals/failpoint.hpp"
+#include "annals/log.hpp"
 #include "annals/render.hpp"
 
 #include "sample_account.hpp"
 
 #include <caf/actor_system.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <mutex>
@@ -90,10 +100,21 @@ int main(int argc, char** argv) {
   // Our own options first; CAF gets the rest.
   std::vector<char*> args;
   std::string sub;
+  std::string consumer;
+  uint32_t chunk_events = 0;
+  int join_timeout = 0;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--sub=", 0) == 0)
       sub = a.substr(6);
+    else if (a.rfind("--consumer=", 0) == 0)
+      consumer = a.substr(11);
+    else if (a.rfind("--chunk-events=", 0) == 0)
+      chunk_events = static_cast<uint32_t>(std::stoul(a.substr(15)));
+    else if (a == "--verbose")
+      annals::set_log_level(annals::log_level::info);
+    else if (a.rfind("--join-timeout=", 0) == 0)
+      join_timeout = std::stoi(a.substr(15));
     else if (a.rfind("--plant=", 0) == 0)
       ::setenv("ANNALS_PLANT_BUG", a.substr(8).c_str(), 1);
     else
@@ -112,7 +133,12 @@ int main(int argc, char** argv) {
     std::cerr << "runtime: " << annals::render(rt.error()) << std::endl;
     return 3;
   }
-  auto node = annals::cluster::node::start(sys, **rt, cfg.node());
+  auto nc = cfg.node();
+  if (chunk_events != 0)
+    nc.chunk_events = chunk_events;
+  if (join_timeout > 0)
+    nc.join_timeout = std::chrono::seconds{join_timeout};
+  auto node = annals::cluster::node::start(sys, **rt, nc);
   if (!node) {
     std::cerr << "node: " << annals::render(node.error()) << std::endl;
     (*rt)->shutdown();
@@ -128,6 +154,15 @@ int main(int argc, char** argv) {
             true);
         return caf::error{};
       });
+  if (!consumer.empty()) {
+    annals::subscription_options so;
+    so.filter = annals::subscription_filter::of_category("sample.account");
+    so.consumer = consumer;
+    so.start = annals::start_from::checkpoint;
+    so.checkpoint_every = 8;
+    (*rt)->subscribe(
+      so, [](const annals::recorded_event&) { return caf::error{}; });
+  }
   say("READY " + std::to_string((*node)->port()));
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -148,6 +183,12 @@ int main(int argc, char** argv) {
     } else if (line == "leave") {
       auto err = (*node)->leave();
       say("LEFT " + (err ? annals::render(err) : std::string{"ok"}));
+    } else if (line.rfind("fail ", 0) == 0) {
+      std::istringstream in{line.substr(5)};
+      std::string name;
+      double p = 0;
+      in >> name >> p;
+      say(annals::enable_failpoint(name, p) ? "FAIL ok" : "FAIL refused");
     } else if (line.rfind("stale ", 0) == 0) {
       say(stale_write(**rt, **node, std::atoi(line.c_str() + 6)));
     }

@@ -131,7 +131,7 @@ public:
       std::lock_guard guard{mtx_};
       lines_.clear();
     }
-    proc_ = std::make_unique<child_process>(argv, true);
+    proc_ = std::make_unique<child_process>(argv, true, stderr_file);
     reader_ = std::thread{[this] {
       proc_->read_lines([this](const std::string& line) {
         if (line.rfind("SEEN ", 0) == 0) {
@@ -186,6 +186,18 @@ public:
     finish();
   }
 
+  /// Waits up to `timeout` for the process to end by itself (no signal
+  /// from us: a crash point); its wait status, or nullopt if still running.
+  std::optional<int> await_exit(std::chrono::milliseconds timeout) {
+    {
+      std::unique_lock guard{mtx_};
+      if (!cv_.wait_for(guard, timeout, [this] { return eof_; }))
+        return std::nullopt;
+    }
+    up_ = false;
+    return finish();
+  }
+
   /// Clean stop (EOF on stdin); returns the wait status.
   int stop() {
     up_ = false;
@@ -220,6 +232,10 @@ public:
   /// Words put before the binary on every start (a wrapper such as
   /// `ip netns exec NS` or `fiu-run -c ...`); may change between starts.
   std::vector<std::string> wrapper;
+
+  /// If set, the file that receives stderr on the next start (else
+  /// inherited).
+  std::string stderr_file;
 
 private:
   int finish() {

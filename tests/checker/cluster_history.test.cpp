@@ -5,10 +5,12 @@
 // must be reported by the checker as its anomaly class.
 #include "cluster_history.hpp"
 
+#include "crash_points.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -246,8 +248,11 @@ TEST_CASE("planted reply_before_commit is reported as lost writes",
 
 // Soak mode (outside CI: hidden tag; `./annals soak [seconds]`): the same
 // faults in a loop for ANNALS_SOAK_SECONDS (default 600) -- SIGKILL of a
-// random node at random moments, a join and a leave every 10 kills -- then
-// the checker over everything; prints the counts.
+// random node at random moments, a join and a leave every 10 kills -- plus
+// crashes at every named crash point (failpoint_crash.test.cpp: each load
+// point once per round, an old-owner point during the join, a new-owner
+// point during the leave), then the checker over everything; prints the
+// counts.
 TEST_CASE("soak: kills, joins and leaves for a set time, no anomaly",
           "[.soak]") {
   double limit = 600;
@@ -257,31 +262,59 @@ TEST_CASE("soak: kills, joins and leaves for a set time, no anomaly",
   auto elapsed = [&] {
     return std::chrono::duration<double>(steady_clock::now() - t0).count();
   };
-  cluster3 c{ANNALS_CHECKER_NODE_CHILD};
+  std::signal(SIGPIPE, SIG_IGN); // a crash point may end a node mid-write
+  auto fp = failpoints_built_in();
+  cluster3 c{ANNALS_CHECKER_NODE_CHILD, crash_point_args()};
+  for (auto& n : c.nodes)
+    n->stderr_file = n->dir() + ".stderr"; // crash lines, node logs
   c.start(true);
-  node_proc n4{c.bin, "n4", c.tmp.sub("n4"), &c.log};
+  node_proc n4{c.bin, "n4", c.tmp.sub("n4"), &c.log, crash_point_args()};
+  n4.stderr_file = n4.dir() + ".stderr";
   std::mt19937 rng{Catch::rngSeed()};
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
+  workload w{c.log, c.all(), crash_workload(Catch::rngSeed())};
   w.start();
-  std::size_t kills = 0, joins = 0, leaves = 0;
-  while (elapsed() < limit) {
+  auto points = crash_points();
+  // The hand-off points in turn, one armed during each join and leave.
+  std::vector<crash_point> joining, leaving;
+  for (const auto& cp : points) {
+    if (cp.when == trigger::join)
+      joining.push_back(cp);
+    else if (cp.when == trigger::leave)
+      leaving.push_back(cp);
+  }
+  std::size_t kills = 0, joins = 0, leaves = 0, crashes = 0;
+  for (std::size_t round = 0; elapsed() < limit; ++round) {
     kills += kill_cycles(c, w, 10, rng, true, [](std::size_t) {});
-    REQUIRE(await_settled(c.all(), 3));
-    REQUIRE(n4.start(c.nodes[0]->address()));
-    auto four = c.all();
-    four.push_back(&n4);
-    REQUIRE(await_settled(four, 4));
+    for (const auto& cp : points)
+      if (fp && cp.when == trigger::load) {
+        load_crash(c.all(), w, rng, cp);
+        ++crashes;
+      }
+    if (fp) {
+      join_crash(c.all(), n4, rng, joining[round % joining.size()]);
+      ++crashes;
+    } else {
+      REQUIRE(await_settled(c.all(), 3));
+      REQUIRE(n4.start(c.nodes[0]->address()));
+      auto four = c.all();
+      four.push_back(&n4);
+      REQUIRE(await_settled(four, 4));
+    }
     ++joins;
-    auto left = n4.ask("leave", "LEFT", std::chrono::seconds{60});
-    REQUIRE(left);
-    CHECK(*left == "LEFT ok");
-    n4.stop();
-    REQUIRE(await_settled(c.all(), 3));
+    if (fp) {
+      leave_crash(c.all(), n4, w, rng, leaving[round % leaving.size()]);
+      ++crashes;
+    } else {
+      auto left = n4.ask("leave", "LEFT", std::chrono::seconds{60});
+      REQUIRE(left);
+      CHECK(*left == "LEFT ok");
+      n4.stop();
+      REQUIRE(await_settled(c.all(), 3));
+    }
     ++leaves;
-    std::printf("soak: %.0f s, %zu kills, %zu joins, %zu leaves, %zu acks\n",
-                elapsed(), kills, joins, leaves,
+    std::printf("soak: %.0f s, %zu kills, %zu failpoint crashes, %zu joins, "
+                "%zu leaves, %zu acks\n",
+                elapsed(), kills, crashes, joins, leaves,
                 static_cast<std::size_t>(w.acks));
     std::fflush(stdout);
   }
@@ -291,8 +324,8 @@ TEST_CASE("soak: kills, joins and leaves for a set time, no anomaly",
   nodes.push_back(&n4);
   auto rep = check_cluster(c.log, nodes);
   auto text = describe_run(rep, w, kills, elapsed());
-  std::printf("soak summary: %zu joins, %zu leaves; %s", joins, leaves,
-              text.c_str());
+  std::printf("soak summary: %zu failpoint crashes, %zu joins, %zu leaves; %s",
+              crashes, joins, leaves, text.c_str());
   if (!rep.valid())
     keep(c.tmp);
   REQUIRE(rep.valid());

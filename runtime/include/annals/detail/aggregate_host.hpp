@@ -24,6 +24,7 @@
 #include "annals/detail/aggregate_actor.hpp"
 #include "annals/detail/runtime_context.hpp"
 #include "annals/errc.hpp"
+#include "annals/failpoint.hpp"
 #include "annals/runtime_types.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -211,6 +212,8 @@ private:
       if (busy) {
         ++it;
       } else {
+        // Hand-off, old owner: its aggregates stopped, partitions unfenced.
+        ANNALS_CRASH_POINT("annals/handoff/old_stopped");
         it->second.deliver(caf::ok_atom::value);
         it = st.releases.erase(it);
       }
