@@ -60,6 +60,8 @@ struct node_state {
     bool connecting = false;
     /// Connected once and then lost (not merely "not connected yet").
     bool lost = false;
+    /// When the current root last answered (or was connected).
+    std::chrono::steady_clock::time_point last_heard;
     std::chrono::steady_clock::time_point connect_started;
   };
 
@@ -128,6 +130,9 @@ caf::error unavailable(std::string what) {
 /// How long a new owner holds commands for a partition whose old owner
 /// never connected (the middleman's connection timeout).
 constexpr auto source_grace = std::chrono::seconds{2};
+
+/// A peer whose root answered no ping for this long is taken as lost.
+constexpr auto peer_silence = std::chrono::seconds{4};
 
 using probed_atom = caf::atom_constant<caf::atom("c_probed")>;
 
@@ -404,6 +409,7 @@ public:
     }
     pr.root = std::move(root);
     pr.lost = false;
+    pr.last_heard = clock::now();
     self_->monitor(pr.root);
     log(log_level::info, st().self.name + ": connected to " + name);
     // Introduce ourselves (the peer learns our root and our view).
@@ -413,28 +419,69 @@ public:
   }
 
   void on_down(const caf::down_msg& dm) {
-    auto& s = st();
-    for (auto& [name, pr] : s.peers) {
+    for (auto& [name, pr] : st().peers)
       if (pr.root && pr.root.address() == dm.source) {
-        pr.root = nullptr;
-        pr.lost = true;
-        fail_calls(name,
-                   "node " + name + " failed while the command was in flight");
-        log(log_level::warning, s.self.name + ": lost node " + name + " ("
-                                  + to_string(dm.reason) + ")");
-        // Commands held for partitions coming from it fail fast.
-        if (auto in = s.inflows.find(name); in != s.inflows.end()) {
-          in->second.requesting = false;
-          for (auto p : in->second.partitions) {
-            for (auto& h : s.held[p]) {
-              ++s.unavailable;
-              h.rp.deliver(unavailable("partition " + std::to_string(p)
-                                       + " is moving here from node " + name
-                                       + ", which is unreachable"));
-            }
-            s.held[p].clear();
-          }
+        lose_peer(name, to_string(dm.reason));
+        return;
+      }
+  }
+
+  /// Liveness beyond CAF's: BASP may keep a dead peer's proxy alive (no
+  /// down_msg) when it believes in another route to it, e.g. after a
+  /// quick restart. Each tick pings every peer's root; a root silent for
+  /// `peer_silence` is dropped like a down one, and the tick redials.
+  void check_peers() {
+    auto& s = st();
+    auto now = clock::now();
+    std::vector<std::string> silent;
+    for (auto& [name, pr] : s.peers) {
+      if (!pr.root)
+        continue;
+      if (now - pr.last_heard > peer_silence)
+        silent.push_back(name);
+      else
+        self_->send(pr.root, alive_atom::value, s.self.name, false);
+    }
+    for (const auto& name : silent)
+      lose_peer(name,
+                "no answer for " + std::to_string(peer_silence.count()) + " s");
+  }
+
+  /// A peer's ping (answered) or pong, from `sender`.
+  void on_alive(const std::string& name, bool answer,
+                const caf::strong_actor_ptr& sender) {
+    auto it = st().peers.find(name);
+    if (it == st().peers.end() || !it->second.root || !sender
+        || it->second.root.address() != sender->address())
+      return;
+    it->second.last_heard = clock::now();
+    if (!answer)
+      self_->send(it->second.root, alive_atom::value, st().self.name, true);
+  }
+
+  void lose_peer(const std::string& name, const std::string& why) {
+    auto& s = st();
+    auto& pr = s.peers[name];
+    if (!pr.root)
+      return;
+    self_->demonitor(pr.root);
+    pr.root = nullptr;
+    pr.lost = true;
+    fail_calls(name,
+               "node " + name + " failed while the command was in flight");
+    log(log_level::warning,
+        s.self.name + ": lost node " + name + " (" + why + ")");
+    // Commands held for partitions coming from it fail fast.
+    if (auto in = s.inflows.find(name); in != s.inflows.end()) {
+      in->second.requesting = false;
+      for (auto p : in->second.partitions) {
+        for (auto& h : s.held[p]) {
+          ++s.unavailable;
+          h.rp.deliver(unavailable("partition " + std::to_string(p)
+                                   + " is moving here from node " + name
+                                   + ", which is unreachable"));
         }
+        s.held[p].clear();
       }
     }
   }
@@ -1190,6 +1237,7 @@ public:
         h.pop_front();
       }
     }
+    check_peers();
     for (auto& [name, pr] : s.peers)
       if (pr.connecting && now - pr.connect_started > std::chrono::seconds{5})
         pr.connecting = false;
@@ -1371,6 +1419,9 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
       return ns.cur;
     },
     [logic](tick_atom) { logic->on_tick(); },
+    [self, logic](alive_atom, const std::string& name, bool answer) {
+      logic->on_alive(name, answer, self->current_sender());
+    },
     [logic](probed_atom, const std::string& name, bool reachable) {
       logic->on_probed(name, reachable);
     },

@@ -23,6 +23,8 @@ namespace annals::cluster {
 
 using routed_atom = caf::atom_constant<caf::atom("c_route")>;
 using hello_atom = caf::atom_constant<caf::atom("c_hello")>;
+/// (alive, node name, is answer): liveness ping and pong between roots.
+using alive_atom = caf::atom_constant<caf::atom("c_alive")>;
 using view_atom = caf::atom_constant<caf::atom("c_view")>;
 using join_atom = caf::atom_constant<caf::atom("c_join")>;
 using leave_atom = caf::atom_constant<caf::atom("c_leave")>;

@@ -149,6 +149,52 @@ TEST_CASE("3 nodes under load, SIGKILLed at random moments, one "
   REQUIRE(rep.valid());
 }
 
+TEST_CASE("a node restarted at once after each SIGKILL is seen again by "
+          "every member within seconds",
+          "[checker][cluster]") {
+  // A node that stays up must notice each restart of a peer -- also when
+  // CAF never tells it that the old incarnation died -- or a peer with a
+  // larger name (which waits to be dialled) stays cut off for good.
+  // n4 joins through n2, not the leader: the leader's reply is relayed,
+  // and CAF then knows a second route between n4 and n1 (the case where
+  // it hid n1's death from n4).
+  cluster3 c{ANNALS_CHECKER_NODE_CHILD};
+  c.start(false);
+  c.nodes.push_back(
+    std::make_unique<node_proc>(c.bin, "n4", c.tmp.sub("n4"), &c.log, c.extra));
+  REQUIRE(c.nodes[3]->start(c.nodes[1]->address(), false));
+  REQUIRE(await_settled(c.all(), 4));
+  std::mt19937 rng{Catch::rngSeed()};
+  workload::settings ws;
+  ws.seed = Catch::rngSeed();
+  workload w{c.log, c.all(), ws};
+  w.start();
+  std::vector<double> rejoin;
+  for (int i = 0; i < 8; ++i) {
+    INFO("restart " << i);
+    REQUIRE(w.await_acks(20));
+    // The leader and the relayed joiner first, then anyone.
+    auto& victim = *c.nodes[i == 0 ? 0 : i == 1 ? 3 : rng() % 4];
+    victim.kill();
+    auto t0 = steady_clock::now();
+    REQUIRE(victim.start({}, false));
+    REQUIRE(await_settled(c.all(), 4, std::chrono::seconds{20}));
+    rejoin.push_back(
+      std::chrono::duration<double>(steady_clock::now() - t0).count());
+  }
+  REQUIRE(w.await_acks(20));
+  w.stop();
+  c.stop_all();
+  auto rep = check_cluster(c.log, c.all());
+  std::sort(rejoin.begin(), rejoin.end());
+  std::printf("quick restarts: all reachable again after median %.2f s, "
+              "max %.2f s\n%s",
+              rejoin[rejoin.size() / 2], rejoin.back(),
+              rep.to_string().c_str());
+  INFO(rep.to_string());
+  REQUIRE(rep.valid());
+}
+
 /// n1..n3 get deposits on 12 aggregates, n2 leaves (its partitions move and
 /// it fences its copies), then n2 appends with its old epoch ("stale 12"),
 /// and n1 deposits on every aggregate again. Returns n2's STALE line.

@@ -10,11 +10,12 @@
 //
 // Known limit (CAF 0.17 BASP, found by this test): a node that stays in the
 // cluster while a peer restarts sometimes never gets the old incarnation's
-// down_msg (no "lost node" in its log) and keeps its dead root; requests
-// to it then fail with request_receiver_down or are never answered, and a
-// hand-off involving the two stalls. So the victim is restarted only once
-// every other member reports it unreachable (await_noticed), and n4 joins
-// fresh for each join/leave pair instead of staying through load crashes.
+// down_msg (no "lost node" in its log) and kept its dead root; requests
+// to it then failed with request_receiver_down or were never answered, and
+// a hand-off involving the two stalled. Nodes now drop a root that answers
+// no ping for 4 s; still, the victim is restarted only once every other
+// member reports it unreachable (await_noticed), and n4 joins fresh for
+// each join/leave pair instead of staying through load crashes.
 #include "crash_points.hpp"
 #include "temp_dir.hpp"
 
