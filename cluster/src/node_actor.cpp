@@ -1098,10 +1098,19 @@ public:
                              + " is unreachable"));
       return;
     }
-    auto cid = track(o, std::nullopt, rp, s.cfg.request_timeout);
-    self_
-      ->request(it->second.root, caf::infinite, read_atom::value,
-                std::move(category), std::move(id), from, max, hops + 1)
+    ask_peer(o, it->second.root, s.cfg.request_timeout, rp, read_atom::value,
+             std::move(category), std::move(id), from, max, hops + 1);
+  }
+
+  /// Asks node `name` (root `to`) for a `fetch_reply` on behalf of `rp`.
+  /// Tracked like a routed command: a lost peer or a missed deadline fails
+  /// it, rather than leaving `rp` waiting on a reply lost with the
+  /// connection.
+  template <class... Ts>
+  void ask_peer(const std::string& name, const caf::actor& to,
+                caf::timespan timeout, caf::response_promise rp, Ts&&... xs) {
+    auto cid = track(name, std::nullopt, rp, timeout);
+    self_->request(to, caf::infinite, std::forward<Ts>(xs)...)
       .then(
         [this, cid](fetch_reply& rep) {
           if (auto waiting = untrack(cid))
@@ -1115,10 +1124,8 @@ public:
 
   // -- subscriptions ----------------------------------------------------------
 
-  /// A cursor's long-poll on peer `name`. Tracked like a routed command:
-  /// a lost peer or a missed deadline (the poll's own second plus the
-  /// request timeout) fails it, so the cursor polls again rather than
-  /// waiting forever on a reply lost with its connection.
+  /// A cursor's long-poll on peer `name` (deadline: the poll's own second
+  /// plus the request timeout); on failure the cursor polls again.
   void fetch_remote(const std::string& name, fetch_request req,
                     caf::response_promise rp) {
     auto& s = st();
@@ -1127,20 +1134,9 @@ public:
       rp.deliver(unavailable("node " + name + " is unreachable"));
       return;
     }
-    auto cid = track(name, std::nullopt, rp,
-                     s.cfg.request_timeout + std::chrono::seconds{1});
-    self_
-      ->request(it->second.root, caf::infinite, fetch_atom::value,
-                std::move(req))
-      .then(
-        [this, cid](fetch_reply& rep) {
-          if (auto waiting = untrack(cid))
-            waiting->deliver(std::move(rep));
-        },
-        [this, cid](caf::error& err) {
-          if (auto waiting = untrack(cid))
-            waiting->deliver(std::move(err));
-        });
+    ask_peer(name, it->second.root,
+             s.cfg.request_timeout + std::chrono::seconds{1}, rp,
+             fetch_atom::value, std::move(req));
   }
 
   void on_fetch(fetch_request& req, caf::response_promise rp) {

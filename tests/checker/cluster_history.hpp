@@ -11,6 +11,7 @@
 #include "child_process.hpp"
 #include "ports.hpp"
 #include "sample_account.hpp"
+#include "temp_dir.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -22,7 +23,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -484,6 +487,17 @@ private:
   std::atomic<bool> running_{false};
   std::vector<std::thread> threads_;
 };
+
+/// Copies the run in `tmp` (history, data directories, node stderr) to
+/// `$TMPDIR/annals-<what>-kept-<pid>` for a post-mortem, and says where.
+inline void keep_run(const temp_dir& tmp, const std::string& what) {
+  auto dest = std::filesystem::temp_directory_path()
+              / ("annals-" + what + "-kept-" + std::to_string(::getpid()));
+  std::error_code ec;
+  std::filesystem::copy(tmp.path(), dest,
+                        std::filesystem::copy_options::recursive, ec);
+  std::printf("kept the run in %s\n", dest.c_str());
+}
 
 /// Opens the journals in `dirs` (the nodes stopped) and checks `log`.
 inline checker::report check_cluster(history_log& log,

@@ -33,12 +33,7 @@ std::string describe_run(const checker::report& rep, workload& w,
 
 /// Keeps the history and data directories of a failed run.
 void keep(const temp_dir& tmp) {
-  auto dest = std::filesystem::temp_directory_path()
-              / ("annals-checker-kept-" + std::to_string(::getpid()));
-  std::error_code ec;
-  std::filesystem::copy(tmp.path(), dest,
-                        std::filesystem::copy_options::recursive, ec);
-  std::printf("kept the run in %s\n", dest.c_str());
+  keep_run(tmp, "checker");
 }
 
 struct cluster3 {

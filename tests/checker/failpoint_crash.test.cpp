@@ -42,12 +42,7 @@ struct keep_on_failure {
   ~keep_on_failure() {
     if (passed)
       return;
-    auto dest = std::filesystem::temp_directory_path()
-                / ("annals-failpoint-kept-" + std::to_string(::getpid()));
-    std::error_code ec;
-    std::filesystem::copy(tmp.path(), dest,
-                          std::filesystem::copy_options::recursive, ec);
-    std::printf("kept the run in %s\n", dest.c_str());
+    keep_run(tmp, "failpoint");
   }
 };
 

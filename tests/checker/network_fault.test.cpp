@@ -67,9 +67,23 @@ struct lab_cluster {
   }
 
   ~lab_cluster() {
-    // Stop the nodes before their namespaces go.
+    // Stop the clients, then the nodes before their namespaces go.
+    load.reset();
     nodes.clear();
   }
+
+  /// Starts clients sending deposits through `via` (default: n1..n3) and
+  /// waits for their first 50 acknowledgements.
+  workload& start_load(std::vector<node_proc*> via = {}) {
+    workload::settings ws;
+    ws.seed = Catch::rngSeed();
+    load = std::make_unique<workload>(log, via.empty() ? all() : via, ws);
+    load->start();
+    REQUIRE(load->await_acks(50));
+    return *load;
+  }
+
+  std::unique_ptr<workload> load;
 
   node_proc& operator[](std::size_t i) {
     return *nodes[i];
@@ -107,12 +121,7 @@ struct lab_cluster {
   void keep_on_failure(const checker::report& rep) {
     if (rep.valid())
       return;
-    auto dest = std::filesystem::temp_directory_path()
-                / ("annals-netfault-kept-" + std::to_string(::getpid()));
-    std::error_code ec;
-    std::filesystem::copy(tmp.path(), dest,
-                          std::filesystem::copy_options::recursive, ec);
-    std::printf("kept the run in %s\n", dest.c_str());
+    keep_run(tmp, "netfault");
   }
 };
 
@@ -256,11 +265,7 @@ TEST_CASE("network: an isolated node: the others go on, its partitions "
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   // The clients are on the majority's side: they reach n1 and n2 only.
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, {&c[0], &c[1]}, ws};
-  w.start();
-  REQUIRE(w.await_acks(50));
+  auto& w = c.start_load({&c[0], &c[1]});
   c.lab.isolate("n3");
   auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
   CHECK(detect >= 0);
@@ -283,11 +288,7 @@ TEST_CASE("network: a node split from the others keeps serving its own "
           "[netns][cluster]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
-  w.start();
-  REQUIRE(w.await_acks(50));
+  auto& w = c.start_load();
   c.lab.split("n3", "n1");
   c.lab.split("n3", "n2");
   auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
@@ -314,11 +315,7 @@ TEST_CASE("network: a node split from the others keeps serving its own "
 TEST_CASE("network: one direction of one link dropped", "[netns][cluster]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
-  w.start();
-  REQUIRE(w.await_acks(50));
+  auto& w = c.start_load();
   c.lab.drop("n1", "n2"); // n2 hears nothing from n1; n1 still hears n2
   auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
   CHECK(detect >= 0);
@@ -335,11 +332,7 @@ TEST_CASE("network: one direction of one link dropped", "[netns][cluster]") {
 TEST_CASE("network: a slow link (tc tbf) loses nothing", "[netns][cluster]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
-  w.start();
-  REQUIRE(w.await_acks(50));
+  auto& w = c.start_load();
   c.lab.slow("n3", "256kbit", "400ms");
   auto t0 = steady_clock::now();
   REQUIRE(w.await_acks(200, std::chrono::seconds{60}));
@@ -352,11 +345,7 @@ TEST_CASE("network: a flaky link (25 % loss each way) loses nothing",
           "[netns][cluster]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
-  w.start();
-  REQUIRE(w.await_acks(50));
+  auto& w = c.start_load();
   c.lab.flaky("n3", 0.25);
   auto t0 = steady_clock::now();
   hold(w, std::chrono::seconds{8});
@@ -372,11 +361,8 @@ TEST_CASE("network: a node joins while cut off from one old owner: that "
           "[netns][cluster]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, {&c[0], &c[1], &c[2]}, ws};
-  w.start();
-  REQUIRE(w.await_acks(200));
+  auto& w = c.start_load();
+  REQUIRE(w.await_acks(150));
   // n3 and n4 cannot talk: the partitions moving from n3 to n4 stall,
   // those from n1 and n2 move.
   c.lab.split("n3", "n4");
@@ -413,10 +399,7 @@ TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
     limit = std::atof(env);
   auto t0 = steady_clock::now();
   lab_cluster c;
-  workload::settings ws;
-  ws.seed = Catch::rngSeed();
-  workload w{c.log, c.all(), ws};
-  w.start();
+  auto& w = c.start_load();
   std::mt19937 rng{Catch::rngSeed()};
   std::map<std::string, std::size_t> faults;
   std::vector<double> reconnects;
