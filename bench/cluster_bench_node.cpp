@@ -3,84 +3,23 @@
 // Usage: cluster_bench_node --annals.data-dir=D --cluster.name=N
 //                           --cluster.port=P [--cluster.seeds=host:port]
 //                           [other --annals.* / --cluster.* options]
-// Hosts `cluster_bench::account` and prints "READY <port>" once it has
-// joined. Then reads commands on stdin, one per line:
-//   status  -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
-//               <outbound> <reachable members> <routed> <forwarded>
-//               <unavailable>"
-//   leave   -> "LEFT ok" or "LEFT <error>"
-//   handoff -> "HANDOFF <pause ms> ..." (one per hand-off into this node)
-//   stats   -> "STATS <commits> <appends>" (the runtime's group commits)
-// and stops cleanly on EOF. Log output (warnings and errors) goes to stderr.
-#include "annals/cluster/node.hpp"
+// Hosts `cluster_bench::account`; the stdin commands (status with routing
+// counters, leave, handoff, stats) are those of
+// annals/tools/node_program.hpp. Log output (warnings and errors) goes to
+// stderr.
 #include "annals/log.hpp"
-#include "annals/render.hpp"
+#include "annals/tools/node_program.hpp"
 
 #include "cluster_bench_account.hpp"
 
-#include <caf/actor_system.hpp>
-
-#include <iostream>
-#include <string>
-
 int main(int argc, char** argv) {
   annals::set_log_level(annals::log_level::warning);
-  annals::cluster::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  cfg.add_message_types<caf::id_block::cluster_bench>();
-  if (auto err = cfg.parse(argc, argv)) {
-    std::cerr << "bad options: " << annals::render(err) << std::endl;
-    return 2;
-  }
-  caf::actor_system sys{cfg};
-  auto rt = annals::runtime::start(sys, cfg.runtime());
-  if (!rt) {
-    std::cerr << "runtime: " << annals::render(rt.error()) << std::endl;
-    return 3;
-  }
-  auto node = annals::cluster::node::start(sys, **rt, cfg.node());
-  if (!node) {
-    std::cerr << "node: " << annals::render(node.error()) << std::endl;
-    (*rt)->shutdown();
-    return 4;
-  }
-  (*node)->host<cluster_bench::account>();
-  std::cout << "READY " << (*node)->port() << std::endl;
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (line == "status") {
-      auto s = (*node)->status();
-      if (!s) {
-        std::cout << "STATUS error " << annals::render(s.error()) << std::endl;
-        continue;
-      }
-      std::size_t up = 0;
-      for (bool r : s->reachable) {
-        up += r ? 1 : 0;
-      }
-      std::cout << "STATUS " << s->current.version << ' '
-                << (s->settled ? 1 : 0) << ' ' << s->current.members.size()
-                << ' ' << s->active << ' ' << s->inbound << ' ' << s->outbound
-                << ' ' << up << ' ' << s->routed << ' ' << s->forwarded << ' '
-                << s->unavailable << std::endl;
-    } else if (line == "leave") {
-      auto err = (*node)->leave();
-      std::cout << "LEFT " << (err ? annals::render(err) : "ok") << std::endl;
-    } else if (line == "handoff") {
-      auto s = (*node)->status();
-      std::cout << "HANDOFF";
-      if (s) {
-        for (auto ms : s->handoff_ms) {
-          std::cout << ' ' << ms;
-        }
-      }
-      std::cout << std::endl;
-    } else if (line == "stats") {
-      auto st = (*rt)->stats();
-      std::cout << "STATS " << st.commits << ' ' << st.appends << std::endl;
-    }
-  }
-  (*node)->stop();
-  (*rt)->shutdown();
-  return 0;
+  annals::tools::node_program_hooks hooks;
+  hooks.configure = [](annals::cluster::config& cfg) {
+    cfg.add_message_types<caf::id_block::cluster_bench>();
+  };
+  hooks.serve = [](annals::runtime&, annals::cluster::node& node) {
+    node.host<cluster_bench::account>();
+  };
+  return annals::tools::run_node_program(argc, argv, hooks);
 }

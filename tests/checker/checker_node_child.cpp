@@ -15,10 +15,8 @@
 // --verbose logs at info level (hand-offs, views) on stderr.
 // --consumer=NAME adds a durable local consumer of sample.account that
 //   checkpoints every 8 events (and prints nothing).
-// Then reads commands on stdin, one per line:
-//   status   -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
-//                <outbound> <reachable members>"
-//   leave    -> "LEFT ok" or "LEFT <error>"
+// Then reads commands on stdin, one per line: those of
+// annals/tools/node_program.hpp (status, leave, handoff, stats), and
 //   stale N  -> a stale writer: among acct-0 .. acct-(N-1), the first stream
 //               in this node's journal whose partition this node no longer
 //               owns gets one more event appended directly to the journal
@@ -29,10 +27,10 @@
 //   fail NAME P -> enables crash point NAME with probability P
 //               (annals/failpoint.hpp): "FAIL ok" or "FAIL refused".
 // and stops cleanly on EOF.
-#include "annals/cluster/node.hpp"
 #include "annals/failpoint.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
+#include "annals/tools/node_program.hpp"
 
 #include "sample_account.hpp"
 
@@ -48,14 +46,7 @@
 
 namespace {
 
-std::mutex out_mtx;
-
-void say(const std::string& line, bool flush = true) {
-  std::lock_guard guard{out_mtx};
-  std::cout << line << '\n';
-  if (flush)
-    std::cout.flush();
-}
+using annals::tools::say;
 
 std::string stale_write(annals::runtime& rt, annals::cluster::node& node,
                         int n) {
@@ -120,81 +111,51 @@ int main(int argc, char** argv) {
     else
       args.push_back(argv[i]);
   }
-  annals::cluster::config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  cfg.add_message_types<caf::id_block::sample>();
-  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data())) {
-    std::cerr << "bad options: " << annals::render(err) << std::endl;
-    return 2;
-  }
-  caf::actor_system sys{cfg};
-  auto rt = annals::runtime::start(sys, cfg.runtime());
-  if (!rt) {
-    std::cerr << "runtime: " << annals::render(rt.error()) << std::endl;
-    return 3;
-  }
-  auto nc = cfg.node();
-  if (chunk_events != 0)
-    nc.chunk_events = chunk_events;
-  if (join_timeout > 0)
-    nc.join_timeout = std::chrono::seconds{join_timeout};
-  auto node = annals::cluster::node::start(sys, **rt, nc);
-  if (!node) {
-    std::cerr << "node: " << annals::render(node.error()) << std::endl;
-    (*rt)->shutdown();
-    return 4;
-  }
-  (*node)->host<sample::account>();
-  if (!sub.empty())
-    (*node)->subscribe(
-      annals::subscription_filter::of_category("sample.account"),
-      [sub](const annals::recorded_event& ev) {
-        say("SEEN " + sub + " " + to_string(ev.stream) + " "
-              + std::to_string(ev.rev) + " " + ev.meta.command_id,
-            true);
-        return caf::error{};
-      });
-  if (!consumer.empty()) {
-    annals::subscription_options so;
-    so.filter = annals::subscription_filter::of_category("sample.account");
-    so.consumer = consumer;
-    so.start = annals::start_from::checkpoint;
-    so.checkpoint_every = 8;
-    (*rt)->subscribe(
-      so, [](const annals::recorded_event&) { return caf::error{}; });
-  }
-  say("READY " + std::to_string((*node)->port()));
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (line == "status") {
-      auto s = (*node)->status();
-      if (!s) {
-        say("STATUS error " + annals::render(s.error()));
-        continue;
-      }
-      std::size_t up = 0;
-      for (bool r : s->reachable)
-        up += r ? 1 : 0;
-      std::ostringstream o;
-      o << "STATUS " << s->current.version << ' ' << (s->settled ? 1 : 0) << ' '
-        << s->current.members.size() << ' ' << s->active << ' ' << s->inbound
-        << ' ' << s->outbound << ' ' << up;
-      say(o.str());
-    } else if (line == "leave") {
-      auto err = (*node)->leave();
-      say("LEFT " + (err ? annals::render(err) : std::string{"ok"}));
-    } else if (line.rfind("fail ", 0) == 0) {
+  annals::tools::node_program_hooks hooks;
+  hooks.configure = [](annals::cluster::config& cfg) {
+    cfg.add_message_types<caf::id_block::sample>();
+  };
+  hooks.adjust = [&](annals::cluster::node_config& nc) {
+    if (chunk_events != 0)
+      nc.chunk_events = chunk_events;
+    if (join_timeout > 0)
+      nc.join_timeout = std::chrono::seconds{join_timeout};
+  };
+  hooks.serve = [&](annals::runtime& rt, annals::cluster::node& node) {
+    node.host<sample::account>();
+    if (!sub.empty())
+      node.subscribe(annals::subscription_filter::of_category("sample.account"),
+                     [sub](const annals::recorded_event& ev) {
+                       say("SEEN " + sub + " " + to_string(ev.stream) + " "
+                           + std::to_string(ev.rev) + " " + ev.meta.command_id);
+                       return caf::error{};
+                     });
+    if (!consumer.empty()) {
+      annals::subscription_options so;
+      so.filter = annals::subscription_filter::of_category("sample.account");
+      so.consumer = consumer;
+      so.start = annals::start_from::checkpoint;
+      so.checkpoint_every = 8;
+      rt.subscribe(so,
+                   [](const annals::recorded_event&) { return caf::error{}; });
+    }
+  };
+  hooks.command = [](const std::string& line, annals::runtime& rt,
+                     annals::cluster::node& node) {
+    if (line.rfind("fail ", 0) == 0) {
       std::istringstream in{line.substr(5)};
       std::string name;
       double p = 0;
       in >> name >> p;
       say(annals::enable_failpoint(name, p) ? "FAIL ok" : "FAIL refused");
-    } else if (line.rfind("stale ", 0) == 0) {
-      say(stale_write(**rt, **node, std::atoi(line.c_str() + 6)));
+      return true;
     }
-  }
-  (*node)->stop();
-  (*rt)->shutdown();
-  say("STOPPED");
-  return 0;
+    if (line.rfind("stale ", 0) == 0) {
+      say(stale_write(rt, node, std::atoi(line.c_str() + 6)));
+      return true;
+    }
+    return false;
+  };
+  return annals::tools::run_node_program(static_cast<int>(args.size()),
+                                         args.data(), hooks);
 }
