@@ -650,25 +650,40 @@ public:
     auto& s = st();
     for (auto it = s.pending_ships.begin(); it != s.pending_ships.end();) {
       bool ready = true;
-      for (auto p : it->first.partitions)
-        if (p >= s.parts || s.state[p] == releasing || s.state[p] == active
-            || s.state[p] == inbound)
+      bool draining = false;
+      for (auto p : it->first.partitions) {
+        if (p >= s.parts || s.state[p] == active || s.state[p] == inbound)
           ready = false;
+        else if (s.state[p] == releasing)
+          draining = true;
+      }
       if (!ready) {
         ++it;
         continue;
       }
-      it->second.deliver(make_chunk(it->first));
+      // Copy ahead while the aggregates drain: committed events are
+      // final, so the new owner imports them now and only the delta, the
+      // fence and the checkpoints wait for the release (Kafka-style
+      // catch-up, then a short final step).
+      auto chunk = make_chunk(it->first, !draining);
+      if (draining && chunk.events.empty()) {
+        ++it;
+        continue;
+      }
+      it->second.deliver(std::move(chunk));
       ANNALS_CRASH_POINT("annals/handoff/old_after_ship");
       it = s.pending_ships.erase(it);
     }
   }
 
-  ship_reply make_chunk(const ship_request& req) {
+  /// The events of `req`'s partitions after its positions (at most
+  /// `chunk_events`) with the latest snapshots of their streams. `done`
+  /// (and the consumers' checkpoints) only if `final` and nothing is left.
+  ship_reply make_chunk(const ship_request& req, bool final) {
     auto& s = st();
     auto& store = s.rt->store();
     ship_reply out;
-    out.done = true;
+    out.done = final;
     std::set<stream_id> streams;
     for (std::size_t i = 0; i < req.partitions.size(); ++i) {
       auto p = req.partitions[i];
