@@ -24,6 +24,13 @@ using namespace annals::testing;
 TEST_CASE("clock skew: nodes an hour ahead, ten minutes behind and at "
           "double rate agree, lose nothing, and restart under skew",
           "[checker][cluster][skew]") {
+#ifdef ANNALS_SANITIZED
+  // A library preloaded ahead of the ASan runtime stops an instrumented
+  // node at start ("ASan runtime does not come first"). The plain build
+  // runs this test.
+  WARN("skipped in the sanitizer build (libfaketime preload vs ASan)");
+  return;
+#endif
   const char* faketime
     = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
   if (::access(faketime, R_OK) != 0) {
