@@ -62,6 +62,30 @@ TEST_CASE("the credit limit cannot drop below what is used",
   CHECK_FALSE(fx.when(change_credit_limit{900}).rejected());
 }
 
+TEST_CASE("an account's revision is right after recovery from a snapshot",
+          "[bank][account]") {
+  auto rc = runtime_fixture::default_config();
+  rc.hosts.snapshot_every = 10;
+  runtime_fixture fx{nullptr, rc};
+  auto accounts = fx.rt->host<account>();
+  REQUIRE(accounts.ask("r", open_account{"R", 0}));
+  for (int i = 0; i < 24; ++i)
+    REQUIRE(accounts.ask("r", credit{1, ""}));
+  auto before = accounts.ask("r", get_account{});
+  REQUIRE(before);
+  CHECK(before->revision == 25);
+  CHECK(fx.rt->stats().snapshots_written >= 2);
+  fx.restart();
+  accounts = fx.rt->host<account>();
+  auto after = accounts.ask("r", get_account{});
+  REQUIRE(after);
+  CHECK(fx.rt->stats().replayed_events < 25); // it did start from a snapshot
+  CHECK(after->revision == 25);
+  CHECK(after->balance == 24);
+  REQUIRE(accounts.ask("r", credit{1, ""}));
+  CHECK(accounts.ask("r", get_account{})->revision == 26);
+}
+
 TEST_CASE("transfer steps are ordered and idempotent", "[bank][transfer]") {
   aggregate_fixture<transfer> fx;
   CHECK(fx.when(start_transfer{"a", "a", 5})

@@ -13,6 +13,8 @@
 //
 //   annals::decision<account> handle(const deposit&) const;  // decides
 //   int64_t handle(const get_balance&) const;                // query
+//   view handle(const get_view&,                             // query that
+//               const annals::command_context&) const;       // sees revision
 //   void apply(const deposited&) noexcept;                   // evolves
 //
 //   template <class Inspector>                  // optional: snapshots
@@ -26,6 +28,11 @@
 // replies with that value and writes nothing. `apply` is noexcept and the
 // only code that changes state. Commands and events are plain types with an
 // `inspect` overload; events also carry `type_name` (see event_type.hpp).
+//
+// Any `handle` may take a second parameter `const command_context&`: what the
+// runtime knows about the state being handled (its stream revision). The
+// runtime keeps that count, so an aggregate never counts its own events (a
+// hand-kept counter is one more field that a snapshot can forget).
 #pragma once
 
 #include "annals/decision.hpp"
@@ -36,17 +43,33 @@
 #include <caf/serializer.hpp>
 #include <caf/type_id.hpp>
 
+#include <cstdint>
 #include <string_view>
 #include <type_traits>
 
 namespace annals {
 
+/// What the runtime tells a `handle` about the state it runs against.
+struct command_context {
+  /// The stream revision the state reflects: the number of events applied
+  /// (including events of earlier commands still being committed; a reply
+  /// is released only after those commits succeeded). 0: no events yet.
+  uint64_t revision = 0;
+};
+
 namespace detail {
+
+template <class A, class C>
+concept has_context_handle
+  = requires(const A& a, const C& c, const command_context& ctx) {
+  a.handle(c, ctx);
+};
 
 template <class A, class C>
 concept has_handle = requires(const A& a, const C& c) {
   a.handle(c);
-};
+}
+|| has_context_handle<A, C>;
 
 template <class A, class E>
 concept has_apply = requires(A& a, const E& e) {
@@ -67,9 +90,10 @@ template <class A, class C>
 constexpr bool check_command() {
   static_assert(has_handle<A, C>,
                 "annals: a type in the aggregate's `commands` list has no "
-                "`handle(const Command&) const` member function (check the "
-                "`const` and the parameter type; see the instantiation "
-                "below for which command)");
+                "`handle(const Command&) const` member function (nor "
+                "`handle(const Command&, const annals::command_context&) "
+                "const`; check the `const` and the parameter type; see the "
+                "instantiation below for which command)");
   static_assert(inspectable_v<C>,
                 "annals: every command needs an `inspect(Inspector&, "
                 "Command&)` overload listing its fields");
@@ -132,18 +156,28 @@ concept has_lists = requires {
 
 } // namespace detail
 
+/// Calls `a.handle(cmd, ctx)` if `A` takes the context for `C`, else
+/// `a.handle(cmd)`.
+template <class A, class C>
+decltype(auto) invoke_handle(const A& a, const C& cmd,
+                             const command_context& ctx) {
+  if constexpr (detail::has_context_handle<A, C>)
+    return a.handle(cmd, ctx);
+  else
+    return a.handle(cmd);
+}
+
+/// The reply type of `handle(C)` on aggregate `A`.
+template <class A, class C>
+using query_result_t = std::decay_t<decltype(invoke_handle(
+  std::declval<const A&>(), std::declval<const C&>(),
+  std::declval<const command_context&>()))>;
+
 /// True if `handle(C)` of aggregate `A` decides (returns `decision<A>`);
 /// false if it is a read-only query.
 template <class A, class C>
 inline constexpr bool is_deciding_v
-  = std::is_same_v<std::decay_t<decltype(std::declval<const A&>().handle(
-                     std::declval<const C&>()))>,
-                   decision<A>>;
-
-/// The reply type of query `C` on aggregate `A`.
-template <class A, class C>
-using query_result_t = std::decay_t<decltype(std::declval<const A&>().handle(
-  std::declval<const C&>()))>;
+  = std::is_same_v<query_result_t<A, C>, decision<A>>;
 
 /// True if `A`'s state can be snapshotted (it has `inspect`).
 template <class A>

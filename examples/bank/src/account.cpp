@@ -94,34 +94,31 @@ annals::decision<account> account::handle(const close_account&) const {
   return annals::emit(account_closed{});
 }
 
-account_view account::handle(const get_account&) const {
-  return state_;
+account_view account::handle(const get_account&,
+                             const annals::command_context& ctx) const {
+  return account_view{state_.open,    state_.closed,       state_.owner,
+                      state_.balance, state_.credit_limit, ctx.revision};
 }
 
 void account::apply(const account_opened& ev) noexcept {
-  ++state_.revision;
   state_.open = true;
   state_.owner = ev.owner;
   state_.credit_limit = ev.credit_limit;
 }
 
 void account::apply(const account_credited& ev) noexcept {
-  ++state_.revision;
   state_.balance = ev.balance;
 }
 
 void account::apply(const account_debited& ev) noexcept {
-  ++state_.revision;
   state_.balance = ev.balance;
 }
 
 void account::apply(const credit_limit_changed& ev) noexcept {
-  ++state_.revision;
   state_.credit_limit = ev.credit_limit;
 }
 
 void account::apply(const account_closed&) noexcept {
-  ++state_.revision;
   state_.closed = true;
 }
 

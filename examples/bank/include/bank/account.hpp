@@ -94,14 +94,16 @@ struct account_view {
   std::string owner;
   int64_t balance = 0;
   int64_t credit_limit = 0;
-  /// The stream revision this view reflects (events applied).
+  /// The stream revision this view reflects (events applied), as the
+  /// runtime counts it (`annals::command_context`).
   uint64_t revision = 0;
 };
 
 class account {
 public:
   static constexpr std::string_view category = "bank.account";
-  /// 2: the view carries its revision.
+  /// 2: the snapshot's fields as of version 2 (a revision counter kept by
+  /// the account itself was never part of it and is gone).
   static constexpr uint32_t snapshot_version = 2;
   using commands
     = annals::type_list<open_account, credit, withdraw, change_credit_limit,
@@ -115,7 +117,8 @@ public:
   annals::decision<account> handle(const withdraw& cmd) const;
   annals::decision<account> handle(const change_credit_limit& cmd) const;
   annals::decision<account> handle(const close_account& cmd) const;
-  account_view handle(const get_account&) const;
+  account_view handle(const get_account&,
+                      const annals::command_context& ctx) const;
 
   void apply(const account_opened& ev) noexcept;
   void apply(const account_credited& ev) noexcept;
@@ -132,7 +135,15 @@ public:
 
 private:
   caf::error check_usable() const;
-  account_view state_;
+
+  struct state {
+    bool open = false;
+    bool closed = false;
+    std::string owner;
+    int64_t balance = 0;
+    int64_t credit_limit = 0;
+  };
+  state state_;
 };
 
 // -- inspect (field lists only)

@@ -261,7 +261,9 @@ public:
   void answer(const C& q, typename aggregate_state<A>::entry& e,
               const std::function<void(caf::error)>& fail) {
     try {
-      e.reply = caf::make_message(self_->state.agg.handle(q));
+      const auto& st = self_->state;
+      e.reply
+        = caf::make_message(invoke_handle(st.agg, q, command_context{st.rev}));
       e.done = true;
     } catch (const std::exception& ex) {
       fail(make_error(errc::handler_failed, ex.what()));
@@ -306,7 +308,7 @@ public:
     }
     decision<A> d;
     try {
-      d = st.agg.handle(cmd);
+      d = invoke_handle(st.agg, cmd, command_context{st.rev});
     } catch (const std::exception& ex) {
       return fail(make_error(errc::handler_failed, ex.what()));
     }
