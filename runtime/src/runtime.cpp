@@ -181,6 +181,7 @@ runtime_stats runtime::stats() const {
   s.max_active_recoveries = m.max_active_recoveries;
   s.delivered_events = m.delivered_events;
   s.parked_events = m.parked_events;
+  s.retried_deliveries = m.retried_deliveries;
   return s;
 }
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -139,6 +140,9 @@ caf::behavior broker(caf::event_based_actor* self, uint32_t partitions) {
 
 namespace {
 
+/// A subscription worker's backoff timer fired.
+using retry_atom = caf::atom_constant<caf::atom("a_retry")>;
+
 struct worker_state {
   static inline const char* name = "annals.subscription";
 
@@ -172,6 +176,11 @@ struct worker_state {
   std::vector<std::pair<partition_id, position>> scanned;
   std::string last_failed;
   uint32_t attempts = 0;
+  /// Consecutive failed deliveries (of any kind): the backoff's exponent.
+  uint32_t failures = 0;
+  /// A redelivery is scheduled: nothing is delivered until it fires.
+  bool backing_off = false;
+  std::minstd_rand jitter;
   std::unordered_set<std::string> parked_streams;
   std::set<std::string> parked_keys;
   std::vector<model_write> unsaved_parked;
@@ -361,7 +370,7 @@ public:
         finish_stop();
       return;
     }
-    if (!st.ready || st.in_flight)
+    if (!st.ready || st.in_flight || st.backing_off)
       return;
     st.batch.clear();
     st.events.clear();
@@ -425,25 +434,34 @@ public:
       for (auto [p, end] : st.scanned)
         st.acked[p] = std::max(st.acked[p], end);
       st.attempts = 0;
+      st.failures = 0;
       st.last_failed.clear();
     } else {
       for (std::size_t i = 0; i < n; ++i)
         st.acked[st.batch[i].partition] = st.batch[i].pos;
       const auto& bad = st.batch[n];
       auto key = parked_key(bad.category, bad.id, bad.rev);
-      if (key == st.last_failed) {
-        ++st.attempts;
-      } else {
+      if (key != st.last_failed) {
         st.last_failed = key;
-        st.attempts = 1;
+        st.attempts = 0;
+        st.failures = 0;
       }
-      if (st.attempts >= std::max<uint32_t>(1, st.opts.max_attempts)) {
+      ++st.failures;
+      if (!done.transient)
+        ++st.attempts;
+      else
+        on_transient_failure(bad, done.error);
+      if (!done.transient
+          && st.attempts >= std::max<uint32_t>(1, st.opts.max_attempts)) {
         park(bad.category, bad.id, bad.rev, bad.pos,
              done.error.empty() ? "handler failed" : done.error);
         st.parked_streams.insert(stream_key_of(bad.category, bad.id));
         st.acked[bad.partition] = bad.pos;
         st.attempts = 0;
+        st.failures = 0;
         st.last_failed.clear();
+      } else {
+        back_off();
       }
       for (auto [p, end] : st.scanned)
         if (interested(p))
@@ -451,6 +469,39 @@ public:
     }
     finish_revoke();
     maybe_checkpoint(false);
+    pump();
+  }
+
+  /// Counts and logs a transient failure: the first of a run, then every
+  /// 20th, so that an outage of minutes does not flood the log.
+  void on_transient_failure(const worker_state::origin& bad,
+                            const std::string& error) {
+    auto& st = self_->state;
+    ++st.ctx->metrics.retried_deliveries;
+    if (st.failures == 1 || st.failures % 20 == 0)
+      log(log_level::warning,
+          "subscription " + std::to_string(st.id) + ": " + bad.category + "/"
+            + bad.id + " revision " + std::to_string(bad.rev)
+            + " failed transiently (" + std::to_string(st.failures)
+            + " in a row), retrying: " + error);
+  }
+
+  /// Delays the next delivery: `retry_backoff` * 2^(failures - 1), capped,
+  /// minus up to 25 % jitter.
+  void back_off() {
+    auto& st = self_->state;
+    using std::chrono::milliseconds;
+    auto base = std::max<int64_t>(1, st.opts.retry_backoff.count());
+    auto cap = std::max<int64_t>(base, st.opts.max_retry_backoff.count());
+    auto shift = std::min<uint32_t>(st.failures - 1, 30);
+    auto delay = std::min<int64_t>(cap, base << shift);
+    delay -= static_cast<int64_t>(st.jitter() % (delay / 4 + 1));
+    st.backing_off = true;
+    self_->delayed_send(self_, milliseconds{delay}, retry_atom::value);
+  }
+
+  void on_retry() {
+    self_->state.backing_off = false;
     pump();
   }
 
@@ -658,6 +709,7 @@ caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
   st.id = id;
   st.opts = std::move(opts);
   st.subscriber = std::move(subscriber);
+  st.jitter.seed(static_cast<std::minstd_rand::result_type>(id + 1));
   auto w = std::make_shared<worker>(self);
   self->monitor(st.subscriber);
   self->set_down_handler([w, self](caf::down_msg& dm) {
@@ -676,6 +728,7 @@ caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
     },
     [w](replay_atom) { return w->replay(); },
     [w](stop_atom) { w->on_stop(); },
+    [w](retry_atom) { w->on_retry(); },
     [w](assign_atom, const std::vector<partition_id>& parts) {
       w->on_assign(parts);
     },
@@ -815,7 +868,8 @@ caf::behavior callback_behavior(caf::event_based_actor* self, event_handler f) {
           err = make_error(errc::handler_failed, ex.what());
         }
         if (err)
-          return batch_done{static_cast<uint32_t>(i), render(err)};
+          return batch_done{static_cast<uint32_t>(i), render(err),
+                            is_transient(err)};
       }
       return batch_done{static_cast<uint32_t>(batch.events.size()), {}};
     },
@@ -834,6 +888,7 @@ caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
       std::map<partition_id, position> reached;
       uint32_t handled = 0;
       std::string error;
+      bool transient = false;
       for (const auto& ev : batch.events) {
         auto mark = wb.models.size();
         caf::error err;
@@ -845,13 +900,14 @@ caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
         if (err) {
           wb.models.resize(mark); // the failed event's rows never commit
           error = render(err);
+          transient = is_transient(err);
           break;
         }
         reached[ev.partition] = ev.pos;
         ++handled;
       }
       if (handled == 0) {
-        rp.deliver(batch_done{0, error});
+        rp.deliver(batch_done{0, error, transient});
         return rp;
       }
       for (const auto& [p, pos] : reached)
@@ -859,11 +915,12 @@ caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
       self
         ->request(ctx->writer, caf::infinite, commit_atom::value, std::move(wb))
         .then(
-          [rp, handled, error](caf::ok_atom) mutable {
-            rp.deliver(batch_done{handled, error});
+          [rp, handled, error, transient](caf::ok_atom) mutable {
+            rp.deliver(batch_done{handled, error, transient});
           },
           [rp](caf::error& err) mutable {
-            rp.deliver(batch_done{0, render(err)});
+            // The model's commit failed: the storage, not the event.
+            rp.deliver(batch_done{0, render(err), true});
           });
       return rp;
     },

@@ -282,6 +282,59 @@ TEST_CASE("a poison event is retried, then parked with the rest of its "
   CHECK(c->last_rev["sample.account/bad"] == 6);
 }
 
+TEST_CASE("a transiently failing event is retried with backoff and never "
+          "parked",
+          "[pubsub][poison][transient]") {
+  runtime_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto attempts = std::make_shared<std::atomic<int>>(0);
+  auto c = std::make_shared<collector>();
+  subscription_options opts;
+  opts.consumer = "saga-like";
+  opts.max_attempts = 3; // would park after 3 deterministic failures
+  opts.retry_backoff = std::chrono::milliseconds{20};
+  opts.max_retry_backoff = std::chrono::milliseconds{40};
+  constexpr int failures = 12;
+  auto started = std::chrono::steady_clock::now();
+  auto sub = fx.rt->subscribe(opts, [=](const recorded_event& ev) {
+    if (ev.stream.id == "flaky" && ev.rev == 1 && ++*attempts <= failures)
+      return make_error(errc::unavailable, "the owner is unreachable");
+    return (*c)(ev);
+  });
+  REQUIRE(accounts.ask("flaky", deposit{1, ""}));
+  REQUIRE(accounts.ask("flaky", deposit{2, ""}));
+  REQUIRE(await([&] { return c->size() == 2; }));
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(attempts->load() == failures + 1);
+  CHECK(fx.rt->parked("saga-like")->empty());
+  CHECK(fx.rt->stats().retried_deliveries >= failures);
+  CHECK(fx.rt->stats().parked_events == 0);
+  // Backed off, not hammered: at least 3/4 of 20 + 11 * 40 ms in all.
+  CHECK(elapsed >= std::chrono::milliseconds{345});
+  std::lock_guard guard{c->mtx};
+  CHECK(c->anomalies.empty());
+  CHECK(c->last_rev["sample.account/flaky"] == 2);
+}
+
+TEST_CASE("transient and deterministic failures are told apart",
+          "[pubsub][transient]") {
+  CHECK(is_transient(make_error(errc::unavailable)));
+  CHECK(is_transient(make_error(errc::outcome_unknown)));
+  CHECK(is_transient(make_error(errc::not_persisted)));
+  CHECK(is_transient(make_error(journal_errc::io_error)));
+  CHECK(is_transient(make_error(journal_errc::journal_full)));
+  CHECK(is_transient(make_error(journal_errc::stale_epoch)));
+  CHECK(is_transient(caf::make_error(caf::sec::request_timeout)));
+  CHECK(is_transient(caf::make_error(caf::sec::request_receiver_down)));
+  CHECK_FALSE(is_transient(caf::error{}));
+  CHECK_FALSE(is_transient(make_error(errc::handler_failed)));
+  CHECK_FALSE(is_transient(make_error(errc::unknown_event_type)));
+  CHECK_FALSE(is_transient(make_error(errc::malformed_payload)));
+  CHECK_FALSE(is_transient(make_error(journal_errc::corrupt_record)));
+  CHECK_FALSE(is_transient(caf::make_error(caf::sec::unexpected_message)));
+  CHECK_FALSE(is_transient(caf::make_error(account_errc::insufficient_funds)));
+}
+
 TEST_CASE("a projection commits its model with its checkpoint: each event "
           "counts once across restarts",
           "[pubsub][projection]") {

@@ -231,6 +231,9 @@ void cluster_api::metrics_text(completion<std::string> done) {
           st.storage_failures);
   counter("annals_delivered_events_total", "Events delivered to subscribers.",
           st.delivered_events);
+  counter("annals_retried_deliveries_total",
+          "Redeliveries to subscribers after a transient failure.",
+          st.retried_deliveries);
   if (cs) {
     counter("annals_cluster_routed_total", "Commands routed by this node.",
             cs->routed);

@@ -130,8 +130,12 @@ caf::behavior saga_actor(caf::event_based_actor* self,
         }
         s->step((*events)[i], [rp, i, next](caf::error err) mutable {
           if (err) {
+            // An owner out of reach, a timeout, a moving partition: the
+            // runtime retries with backoff until the step gets a definite
+            // answer. Only a deterministic failure is ever parked.
             rp.deliver(annals::batch_done{static_cast<uint32_t>(i),
-                                          annals::render(err)});
+                                          annals::render(err),
+                                          annals::is_transient(err)});
             *next = nullptr;
             return;
           }
@@ -197,7 +201,11 @@ annals::subscription_options saga_options() {
   opts.consumer = "bank.transfer-saga";
   opts.start = annals::start_from::checkpoint;
   opts.checkpoint_every = 1;
-  opts.max_attempts = 1000; // infrastructure errors: keep retrying
+  // Transient failures are retried forever (with backoff up to 2 s); a
+  // deterministic one (an undecodable event, a refused step) is parked after
+  // 5 deliveries, visible and replayable by an operator.
+  opts.max_attempts = 5;
+  opts.max_retry_backoff = std::chrono::seconds{2};
   return opts;
 }
 

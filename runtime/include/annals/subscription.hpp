@@ -84,9 +84,15 @@ struct subscription_options {
   std::size_t batch_size = 256;
   /// Checkpoint after this many acknowledged events (durable consumers).
   std::size_t checkpoint_every = 1000;
-  /// Deliveries of a failing event before it (and every later event of its
-  /// stream) is parked.
+  /// Deliveries of an event that fails deterministically (`batch_done`
+  /// without `transient`) before it, and every later event of its stream,
+  /// is parked. Transient failures never count: they are retried forever.
   uint32_t max_attempts = 3;
+  /// Delay before redelivering after a failure: `retry_backoff` after the
+  /// first, doubling per consecutive failure up to `max_retry_backoff`
+  /// (with up to 25 % random jitter).
+  std::chrono::milliseconds retry_backoff{25};
+  std::chrono::milliseconds max_retry_backoff{2000};
   /// Consumer group: instances with the same `consumer` name and `group`
   /// set split the partitions between them.
   bool group = false;
@@ -97,7 +103,9 @@ struct subscription_options {
 
 /// What a subscriber actor receives, as a request: the events, in order.
 /// Reply with `batch_done{n}`: the first `n` events were handled; `n <
-/// events.size()` means event `n` failed (it is retried, then parked).
+/// events.size()` means event `n` failed: it is redelivered after a backoff,
+/// forever if the failure is `transient`, else up to `max_attempts` times
+/// and then parked.
 struct event_batch {
   uint64_t subscription = 0;
   std::vector<recorded_event> events;
@@ -107,7 +115,20 @@ struct batch_done {
   uint32_t handled = 0;
   /// Why event `handled` failed (logged and stored with a parked event).
   std::string error;
+  /// The failure may go away by itself (an owner unreachable, a timeout, a
+  /// full disk): retry with backoff, never park. Set it from
+  /// `is_transient(err)`.
+  bool transient = false;
 };
+
+/// True if `err` says that retrying the same request later may succeed:
+/// `annals::errc::unavailable`, `outcome_unknown`, `not_persisted` and
+/// `wrong_expected_revision`; the journal's fatal, full, locked, stale-epoch
+/// and conflict errors; CAF's timeouts, lost receivers and connection
+/// errors. False for deterministic failures that a retry repeats: a
+/// rejection of the user's own category, undecodable bytes, unknown types
+/// or commands, a handler that throws, corrupt records.
+bool is_transient(const caf::error& err) noexcept;
 
 /// A parked (dead-lettered) event of a durable consumer.
 struct parked_event {

@@ -45,6 +45,8 @@ struct runtime_metrics {
   std::atomic<uint64_t> max_active_recoveries{0};
   std::atomic<uint64_t> delivered_events{0}; ///< to subscribers
   std::atomic<uint64_t> parked_events{0};
+  /// Redeliveries after a transient failure (never parked).
+  std::atomic<uint64_t> retried_deliveries{0};
 };
 
 /// A copy of the counters at one moment.
@@ -66,6 +68,7 @@ struct runtime_stats {
   uint64_t max_active_recoveries = 0;
   uint64_t delivered_events = 0;
   uint64_t parked_events = 0;
+  uint64_t retried_deliveries = 0;
 };
 
 namespace detail {
