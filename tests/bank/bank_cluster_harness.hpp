@@ -1,0 +1,129 @@
+// bank -- test support: real `bank-node` processes on loopback, called over
+// HTTP like any outside client would.
+#pragma once
+
+#include "await.hpp"
+#include "bank/http_client.hpp"
+#include "child_process.hpp"
+#include "ports.hpp"
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bank::testing {
+
+using json = nlohmann::json;
+
+/// `j[key]` as an integer, or `otherwise` if absent or not a number (an
+/// account the projection has not seen yet has `"balance": null`).
+inline int64_t num(const json& j, const char* key, int64_t otherwise) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>()
+                                                  : otherwise;
+}
+
+/// An HTTP answer; status 0 when the connection failed.
+struct node_reply {
+  int status = 0;
+  json body;
+};
+
+/// One `bank-node` process; `extra` arguments are appended to its command
+/// line at every start.
+struct bank_node {
+  std::string name;
+  std::string dir;
+  uint16_t cluster_port = annals::testing::free_port();
+  uint16_t http_port = annals::testing::free_port();
+  std::vector<std::string> extra;
+  std::unique_ptr<annals::testing::child_process> proc;
+
+  void start(const std::string& seeds) {
+    std::vector<std::string> argv{
+      BANK_NODE_PATH,
+      "--cluster.name=" + name,
+      "--cluster.port=" + std::to_string(cluster_port),
+      "--annals.data-dir=" + dir,
+      "--annals.partitions=64",
+      "--bank.http-port=" + std::to_string(http_port)};
+    if (!seeds.empty())
+      argv.push_back("--cluster.seeds=" + seeds);
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<annals::testing::child_process>(argv);
+    INFO(name << " did not start");
+    REQUIRE(proc->await_line("READY", std::chrono::seconds{40}));
+  }
+
+  void stop(int sig = SIGTERM) {
+    proc->kill(sig);
+    proc->wait();
+    proc.reset();
+  }
+
+  node_reply call(const std::string& method, const std::string& target,
+                  const json& body = nullptr,
+                  std::vector<std::pair<std::string, std::string>> headers
+                  = {}) const {
+    auto r = bank::http_request("127.0.0.1", http_port, method, target,
+                                body.is_null() ? std::string{} : body.dump(),
+                                headers);
+    if (!r)
+      return {0, json::object()};
+    auto doc = json::parse(r->body, nullptr, false);
+    return {r->status, doc.is_discarded() ? json::object() : doc};
+  }
+};
+
+/// Three nodes (n1 seeds the others), started and settled.
+struct bank_cluster {
+  annals::testing::temp_dir root;
+  std::vector<bank_node> nodes;
+
+  explicit bank_cluster(std::vector<std::string> extra = {}) {
+    for (int i = 0; i < 3; ++i) {
+      bank_node n;
+      n.name = "n" + std::to_string(i + 1);
+      n.dir = root.path() + "/" + n.name;
+      n.extra = extra;
+      nodes.push_back(std::move(n));
+    }
+    nodes[0].start("");
+    nodes[1].start(seed());
+    nodes[2].start(seed());
+    REQUIRE(annals::testing::await([&] { return settled(); },
+                                   std::chrono::seconds{60}));
+  }
+
+  ~bank_cluster() {
+    for (auto& n : nodes)
+      if (n.proc)
+        n.stop();
+  }
+
+  std::string seed() const {
+    return "127.0.0.1:" + std::to_string(nodes[0].cluster_port);
+  }
+
+  /// Every node answers, has settled, and sees all three members reachable.
+  bool settled() {
+    for (auto& n : nodes) {
+      auto r = n.call("GET", "/cluster");
+      if (r.status != 200 || !r.body.value("settled", false)
+          || r.body["members"].size() != 3)
+        return false;
+      for (auto& m : r.body["members"])
+        if (!m.value("reachable", false))
+          return false;
+    }
+    return true;
+  }
+};
+
+} // namespace bank::testing
