@@ -10,7 +10,7 @@
 // partition's position are dropped (a fetch from a previous owner may
 // overlap), so each partition's events arrive once, in position order --
 // per-stream order across hand-offs, since positions are the same on every
-// node. A refused event is retried from the next fetch (no parking).
+// node. A refused event is retried from a fetch 200 ms later (no parking).
 //
 // # Concurrency
 // Actor-confined.
@@ -149,8 +149,15 @@ public:
             for (std::size_t i = 0; i < d.handled; ++i)
               ns.after[copy[i].partition]
                 = std::max(ns.after[copy[i].partition], copy[i].pos);
+            // Not at network speed: a refusal that persists (a full disk
+            // under a projection) would spin and flood the log.
             log(log_level::warning,
-                "cluster subscription: event refused, retrying: " + d.error);
+                "cluster subscription: event refused, retrying in 200 ms: "
+                  + d.error);
+            self_->delayed_send(self_, std::chrono::milliseconds{200},
+                                retry_atom::value);
+            pump();
+            return;
           }
           refresh();
           pump();
