@@ -94,8 +94,14 @@ void cluster_api::account_events(const std::string& id, uint64_t from_revision,
       if (!evs)
         return done(std::move(evs.error()));
       std::vector<event_line> out;
-      for (auto& ev : *evs)
-        out.push_back({ev.rev, ev.type, event_json(ev), ev.timestamp_ns});
+      for (auto& ev : *evs) {
+        event_line line;
+        line.revision = ev.rev;
+        line.type = ev.type;
+        line.data_json = event_json(ev);
+        line.timestamp_ns = ev.timestamp_ns;
+        out.push_back(std::move(line));
+      }
       done(std::move(out));
     });
 }
