@@ -217,7 +217,7 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   auto cl0 = n1.call("GET", "/cluster").body["partitions"];
   auto find_by_command = [](const json& events, const std::string& cid) {
     for (auto& e : events)
-      if (e["metadata"].value("command_id", std::string{}) == cid)
+      if (e["metadata"]["command_id"] == cid)
         return e;
     return json{};
   };
