@@ -293,6 +293,13 @@ TEST_CASE("events of an unknown account are 404, a page past the end is 200",
   REQUIRE(
     route_now(
       backend,
+      {"POST", "/accounts/a/open", {}, R"({"owner":"A","credit_limit":-1})"})
+      .status
+    == 400);
+  CHECK(get("/accounts/a/events").status == 404);
+  REQUIRE(
+    route_now(
+      backend,
       {"POST", "/accounts/a/open", {}, R"({"owner":"A","credit_limit":5})"})
       .status
     == 200);
