@@ -35,6 +35,14 @@ TEST_CASE("amounts must be positive and must not overflow", "[bank][account]") {
   auto max = std::numeric_limits<int64_t>::max();
   REQUIRE_FALSE(fx.when(credit{max, ""}).rejected());
   CHECK(fx.when(credit{1, ""}).rejected_with(bank_errc::amount_overflow));
+  // The HTTP API refuses these with 400 first; the aggregates keep the rule
+  // for every other caller.
+  aggregate_fixture<account> fresh;
+  CHECK(
+    fresh.when(open_account{"B", -1}).rejected_with(bank_errc::negative_limit));
+  aggregate_fixture<transfer> t;
+  CHECK(t.when(start_transfer{"a", "b", 0})
+          .rejected_with(bank_errc::non_positive_amount));
 }
 
 TEST_CASE("accounts open once, close only at zero, and then take nothing",

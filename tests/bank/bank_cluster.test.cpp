@@ -62,9 +62,15 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
         == 400);
   CHECK(n1.call("POST", "/accounts/alice/credit", {{"amount", 1.5}}).status
         == 400);
-  auto nonpos = n2.call("POST", "/accounts/alice/credit", {{"amount", -5}});
-  CHECK(nonpos.status >= 400);
-  CHECK(nonpos.status < 500);
+  CHECK(n2.call("POST", "/accounts/alice/credit", {{"amount", -5}}).status
+        == 400);
+  CHECK(n2.call("POST", "/accounts/%FF%FE/open", {{"owner", "X"}}).status
+        == 400);
+  auto dup = bank::http_request("127.0.0.1", n2.http_port, "POST",
+                                "/accounts/alice/credit",
+                                R"({"amount":1,"amount":100000})");
+  REQUIRE(dup);
+  CHECK(dup->status == 400);
   auto unknown = n2.call("POST", "/accounts/nobody/credit", {{"amount", 5}});
   CHECK(unknown.status == 404);
   CHECK(n3.call("GET", "/accounts/nobody").status == 404);
@@ -91,6 +97,11 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   auto evs = n2.call("GET", "/accounts/alice/events?from=1");
   REQUIRE(evs.status == 200);
   CHECK(evs.body["events"].size() == 2);
+  CHECK(n1.call("GET", "/accounts/nobody/events").status == 404);
+  CHECK(n1.call("GET", "/accounts/nobody/events?from=3").status == 404);
+  auto past = n1.call("GET", "/accounts/alice/events?from=3");
+  CHECK(past.status == 200);
+  CHECK(past.body["events"].empty());
   CHECK(
     n3.call("POST", "/transfers",
             {{"id", "t1"}, {"from", "alice"}, {"to", "bob"}, {"amount", 200}})
@@ -102,6 +113,46 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   }));
   CHECK(balance(n1, "alice") == 300);
   CHECK(balance(n1, "bob") == 270);
+  // Every event carries its metadata, the same through every node (one of
+  // them owns the stream, the others read it from there): the command id
+  // (a transfer step's is derived from the transfer id), partition,
+  // position, the owner's epoch and the timestamp.
+  auto cl0 = n1.call("GET", "/cluster").body["partitions"];
+  auto find_by_command = [](const json& events, const std::string& cid) {
+    for (auto& e : events)
+      if (e["metadata"]["command_id"] == cid)
+        return e;
+    return json{};
+  };
+  for (auto* n : {&n1, &n2, &n3}) {
+    auto a = n->call("GET", "/accounts/alice/events").body["events"];
+    auto b = n->call("GET", "/accounts/bob/events").body["events"];
+    REQUIRE(a.size() == 3);
+    auto pa
+      = annals::partition_of(annals::stream_id{"bank.account", "alice"}, 64);
+    uint64_t last_pos = 0;
+    for (auto& e : a) {
+      INFO(e.dump());
+      auto& md = e["metadata"];
+      CHECK(md["partition"] == pa);
+      CHECK(md["epoch"] == cl0[pa]["epoch"]);
+      CHECK(md["timestamp_ns"] == e["timestamp_ns"]);
+      CHECK(md.value("position", uint64_t{0}) > last_pos);
+      last_pos = md.value("position", uint64_t{0});
+    }
+    CHECK(a[0]["metadata"]["command_id"].is_null()); // opened without one
+    auto debit = find_by_command(a, "t1/debit");
+    CHECK(debit.value("type", std::string{}) == "bank.account_debited");
+    CHECK(debit["data"].value("transfer_id", std::string{}) == "t1");
+    auto credit = find_by_command(b, "t1/credit");
+    CHECK(credit.value("type", std::string{}) == "bank.account_credited");
+    CHECK(credit.value("revision", 0) == 3);
+    auto pay = find_by_command(b, "pay-1");
+    CHECK(pay.value("revision", 0) == 2);
+    CHECK(
+      pay["metadata"]["partition"]
+      == annals::partition_of(annals::stream_id{"bank.account", "bob"}, 64));
+  }
   CHECK(n2.call("GET", "/transfers/none").status == 404);
   for (auto* n : {&n1, &n2, &n3})
     CHECK(await([&] {

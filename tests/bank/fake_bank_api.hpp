@@ -6,6 +6,8 @@
 //   "conflict"  -> annals::errc::wrong_expected_revision
 //   "jconflict" -> journal_errc::wrong_expected_revision
 //   "broken"    -> annals::errc::not_persisted
+// Every account lives in partition `fake_partition`, written in epoch
+// `fake_epoch`; positions count the events of all accounts from 1.
 #pragma once
 
 #include "annals/errc.hpp"
@@ -27,6 +29,9 @@ namespace bank::testing {
 
 class fake_bank_api : public api {
 public:
+  static constexpr uint32_t fake_partition = 5;
+  static constexpr uint64_t fake_epoch = 2;
+
   ~fake_bank_api() override {
     release_late_answers();
     for (auto& t : late_)
@@ -73,6 +78,10 @@ public:
     command_ids_.push_back(command_id);
     if (auto dup = duplicate(id, command_id)) {
       done(*dup);
+      return;
+    }
+    if (credit_limit < 0) { // the aggregate's own rule
+      done(caf::make_error(bank_errc::negative_limit));
       return;
     }
     auto& acc = accounts_[id];
@@ -128,8 +137,8 @@ public:
       return;
     std::lock_guard guard{mtx_};
     auto i = accounts_.find(id);
-    if (i == accounts_.end()) {
-      done(caf::make_error(bank_errc::not_open));
+    if (i == accounts_.end() || i->second.events.empty()) {
+      done(caf::make_error(bank_errc::not_open)); // no stream: unknown
       return;
     }
     std::vector<event_line> out;
@@ -273,9 +282,17 @@ private:
   annals::ack record(const std::string& id, const std::string& command_id,
                      account_rec& acc, std::string type, std::string data) {
     auto rev = acc.events.size() + 1;
-    acc.events.push_back(event_line{rev, std::move(type), std::move(data),
-                                    1'700'000'000'000'000'000 + int64_t(rev)});
     ++position_;
+    event_line line;
+    line.revision = rev;
+    line.type = std::move(type);
+    line.data_json = std::move(data);
+    line.timestamp_ns = 1'700'000'000'000'000'000 + int64_t(position_);
+    line.meta.command_id = command_id;
+    line.meta.epoch = fake_epoch;
+    line.partition = fake_partition;
+    line.position = position_;
+    acc.events.push_back(std::move(line));
     annals::ack a{rev, rev, 1, false};
     if (!command_id.empty())
       acks_[{id, command_id}] = a;

@@ -88,15 +88,41 @@ void cluster_api::get_account(const std::string& id,
 void cluster_api::account_events(const std::string& id, uint64_t from_revision,
                                  uint32_t max,
                                  completion<std::vector<event_line>> done) {
+  // An account exists once its stream has an event (every refused command
+  // writes none), so "unknown" is an empty read from revision 1. An empty
+  // page further on needs a second, one-event read from the owner to tell
+  // "past the end" from "no stream".
+  annals::stream_id stream{std::string{account::category}, id};
+  auto unknown = [id] {
+    return caf::make_error(bank_errc::not_open,
+                           "account " + id + " has no events");
+  };
+  auto* node = &node_;
   node_.read_stream(
-    annals::stream_id{std::string{account::category}, id}, from_revision, max,
-    [done](caf::expected<std::vector<annals::recorded_event>> evs) {
+    stream, from_revision, max,
+    [node, stream, from_revision, unknown,
+     done](caf::expected<std::vector<annals::recorded_event>> evs) {
       if (!evs)
         return done(std::move(evs.error()));
-      std::vector<event_line> out;
-      for (auto& ev : *evs)
-        out.push_back({ev.rev, ev.type, event_json(ev), ev.timestamp_ns});
-      done(std::move(out));
+      if (!evs->empty()) {
+        std::vector<event_line> out;
+        out.reserve(evs->size());
+        for (auto& ev : *evs)
+          out.push_back(to_event_line(ev));
+        return done(std::move(out));
+      }
+      if (from_revision <= 1)
+        return done(unknown());
+      node->read_stream(
+        stream, 1, 1,
+        [unknown,
+         done](caf::expected<std::vector<annals::recorded_event>> first) {
+          if (!first)
+            return done(std::move(first.error()));
+          if (first->empty())
+            return done(unknown());
+          done(std::vector<event_line>{});
+        });
     });
 }
 
@@ -284,6 +310,18 @@ void cluster_api::leave(completion<bool> done) {
     else
       done(true);
   }}.detach();
+}
+
+event_line to_event_line(const annals::recorded_event& ev) {
+  event_line out;
+  out.revision = ev.rev;
+  out.type = ev.type;
+  out.data_json = event_json(ev);
+  out.timestamp_ns = ev.timestamp_ns;
+  out.meta = ev.meta;
+  out.partition = ev.partition;
+  out.position = ev.pos;
+  return out;
 }
 
 std::string event_json(const annals::recorded_event& ev) {

@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 namespace bank {
@@ -58,14 +59,28 @@ json to_json(const std::string& id, const transfer_view& t) {
           {"reason", t.reason}};
 }
 
+/// `metadata`: always the command id (null if the command had none),
+/// partition, position, epoch and timestamp; correlation and causation ids
+/// only when present. `timestamp_ns` stays at the top level as well.
 json to_json(const event_line& e) {
   auto data = json::parse(e.data_json, nullptr, false);
   if (data.is_discarded())
     data = e.data_json; // not JSON after all: pass it on as a string
+  json meta{{"command_id", e.meta.command_id.empty() ? json(nullptr)
+                                                     : json(e.meta.command_id)},
+            {"partition", e.partition},
+            {"position", e.position},
+            {"epoch", e.meta.epoch},
+            {"timestamp_ns", e.timestamp_ns}};
+  if (!e.meta.correlation_id.empty())
+    meta["correlation_id"] = e.meta.correlation_id;
+  if (!e.meta.causation_id.empty())
+    meta["causation_id"] = e.meta.causation_id;
   return {{"revision", e.revision},
           {"type", e.type},
           {"data", std::move(data)},
-          {"timestamp_ns", e.timestamp_ns}};
+          {"timestamp_ns", e.timestamp_ns},
+          {"metadata", std::move(meta)}};
 }
 
 // -- calling `done` once
@@ -248,13 +263,52 @@ std::optional<matched> match(std::vector<std::string>& s) {
 
 // -- reading the body ---------------------------------------------------------
 
+/// Parses `body`; sets `duplicate` to the first key that occurs twice in
+/// one object. nlohmann-json silently keeps the last of duplicated keys, so
+/// a parser callback watches the parse: one key set per open object, on a
+/// stack, so every object at any depth is checked on its own and the same
+/// key in sibling or nested objects is fine. Keys compare after unescaping
+/// ("\u0061" is "a"). The parse itself is nlohmann's (iterative, any depth).
+json parse_body(const std::string& body,
+                std::optional<std::string>& duplicate) {
+  std::vector<std::set<std::string>> open_objects;
+  auto watch = [&](int, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+    case json::parse_event_t::object_start:
+      open_objects.emplace_back();
+      break;
+    case json::parse_event_t::object_end:
+      if (!open_objects.empty())
+        open_objects.pop_back();
+      break;
+    case json::parse_event_t::key:
+      if (!open_objects.empty() && parsed.is_string()
+          && !open_objects.back().insert(parsed.get<std::string>()).second
+          && !duplicate)
+        duplicate = parsed.get<std::string>();
+      break;
+    default:
+      break;
+    }
+    return true; // keep everything: only watching
+  };
+  return json::parse(body, watch, false);
+}
+
 /// Collects the body's fields; the first problem wins and becomes a 400.
 class body_reader {
 public:
-  explicit body_reader(const std::string& body)
-    : doc_(json::parse(body, nullptr, false)) {
+  explicit body_reader(const std::string& body) {
+    std::optional<std::string> duplicate;
+    doc_ = parse_body(body, duplicate);
     if (doc_.is_discarded())
       problem_ = "the body is not valid JSON";
+    else if (duplicate)
+      problem_ = "the body has the key "
+                 + json(*duplicate)
+                     .dump(-1, ' ', false, json::error_handler_t::replace)
+                 + " more than once in one object (duplicate keys are"
+                   " ambiguous)";
     else if (!doc_.is_object())
       problem_ = "the body must be a JSON object";
   }
@@ -275,26 +329,38 @@ public:
     if (s && !valid_id(*s)) {
       fail(std::string{"\""} + key + "\" must be 1 to "
            + std::to_string(max_id_bytes)
-           + " bytes without control characters");
+           + " bytes of UTF-8 without control characters");
       return std::nullopt;
     }
     return s;
   }
 
-  /// An integer that fits int64 (no fractions, no exponents).
-  std::optional<int64_t> integer(const char* key, bool required) {
+  /// An integer that fits int64 (no fractions, no exponents) and is at
+  /// least `min`.
+  std::optional<int64_t> integer(const char* key, bool required,
+                                 int64_t min
+                                 = std::numeric_limits<int64_t>::min()) {
     auto* v = find(key, required);
     if (v == nullptr)
       return std::nullopt;
+    std::optional<int64_t> x;
     if (v->is_number_unsigned()) {
       auto u = v->get<uint64_t>();
       if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        return static_cast<int64_t>(u);
+        x = static_cast<int64_t>(u);
     } else if (v->is_number_integer()) {
-      return v->get<int64_t>();
+      x = v->get<int64_t>();
     }
-    fail(std::string{"\""} + key + "\" must be an integer fitting 64 bits");
-    return std::nullopt;
+    if (!x) {
+      fail(std::string{"\""} + key + "\" must be an integer fitting 64 bits");
+      return std::nullopt;
+    }
+    if (*x < min) {
+      fail(std::string{"\""} + key + "\" must be at least "
+           + std::to_string(min));
+      return std::nullopt;
+    }
+    return x;
   }
 
   const std::string& problem() const noexcept {
@@ -365,7 +431,7 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
       && m->what != op::leave && m->what != op::metrics
       && m->what != op::healthz && !valid_id(m->id)) {
     (*reply)(bad_request("ids are 1 to " + std::to_string(max_id_bytes)
-                         + " bytes without control characters"));
+                         + " bytes of UTF-8 without control characters"));
     return;
   }
   auto ack_done = [&](bool not_open_is_404) {
@@ -386,9 +452,9 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
     std::optional<int64_t> amount;
     if (m->what == op::open_account) {
       owner = body.string("owner", true);
-      amount = body.integer("credit_limit", false);
+      amount = body.integer("credit_limit", false, 0);
     } else {
-      amount = body.integer("amount", true);
+      amount = body.integer("amount", true, 1);
     }
     auto cid = command_id(req, body);
     if (!body.problem().empty()) {
@@ -414,7 +480,7 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
     auto tid = body.id("id", true);
     auto from = body.id("from", true);
     auto to = body.id("to", true);
-    auto amount = body.integer("amount", true);
+    auto amount = body.integer("amount", true, 1);
     if (!body.problem().empty()) {
       (*reply)(bad_request(body.problem()));
       return;
@@ -542,12 +608,56 @@ std::string context_text(const caf::error& err) {
 } // namespace
 
 bool valid_id(std::string_view id) noexcept {
-  if (id.empty() || id.size() > max_id_bytes)
+  if (id.empty() || id.size() > max_id_bytes || !valid_utf8(id))
     return false;
   for (auto c : id) {
     auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f)
       return false;
+  }
+  return true;
+}
+
+bool valid_utf8(std::string_view text) noexcept {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  size_t i = 0;
+  while (i < text.size()) {
+    auto lead = byte(i);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // The sequence's length, the lead's payload bits and the least code
+    // point that needs this length (anything less is an overlong form).
+    size_t len = 0;
+    uint32_t cp = 0;
+    uint32_t least = 0;
+    if ((lead & 0xe0) == 0xc0) {
+      len = 2;
+      cp = lead & 0x1fu;
+      least = 0x80;
+    } else if ((lead & 0xf0) == 0xe0) {
+      len = 3;
+      cp = lead & 0x0fu;
+      least = 0x800;
+    } else if ((lead & 0xf8) == 0xf0) {
+      len = 4;
+      cp = lead & 0x07u;
+      least = 0x10000;
+    } else {
+      return false; // a continuation byte, or 0xf8..0xff
+    }
+    if (text.size() - i < len)
+      return false; // truncated
+    for (size_t k = 1; k < len; ++k) {
+      auto cont = byte(i + k);
+      if ((cont & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (cont & 0x3fu);
+    }
+    if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false; // overlong, beyond Unicode, or a surrogate
+    i += len;
   }
   return true;
 }

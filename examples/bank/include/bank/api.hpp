@@ -4,6 +4,7 @@
 
 #include "annals/command.hpp"
 #include "annals/errc.hpp"
+#include "annals/persistence/event.hpp"
 
 #include "bank/account.hpp"
 #include "bank/transfer.hpp"
@@ -27,12 +28,23 @@ struct account_state {
   uint64_t revision = 0;
 };
 
-/// One stored event of an account, rendered for clients.
+/// One stored event of an account, rendered for clients, with what lets a
+/// client audit it: the command that caused it and where the journal put it.
 struct event_line {
   uint64_t revision = 0;
   std::string type;      ///< the event's type name, e.g. "bank.account_opened"
   std::string data_json; ///< a JSON object with the event's fields
+  /// When it was appended (ns since the Unix epoch; informational).
   int64_t timestamp_ns = 0;
+  /// The command id that produced it (empty: the command carried none;
+  /// a transfer step's is derived: "<transfer id>/debit", "/credit",
+  /// "/refund"), correlation and causation ids (empty: none) and the
+  /// ownership epoch of the partition's writer.
+  annals::event_metadata meta;
+  /// The journal partition of the account's stream, and the event's
+  /// position in it (gap-free from 1, the same on every node).
+  uint32_t partition = 0;
+  uint64_t position = 0;
 };
 
 /// The balance projection's view of an account (eventually consistent).
@@ -74,7 +86,10 @@ public:
   virtual void get_account(const std::string& id,
                            completion<account_state> done)
     = 0;
-  /// Up to `max` events from revision `from_revision` (1-based), in order.
+  /// Up to `max` events from revision `from_revision` (1-based), in order,
+  /// each with its metadata. An account never opened -- its stream has no
+  /// events (revision 0) -- yields `bank_errc::not_open`; a `from_revision`
+  /// past the end of an existing stream yields an empty list.
   virtual void account_events(const std::string& id, uint64_t from_revision,
                               uint32_t max,
                               completion<std::vector<event_line>> done)

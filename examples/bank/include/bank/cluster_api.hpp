@@ -55,4 +55,8 @@ private:
 /// `GET /accounts/{id}/events`); `{}` for an unknown type.
 std::string event_json(const annals::recorded_event& ev);
 
+/// An account event as `GET /accounts/{id}/events` shows it: its fields
+/// (`event_json`) and its metadata, partition and position, as recorded.
+event_line to_event_line(const annals::recorded_event& ev);
+
 } // namespace bank

@@ -47,6 +47,13 @@ constexpr uint32_t max_events_per_page = 1000;
 /// equal (else 400). `POST /transfers` ignores both: the transfer id is its
 /// key.
 ///
+/// Bad input is answered 400 without calling the backend: malformed JSON,
+/// a key twice in one object (at any depth), missing or mistyped fields,
+/// an `amount` < 1, a `credit_limit` < 0, an id that is not `valid_id`.
+/// `GET /accounts/{id}/events` renders each event's metadata (command id,
+/// partition, position, epoch, timestamp; correlation and causation ids
+/// when present) and is 404 for an account the backend reports unknown.
+///
 /// Calls `done` exactly once, on the calling thread or on the thread the
 /// backend completes on. Never throws.
 void route(api& backend, const http_request& req,
@@ -62,7 +69,14 @@ http_response error_response(unsigned status, std::string_view code,
 http_response error_response(const caf::error& err, bool not_open_is_404);
 
 /// True if `id` may name an account, transfer or command: 1 to
-/// `max_id_bytes` bytes, no ASCII control characters.
+/// `max_id_bytes` bytes of well-formed UTF-8 (see `valid_utf8`), no ASCII
+/// control characters. Applies to path segments (after percent-decoding),
+/// ids in bodies and the `Idempotency-Key` header.
 bool valid_id(std::string_view id) noexcept;
+
+/// True if `text` is well-formed UTF-8 (RFC 3629): no overlong forms, no
+/// surrogates (U+D800..U+DFFF), nothing above U+10FFFF, no truncated or
+/// stray continuation bytes.
+bool valid_utf8(std::string_view text) noexcept;
 
 } // namespace bank
