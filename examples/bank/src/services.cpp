@@ -31,7 +31,15 @@ constexpr auto step_timeout = std::chrono::seconds{30};
 
 /// The transfer saga: for each transfer event, the next step, sent with a
 /// command id derived from the transfer id and the step, so that a
-/// re-delivered event (at-least-once) repeats nothing.
+/// re-delivered event (at-least-once) repeats nothing that succeeded.
+///
+/// A rejection is not remembered by the journal, so re-sending a refused
+/// step may succeed later (a withdrawal refused for want of money goes
+/// through once the account is credited). Hence every step first reads the
+/// transfer and acts only while the transfer is still in the state the
+/// event left it in: a redelivered `transfer_started` of a transfer that
+/// has already failed does nothing, instead of debiting the source of a
+/// failed transfer.
 struct saga {
   caf::event_based_actor* self;
   annals::aggregate_handle<account> accounts;
@@ -49,63 +57,75 @@ struct saga {
             [then](caf::error& err) { then(err); });
   }
 
-  /// Runs the step for one event and calls `done` (with an error for an
-  /// infrastructure failure: the batch is then retried).
+  /// Calls `act(view)` if transfer `id` is in state `expected`; else the
+  /// step was taken already (this is a redelivery): `done()`.
+  void if_still(const std::string& id, transfer_status expected, done_fn done,
+                std::function<void(const transfer_view&)> act) {
+    self
+      ->request(transfers.actor(), step_timeout,
+                transfers.make(id, get_transfer{}))
+      .then(
+        [expected, done, act](const transfer_view& v) {
+          if (v.status == static_cast<uint8_t>(expected))
+            act(v);
+          else
+            done(caf::error{});
+        },
+        [done](caf::error& err) { done(err); });
+  }
+
+  /// Runs the step for one event and calls `done` (with an error if the
+  /// step did not get a definite answer: the event is redelivered).
   void step(const annals::recorded_event& ev, done_fn done) {
     transfer_event te;
     if (auto err = decode<transfer_event, transfer::events>(ev, te))
       return done(err);
     const auto& id = ev.stream.id;
-    if (auto* s = std::get_if<transfer_started>(&te)) {
-      send(accounts, s->from, withdraw{s->amount, id}, id + "/debit",
-           [this, id, done](caf::error err) {
-             if (!err)
-               return send(transfers, id, record_debit{}, id + "/debited",
-                           done);
-             if (is_rejection(err))
-               return send(transfers, id, record_failure{annals::render(err)},
-                           id + "/failed", done);
-             done(err);
-           });
+    if (std::holds_alternative<transfer_started>(te)) {
+      if_still(id, transfer_status::started, done,
+               [this, id, done](const transfer_view& v) {
+                 send(accounts, v.from, withdraw{v.amount, id}, id + "/debit",
+                      [this, id, done](caf::error err) {
+                        if (!err)
+                          return send(transfers, id, record_debit{},
+                                      id + "/debited", done);
+                        if (is_rejection(err))
+                          return send(transfers, id,
+                                      record_failure{annals::render(err)},
+                                      id + "/failed", done);
+                        done(err);
+                      });
+               });
       return;
     }
     if (std::holds_alternative<transfer_debited>(te)) {
-      // The amount and accounts come from the transfer itself.
-      self
-        ->request(transfers.actor(), step_timeout,
-                  transfers.make(id, get_transfer{}))
-        .then(
-          [this, id, done](const transfer_view& v) {
-            send(accounts, v.to, credit{v.amount, id}, id + "/credit",
-                 [this, id, done](caf::error err) {
-                   if (!err)
-                     return send(transfers, id, record_credit{},
-                                 id + "/completed", done);
-                   if (is_rejection(err))
-                     return send(transfers, id,
-                                 record_refund_needed{annals::render(err)},
-                                 id + "/refunding", done);
-                   done(err);
-                 });
-          },
-          [done](caf::error& err) { done(err); });
+      if_still(id, transfer_status::debited, done,
+               [this, id, done](const transfer_view& v) {
+                 send(accounts, v.to, credit{v.amount, id}, id + "/credit",
+                      [this, id, done](caf::error err) {
+                        if (!err)
+                          return send(transfers, id, record_credit{},
+                                      id + "/completed", done);
+                        if (is_rejection(err))
+                          return send(transfers, id,
+                                      record_refund_needed{annals::render(err)},
+                                      id + "/refunding", done);
+                        done(err);
+                      });
+               });
       return;
     }
     if (std::holds_alternative<transfer_refunding>(te)) {
-      self
-        ->request(transfers.actor(), step_timeout,
-                  transfers.make(id, get_transfer{}))
-        .then(
-          [this, id, done](const transfer_view& v) {
-            send(accounts, v.from, credit{v.amount, id}, id + "/refund",
-                 [this, id, done](caf::error err) {
-                   if (!err)
-                     return send(transfers, id, record_refund{},
-                                 id + "/compensated", done);
-                   done(err); // the source must take its money back: retry
-                 });
-          },
-          [done](caf::error& err) { done(err); });
+      if_still(id, transfer_status::refunding, done,
+               [this, id, done](const transfer_view& v) {
+                 send(accounts, v.from, credit{v.amount, id}, id + "/refund",
+                      [this, id, done](caf::error err) {
+                        if (!err)
+                          return send(transfers, id, record_refund{},
+                                      id + "/compensated", done);
+                        done(err); // the source must take its money back
+                      });
+               });
       return;
     }
     done(caf::error{}); // completed, failed, compensated: nothing to do
