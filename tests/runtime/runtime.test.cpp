@@ -226,6 +226,42 @@ TEST_CASE("an unknown event type in the journal fails recovery clearly",
   CHECK(fx.store->last_revision(alice).value() == 1); // nothing written
 }
 
+TEST_CASE("every command to an aggregate that cannot recover gets the reason",
+          "[runtime][recovery]") {
+  // Commands still in the mailbox when recovery fails must get the clear
+  // error too, not CAF's request_receiver_down.
+  runtime_fixture fx;
+  append_request req;
+  req.stream = alice;
+  event_data d;
+  d.type = "sample.from_the_future";
+  d.payload = to_bytes("x");
+  req.events.push_back(d);
+  REQUIRE(fx.store->append(req));
+  auto accounts = fx.rt->host<account>();
+  caf::scoped_actor self{fx.sys};
+  constexpr int n = 200;
+  std::vector<decltype(self->request(accounts.actor(), caf::infinite,
+                                     command_envelope{}))>
+    replies;
+  for (int i = 0; i < n; ++i)
+    replies.push_back(self->request(accounts.actor(), std::chrono::seconds{30},
+                                    accounts.make("alice", deposit{1, ""})));
+  int clear = 0;
+  std::vector<std::string> others;
+  for (auto& reply : replies)
+    reply.receive([&](const ack&) { others.emplace_back("an ack"); },
+                  [&](caf::error& err) {
+                    if (annals::is(err, errc::recovery_failed))
+                      ++clear;
+                    else
+                      others.push_back(render(err));
+                  });
+  INFO("first other reply: " << (others.empty() ? "" : others.front()));
+  CHECK(clear == n);
+  CHECK(fx.store->last_revision(alice).value() == 1);
+}
+
 TEST_CASE("concurrent senders to one aggregate keep their own order",
           "[runtime][ordering]") {
   runtime_fixture fx;

@@ -143,9 +143,8 @@ public:
     self_->request(st.ctx->gate, caf::infinite, acquire_atom::value)
       .then([this](caf::ok_atom) { recover(); },
             [this](caf::error& err) {
-              abort_waiting(make_error(errc::recovery_failed,
+              fail_for_good(make_error(errc::recovery_failed,
                                        "no recovery permit: " + render(err)));
-              self_->quit();
             });
   }
 
@@ -192,8 +191,7 @@ public:
       err = make_error(errc::recovery_failed, render(scan_err));
     if (err) {
       log(log_level::error, render(err));
-      abort_waiting(err);
-      self_->quit();
+      fail_for_good(err);
       return;
     }
     ++m.recoveries;
@@ -547,6 +545,18 @@ private:
       decide(w.env, w.rp);
     }
     release();
+  }
+
+  /// Recovery failed: answers the waiting commands, then every command
+  /// already in the mailbox, with `err`, and quits once those are answered
+  /// (a command that a bare quit left in the mailbox would get CAF's
+  /// `request_receiver_down` instead of the reason).
+  void fail_for_good(const caf::error& err) {
+    abort_waiting(err);
+    auto* self = self_;
+    self->become([err](command_envelope&) { return err; },
+                 [self](stop_atom) { self->quit(); });
+    self->send(self, stop_atom::value);
   }
 
   void abort_waiting(const caf::error& err) {
