@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
@@ -45,6 +47,7 @@ struct reply {
 struct bank_node {
   std::string name;
   std::string dir;
+  std::string token_file; ///< the operator token's file
   uint16_t cluster_port = free_port();
   uint16_t http_port = free_port();
   std::unique_ptr<annals::testing::child_process> proc;
@@ -56,7 +59,8 @@ struct bank_node {
       "--cluster.port=" + std::to_string(cluster_port),
       "--annals.data-dir=" + dir,
       "--annals.partitions=64",
-      "--bank.http-port=" + std::to_string(http_port)};
+      "--bank.http-port=" + std::to_string(http_port),
+      "--bank.operator-token-file=" + token_file};
     if (!seeds.empty())
       argv.push_back("--cluster.seeds=" + seeds);
     proc = std::make_unique<annals::testing::child_process>(argv);
@@ -84,15 +88,23 @@ struct bank_node {
   }
 };
 
+constexpr const char* operator_token = "bank-cluster-test-operator-token";
+
 struct bank_cluster {
   annals::testing::temp_dir root;
   std::vector<bank_node> nodes;
 
   bank_cluster() {
+    auto token_file = root.sub("operator-token");
+    std::ofstream{token_file} << operator_token << '\n';
+    std::filesystem::permissions(token_file,
+                                 std::filesystem::perms::owner_read
+                                   | std::filesystem::perms::owner_write);
     for (int i = 0; i < 3; ++i) {
       bank_node n;
       n.name = "n" + std::to_string(i + 1);
       n.dir = root.path() + "/" + n.name;
+      n.token_file = token_file;
       nodes.push_back(std::move(n));
     }
     nodes[0].start("");
@@ -212,8 +224,23 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   CHECK(m->body.find("annals_commit_latency_seconds_bucket")
         != std::string::npos);
   CHECK(n3.call("GET", "/healthz").status == 200);
+  // Operator routes need the token.
+  std::vector<std::pair<std::string, std::string>> op{
+    {"Authorization", std::string{"Bearer "} + operator_token}};
+  CHECK(n2.call("POST", "/cluster/leave").status == 401);
+  CHECK(n2.call("POST", "/cluster/leave", nullptr,
+                {{"Authorization", "Bearer wrong-token-of-some-length"}})
+          .status
+        == 403);
+  auto parked = n1.call("GET", "/admin/parked", nullptr, op);
+  CHECK(parked.status == 200);
+  CHECK(parked.body["parked"].is_array());
+  auto replayed = n1.call("POST", "/admin/parked/replay", nullptr, op);
+  CHECK(replayed.status == 200);
+  CHECK(replayed.body["handled"].is_number_unsigned());
+  CHECK(replayed.body["remaining"].is_number_unsigned());
   // Admin: n2 leaves; its partitions move, it stays a gateway.
-  auto left = n2.call("POST", "/cluster/leave");
+  auto left = n2.call("POST", "/cluster/leave", nullptr, op);
   REQUIRE(left.status == 200);
   CHECK(left.body.value("left", false));
   CHECK(n1.call("GET", "/cluster").body["members"].size() == 2);
