@@ -203,6 +203,29 @@ TEST_CASE("at the connection bound the longest-idle connection is evicted, a "
   CHECK(stats.connections == 3);
 }
 
+TEST_CASE("a connection lingering after its last response counts and is "
+          "evicted first",
+          "[bank][http][connections]") {
+  http_options opts;
+  opts.max_connections = 2;
+  opts.header_timeout = 10s;
+  opts.read_timeout = 10s; // the linger would last this long
+  server_fixture fx{opts};
+  http_client lingering{fx.port()};
+  REQUIRE(
+    lingering.request(http_verb::get, "/healthz", {}, {{"Connection", "close"}})
+      .status
+    == 200);
+  // It has the response and a FIN but keeps its end open: still counted.
+  CHECK(fx.server->stats().connections == 1);
+  http_client idle{fx.port()};
+  REQUIRE(fx.connections_are(2));
+  http_client newcomer{fx.port()};
+  CHECK(newcomer.request(http_verb::get, "/healthz").status == 200);
+  CHECK(fx.server->stats().evicted == 1);
+  CHECK(idle.request(http_verb::get, "/healthz").status == 200);
+}
+
 TEST_CASE("when every connection is busy a new one is closed",
           "[bank][http][connections]") {
   http_options opts;

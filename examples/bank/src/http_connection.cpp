@@ -45,7 +45,7 @@ void http_connection::start() {
 
 void http_connection::evict() {
   auto self = shared_from_this(); // the registry drops its reference
-  finish(false);
+  end();
 }
 
 void http_connection::close() noexcept {
@@ -255,15 +255,13 @@ void http_connection::on_write(beast::error_code ec, bool keep_alive) {
 }
 
 void http_connection::finish(bool linger) {
-  if (auto* r = registry_) {
-    registry_ = nullptr;
-    r->now_closed(*this); // may drop the registry's reference; handlers
-                          // (or `evict`) still hold one
-  }
   if (!linger) {
-    close();
+    end();
     return;
   }
+  // Still holds a descriptor: counted, and the first to be evicted.
+  if (registry_ != nullptr)
+    registry_->now_idle(*this);
   stream_.expires_after(opts_.read_timeout);
   if (!tls_) {
     linger_tcp();
@@ -271,11 +269,20 @@ void http_connection::finish(bool linger) {
   }
   tls_->async_shutdown([self = shared_from_this()](beast::error_code ec) {
     if (ec) {
-      self->close();
+      self->end();
       return;
     }
     self->linger_tcp();
   });
+}
+
+void http_connection::end() {
+  if (auto* r = registry_) {
+    registry_ = nullptr;
+    r->now_closed(*this); // may drop the registry's reference; handlers
+                          // (or `evict`) still hold one
+  }
+  close();
 }
 
 void http_connection::linger_tcp() {
@@ -289,7 +296,7 @@ void http_connection::drain() {
     asio::buffer(scratch_),
     [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) {
-        self->close();
+        self->end();
         return;
       }
       self->drain();

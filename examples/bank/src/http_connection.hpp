@@ -30,14 +30,15 @@ public:
   virtual ~connection_registry() = default;
 
   /// `c` waits for a request head again (after a response on a kept-alive
-  /// connection): it may be evicted from now on.
+  /// connection), or lingers before it closes: it may be evicted from now
+  /// on.
   virtual void now_idle(http_connection& c) = 0;
 
   /// `c` received a whole request head: it is not evicted until it is idle
   /// again.
   virtual void now_busy(http_connection& c) = 0;
 
-  /// `c` is done (closed or lingering): forget it. Called once.
+  /// `c` is closed: forget it. Called once.
   virtual void now_closed(http_connection& c) = 0;
 };
 
@@ -99,13 +100,15 @@ private:
 
   void respond(http_response res, bool keep_alive);
   void on_write(boost::beast::error_code ec, bool keep_alive);
-  /// Leaves the registry, then closes: after a response, by sending FIN (a
-  /// TLS close_notify first) and discarding what the client still sends
+  /// Closes: at once, or after a response by sending FIN (a TLS
+  /// close_notify first) and discarding what the client still sends
   /// (bounded by read_timeout), so that the client reads the response
-  /// rather than a reset.
+  /// rather than a reset. A lingering connection counts as idle.
   void finish(bool linger);
   void linger_tcp();
   void drain();
+  /// Leaves the registry and closes the socket.
+  void end();
 
   /// Calls `f` with the stream requests travel on: TLS or plain TCP.
   template <class F>
