@@ -8,9 +8,13 @@
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
@@ -166,8 +170,23 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   CHECK(m->body.find("annals_commit_latency_seconds_bucket")
         != std::string::npos);
   CHECK(n3.call("GET", "/healthz").status == 200);
+  // Operator routes need the token.
+  std::vector<std::pair<std::string, std::string>> op{
+    {"Authorization", std::string{"Bearer "} + operator_token}};
+  CHECK(n2.call("POST", "/cluster/leave").status == 401);
+  CHECK(n2.call("POST", "/cluster/leave", nullptr,
+                {{"Authorization", "Bearer wrong-token-of-some-length"}})
+          .status
+        == 403);
+  auto parked = n1.call("GET", "/admin/parked", nullptr, op);
+  CHECK(parked.status == 200);
+  CHECK(parked.body["parked"].is_array());
+  auto replayed = n1.call("POST", "/admin/parked/replay", nullptr, op);
+  CHECK(replayed.status == 200);
+  CHECK(replayed.body["handled"].is_number_unsigned());
+  CHECK(replayed.body["remaining"].is_number_unsigned());
   // Admin: n2 leaves; its partitions move, it stays a gateway.
-  auto left = n2.call("POST", "/cluster/leave");
+  auto left = n2.call("POST", "/cluster/leave", nullptr, op);
   REQUIRE(left.status == 200);
   CHECK(left.body.value("left", false));
   CHECK(n1.call("GET", "/cluster").body["members"].size() == 2);
@@ -257,4 +276,36 @@ TEST_CASE("bank on 3 nodes: money is conserved under concurrent transfers and "
   for (int i = 0; i < accounts; ++i)
     sum += balance(c.nodes[2], id(i));
   CHECK(sum == accounts * initial);
+}
+
+TEST_CASE("bank-node refuses bad HTTP security options before it starts") {
+  annals::testing::temp_dir root;
+  auto run = [&](const std::string& option) {
+    auto err_file = root.sub("stderr");
+    annals::testing::child_process p{{BANK_NODE_PATH, "--cluster.name=n1",
+                                      "--annals.data-dir=" + root.sub("data"),
+                                      "--bank.http-port=0", option},
+                                     false,
+                                     err_file};
+    auto status = p.wait_for(20s);
+    std::ifstream in{err_file};
+    std::string err{std::istreambuf_iterator<char>{in}, {}};
+    return std::make_pair(status, err);
+  };
+  auto [missing, missing_err]
+    = run("--bank.operator-token-file=" + root.sub("no-such-token"));
+  REQUIRE(missing);
+  CHECK(WIFEXITED(*missing));
+  CHECK(WEXITSTATUS(*missing) == 2);
+  CHECK(missing_err.find("no-such-token") != std::string::npos);
+  auto [mode, mode_err] = run("--bank.tls-client-auth=sometimes");
+  REQUIRE(mode);
+  CHECK(WEXITSTATUS(*mode) == 2);
+  CHECK(mode_err.find("tls-client-auth") != std::string::npos);
+  auto [half, half_err] = run("--bank.tls-cert=" + root.sub("cert.pem"));
+  REQUIRE(half);
+  CHECK(WEXITSTATUS(*half) == 2);
+  CHECK(half_err.find("certificate and a key") != std::string::npos);
+  // Nothing was started: no journal was created.
+  CHECK_FALSE(std::filesystem::exists(root.sub("data")));
 }

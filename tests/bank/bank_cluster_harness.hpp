@@ -11,6 +11,8 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -81,12 +83,23 @@ struct bank_node {
   }
 };
 
-/// Three nodes (n1 seeds the others), started and settled.
+/// The operator token of every `bank_cluster` node (in a file only its
+/// owner may read, as `bank-node` expects).
+constexpr const char* operator_token = "bank-cluster-test-operator-token";
+
+/// Three nodes (n1 seeds the others), started and settled; each reads the
+/// operator token from `token_file`.
 struct bank_cluster {
   annals::testing::temp_dir root;
+  std::string token_file = root.sub("operator-token");
   std::vector<bank_node> nodes;
 
   explicit bank_cluster(std::vector<std::string> extra = {}) {
+    std::ofstream{token_file} << operator_token << '\n';
+    std::filesystem::permissions(token_file,
+                                 std::filesystem::perms::owner_read
+                                   | std::filesystem::perms::owner_write);
+    extra.push_back("--bank.operator-token-file=" + token_file);
     for (int i = 0; i < 3; ++i) {
       bank_node n;
       n.name = "n" + std::to_string(i + 1);

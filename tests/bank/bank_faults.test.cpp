@@ -296,6 +296,15 @@ TEST_CASE("bank under SIGKILLs: every acknowledged command once, every "
   WARN("faults: transfers completed " << outcomes["completed"] << ", failed "
                                       << outcomes["failed"] << ", compensated "
                                       << outcomes["compensated"]);
+  // Nothing was parked: every failure the saga met was transient and
+  // retried (an operator would see parked events here).
+  for (auto& n : c.nodes) {
+    auto r = n.call("GET", "/admin/parked", nullptr,
+                    {{"Authorization",
+                      std::string{"Bearer "} + bank::testing::operator_token}});
+    REQUIRE(r.status == 200);
+    CHECK(r.body["parked"].empty());
+  }
   // The balance projections catch up with the accounts on every node.
   for (int i = 0; i < accounts; ++i) {
     auto id = account_id(i);

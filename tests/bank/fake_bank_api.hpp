@@ -67,6 +67,18 @@ public:
     healthy_ = x;
   }
 
+  /// Parks `p`; a replay handles the events whose reason is not "poison".
+  void park(parked_line p) {
+    std::lock_guard guard{mtx_};
+    parked_.push_back(std::move(p));
+  }
+
+  /// How many times the cluster was left.
+  int leaves() const {
+    std::lock_guard guard{mtx_};
+    return leaves_;
+  }
+
   // -- api --------------------------------------------------------------------
 
   void open_account(const std::string& id, const std::string& owner,
@@ -204,6 +216,32 @@ public:
     done(healthy_);
   }
 
+  void leave(completion<bool> done) override {
+    std::lock_guard guard{mtx_};
+    ++leaves_;
+    done(true);
+  }
+
+  void parked_events(completion<std::vector<parked_line>> done) override {
+    std::lock_guard guard{mtx_};
+    done(parked_);
+  }
+
+  void replay_parked(completion<replay_outcome> done) override {
+    std::lock_guard guard{mtx_};
+    replay_outcome out;
+    std::vector<parked_line> left;
+    for (auto& p : parked_) {
+      if (p.reason == "poison")
+        left.push_back(p);
+      else
+        ++out.handled;
+    }
+    parked_ = std::move(left);
+    out.remaining = parked_.size();
+    done(out);
+  }
+
 private:
   struct account_rec {
     account_view view;
@@ -306,6 +344,8 @@ private:
   std::map<std::pair<std::string, std::string>, annals::ack> acks_;
   std::vector<std::string> command_ids_;
   std::vector<std::thread> late_;
+  std::vector<parked_line> parked_;
+  int leaves_ = 0;
   uint64_t position_ = 0;
   bool healthy_ = true;
   bool hold_ = false;

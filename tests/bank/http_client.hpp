@@ -26,6 +26,7 @@ struct reply {
   std::string content_type;
   std::string allow;
   std::string connection;
+  std::string www_authenticate;
   std::string body;
   nlohmann::json doc; ///< the parsed body (discarded if not JSON)
   boost::beast::error_code ec;
@@ -76,8 +77,11 @@ public:
       stream_, req,
       [this](boost::beast::error_code ec, std::size_t) { ec_ = ec; });
     run();
-    if (ec_)
-      return reply{0, {}, {}, {}, {}, {}, ec_};
+    if (ec_) {
+      reply r;
+      r.ec = ec_;
+      return r;
+    }
     return read_response();
   }
 
@@ -98,6 +102,7 @@ public:
     r.content_type = std::string{res[http::field::content_type]};
     r.allow = std::string{res[http::field::allow]};
     r.connection = std::string{res[http::field::connection]};
+    r.www_authenticate = std::string{res[http::field::www_authenticate]};
     r.body = res.body();
     r.doc = nlohmann::json::parse(r.body, nullptr, false);
     return r;

@@ -15,9 +15,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,7 +34,8 @@ constexpr int exit_http_error = 1;
 constexpr int exit_usage = 2;
 
 constexpr const char* usage_text
-  = "usage: bank-cli [--node HOST:PORT] [--command-id ID] COMMAND\n"
+  = "usage: bank-cli [--node HOST:PORT] [--command-id ID] [--token-file F]"
+    " COMMAND\n"
     "commands:\n"
     "  open ID OWNER [LIMIT]        open an account (limit in cents)\n"
     "  credit ID AMOUNT             put money in (cents)\n"
@@ -44,8 +47,12 @@ constexpr const char* usage_text
     "  events ID [FROM]             list an account's events\n"
     "  balance ID                   the projected balance\n"
     "  cluster                      the cluster's state\n"
-    "  leave                        this node leaves the cluster (admin)\n"
     "  health                       is the node healthy\n"
+    "operator commands (they send the token in --token-file, else in\n"
+    "$BANK_OPERATOR_TOKEN_FILE, as \"Authorization: Bearer\"):\n"
+    "  leave                        this node leaves the cluster\n"
+    "  parked                       the parked events of this node\n"
+    "  replay-parked                re-deliver them\n"
     "The node defaults to $BANK_NODE, else 127.0.0.1:8080.\n";
 
 struct usage_error {
@@ -57,6 +64,8 @@ struct call {
   std::string target;
   json body; ///< null: no body
   std::string idempotency_key;
+  bool operator_only = false; ///< sends the operator token
+  std::string token;          ///< the operator token, if sent
 };
 
 /// Percent-encodes an id for a path segment.
@@ -140,10 +149,36 @@ call make_call(const std::vector<std::string>& a,
     need(a, 1, 1);
     c.method = http::verb::post;
     c.target = "/cluster/leave";
+    c.operator_only = true;
+  } else if (cmd == "parked") {
+    need(a, 1, 1);
+    c.target = "/admin/parked";
+    c.operator_only = true;
+  } else if (cmd == "replay-parked") {
+    need(a, 1, 1);
+    c.method = http::verb::post;
+    c.target = "/admin/parked/replay";
+    c.operator_only = true;
   } else {
     throw usage_error{"unknown command \"" + cmd + "\""};
   }
   return c;
+}
+
+/// The operator token in `path`, without trailing white space.
+std::string read_token(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    throw usage_error{"cannot read the token file \"" + path + "\""};
+  std::ostringstream content;
+  content << in.rdbuf();
+  auto token = content.str();
+  while (!token.empty()
+         && std::isspace(static_cast<unsigned char>(token.back())))
+    token.pop_back();
+  if (token.empty())
+    throw usage_error{"the token file \"" + path + "\" is empty"};
+  return token;
 }
 
 struct node {
@@ -174,6 +209,8 @@ http::response<http::string_body> send(const node& n, const call& c) {
   }
   if (!c.idempotency_key.empty())
     req.set("Idempotency-Key", c.idempotency_key);
+  if (!c.token.empty())
+    req.set(http::field::authorization, "Bearer " + c.token);
   req.prepare_payload();
   http::write(stream, req);
   beast::flat_buffer buffer;
@@ -214,6 +251,10 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("BANK_NODE"); env != nullptr && *env)
     node_text = env;
   std::string command_id;
+  std::string token_file;
+  if (const char* env = std::getenv("BANK_OPERATOR_TOKEN_FILE");
+      env != nullptr && *env)
+    token_file = env;
   try {
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
@@ -221,16 +262,21 @@ int main(int argc, char** argv) {
         std::cout << usage_text;
         return 0;
       }
-      if (arg == "--node" || arg == "--command-id") {
+      if (arg == "--node" || arg == "--command-id" || arg == "--token-file") {
         if (i + 1 == argc)
           throw usage_error{arg + " needs a value"};
-        (arg == "--node" ? node_text : command_id) = argv[++i];
+        auto& dst = arg == "--node"         ? node_text
+                    : arg == "--command-id" ? command_id
+                                            : token_file;
+        dst = argv[++i];
         continue;
       }
       args.push_back(std::move(arg));
     }
     auto target = parse_node(node_text);
     auto c = make_call(args, command_id);
+    if (c.operator_only && !token_file.empty())
+      c.token = read_token(token_file);
     try {
       return print(send(target, c));
     } catch (const boost::system::system_error& e) {

@@ -324,6 +324,31 @@ event_line to_event_line(const annals::recorded_event& ev) {
   return out;
 }
 
+void cluster_api::parked_events(completion<std::vector<parked_line>> done) {
+  auto parked = rt_.parked(saga_consumer);
+  if (!parked)
+    return done(std::move(parked.error()));
+  std::vector<parked_line> out;
+  out.reserve(parked->size());
+  for (auto& p : *parked)
+    out.push_back(
+      {saga_consumer, annals::to_string(p.stream), p.rev, p.pos, p.reason});
+  done(std::move(out));
+}
+
+void cluster_api::replay_parked(completion<replay_outcome> done) {
+  // `replay_parked` blocks on the saga: not on the caller's (HTTP) thread.
+  std::thread{[this, done] {
+    auto handled = svc_.saga.replay_parked();
+    if (!handled)
+      return done(std::move(handled.error()));
+    auto left = rt_.parked(saga_consumer);
+    if (!left)
+      return done(std::move(left.error()));
+    done(replay_outcome{*handled, left->size()});
+  }}.detach();
+}
+
 std::string event_json(const annals::recorded_event& ev) {
   using variant = annals::tl_variant_t<account::events>;
   variant v;

@@ -218,14 +218,20 @@ enum class op {
   get_transfer,
   cluster_info,
   leave,
+  parked_list,
+  parked_replay,
   metrics,
   healthz,
 };
+
+/// Who may call a route (see `refuse_operator`).
+enum class access : uint8_t { anyone, operator_only };
 
 struct matched {
   op what;
   const char* method; ///< the one method the route takes
   std::string id;     ///< empty for routes without an id
+  access who = access::anyone;
 };
 
 std::optional<matched> match(std::vector<std::string>& s) {
@@ -241,7 +247,9 @@ std::optional<matched> match(std::vector<std::string>& s) {
       return matched{op::healthz, "GET", {}};
   } else if (n == 2) {
     if (s[0] == "cluster" && s[1] == "leave")
-      return matched{op::leave, "POST", {}};
+      return matched{op::leave, "POST", {}, access::operator_only};
+    if (s[0] == "admin" && s[1] == "parked")
+      return matched{op::parked_list, "GET", {}, access::operator_only};
     if (s[0] == "accounts")
       return matched{op::get_account, "GET", std::move(s[1])};
     if (s[0] == "transfers")
@@ -257,8 +265,33 @@ std::optional<matched> match(std::vector<std::string>& s) {
       return matched{op::withdraw, "POST", std::move(s[1])};
     if (s[2] == "events")
       return matched{op::account_events, "GET", std::move(s[1])};
+  } else if (n == 3 && s[0] == "admin" && s[1] == "parked"
+             && s[2] == "replay") {
+    return matched{op::parked_replay, "POST", {}, access::operator_only};
   }
   return std::nullopt;
+}
+
+/// Why an operator-only route is refused, or nullopt if it is not.
+std::optional<http_response> refuse_operator(const http_request& req) {
+  switch (req.credential) {
+  case operator_credential::valid:
+    return std::nullopt;
+  case operator_credential::absent:
+    return error_response(401, "unauthorized",
+                          "this route needs an operator credential: "
+                          "\"Authorization: Bearer <token>\" or a client "
+                          "certificate");
+  case operator_credential::wrong:
+    return error_response(403, "forbidden", "wrong operator token");
+  case operator_credential::unconfigured:
+    break;
+  }
+  return error_response(403, "forbidden",
+                        "operator routes are disabled: this node has no "
+                        "operator credential (start it with "
+                        "--bank.operator-token-file=PATH, or with HTTPS and "
+                        "--bank.tls-client-ca=PATH)");
 }
 
 // -- reading the body ---------------------------------------------------------
@@ -427,8 +460,15 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
     (*reply)(std::move(r));
     return;
   }
+  if (m->who == access::operator_only) {
+    if (auto refusal = refuse_operator(req)) {
+      (*reply)(std::move(*refusal));
+      return;
+    }
+  }
   if (m->what != op::start_transfer && m->what != op::cluster_info
-      && m->what != op::leave && m->what != op::metrics
+      && m->what != op::leave && m->what != op::parked_list
+      && m->what != op::parked_replay && m->what != op::metrics
       && m->what != op::healthz && !valid_id(m->id)) {
     (*reply)(bad_request("ids are 1 to " + std::to_string(max_id_bytes)
                          + " bytes of UTF-8 without control characters"));
@@ -576,6 +616,29 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
         return error_response(x.error(), false);
       return ok({{"left", *x}});
     }));
+    return;
+  case op::parked_list:
+    backend.parked_events(complete<std::vector<parked_line>>(
+      reply, [](caf::expected<std::vector<parked_line>> x) {
+        if (!x)
+          return error_response(x.error(), false);
+        auto list = json::array();
+        for (auto& p : *x)
+          list.push_back({{"consumer", p.consumer},
+                          {"stream", p.stream},
+                          {"revision", p.revision},
+                          {"position", p.position},
+                          {"reason", p.reason}});
+        return ok({{"parked", std::move(list)}});
+      }));
+    return;
+  case op::parked_replay:
+    backend.replay_parked(
+      complete<replay_outcome>(reply, [](caf::expected<replay_outcome> x) {
+        if (!x)
+          return error_response(x.error(), false);
+        return ok({{"handled", x->handled}, {"remaining", x->remaining}});
+      }));
     return;
   case op::metrics:
     backend.metrics_text(complete<

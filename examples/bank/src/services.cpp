@@ -218,7 +218,7 @@ annals::subscription_options saga_options() {
   annals::subscription_options opts;
   opts.filter
     = annals::subscription_filter::of_category(std::string{transfer::category});
-  opts.consumer = "bank.transfer-saga";
+  opts.consumer = saga_consumer;
   opts.start = annals::start_from::checkpoint;
   opts.checkpoint_every = 1;
   // Transient failures are retried forever (with backoff up to 2 s); a

@@ -54,6 +54,22 @@ struct projected_balance_view {
   uint64_t position = 0; ///< opaque progress marker; grows as it catches up
 };
 
+/// A parked (dead-lettered) event of one of this node's durable consumers:
+/// its handler failed for good, so the consumer stopped at it.
+struct parked_line {
+  std::string consumer; ///< e.g. "bank.transfer-saga"
+  std::string stream;   ///< "category/id"
+  uint64_t revision = 0;
+  uint64_t position = 0; ///< in its partition's log
+  std::string reason;    ///< why the handler failed
+};
+
+/// What a replay of the parked events did.
+struct replay_outcome {
+  uint64_t handled = 0;   ///< re-delivered, handled and unparked
+  uint64_t remaining = 0; ///< still parked afterwards
+};
+
 /// The bank's backend: one method per client operation.
 ///
 /// Every method returns at once and calls `done` exactly once, possibly on
@@ -122,6 +138,18 @@ public:
   virtual void leave(completion<bool> done) {
     done(annals::make_error(annals::errc::invalid_command,
                             "this backend cannot leave a cluster"));
+  }
+  /// Admin: the parked events of this node's durable consumers (the
+  /// transfer saga), in stream order per consumer. Default: not supported.
+  virtual void parked_events(completion<std::vector<parked_line>> done) {
+    done(annals::make_error(annals::errc::invalid_command,
+                            "this backend has no parked events"));
+  }
+  /// Admin: re-delivers every parked event of this node's durable consumers
+  /// and unparks those handled now. Default: not supported.
+  virtual void replay_parked(completion<replay_outcome> done) {
+    done(annals::make_error(annals::errc::invalid_command,
+                            "this backend has no parked events"));
   }
 };
 

@@ -44,6 +44,12 @@ public:
   void metrics_text(completion<std::string> done) override;
   void healthy(completion<bool> done) override;
   void leave(completion<bool> done) override;
+  /// The parked events of this node's transfer saga (consumer
+  /// `saga_consumer`), read from the local journal.
+  void parked_events(completion<std::vector<parked_line>> done) override;
+  /// Replays them through the saga's subscription (on a thread of its own:
+  /// the replay blocks until the saga answered).
+  void replay_parked(completion<replay_outcome> done) override;
 
 private:
   annals::cluster::node& node_;

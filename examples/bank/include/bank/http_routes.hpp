@@ -6,12 +6,23 @@
 
 #include <caf/error.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace bank {
+
+/// What the server learnt about a request's operator credential. The
+/// server checks the credential (http_server.hpp); `route` decides what it
+/// allows: operator-only routes need `valid`.
+enum class operator_credential : uint8_t {
+  unconfigured, ///< the server has no operator credential configured
+  absent,       ///< none presented (no bearer token, no client certificate)
+  wrong,        ///< a bearer token other than the operator token
+  valid,        ///< the operator token, or a verified client certificate
+};
 
 /// What the mapping needs of an HTTP request.
 struct http_request {
@@ -20,6 +31,7 @@ struct http_request {
   /// The `Idempotency-Key` header, if the request had one.
   std::optional<std::string> idempotency_key;
   std::string body;
+  operator_credential credential = operator_credential::unconfigured;
 };
 
 struct http_response {
@@ -40,7 +52,13 @@ constexpr uint32_t max_events_per_page = 1000;
 /// Routes: `POST /accounts/{id}/open|credit|withdraw`, `POST /transfers`,
 /// `GET /accounts/{id}`, `GET /accounts/{id}/events?from=N&max=M`,
 /// `GET /transfers/{id}`, `GET /balances/{id}`, `GET /cluster`,
-/// `GET /metrics`, `GET /healthz`. Path segments are percent-decoded.
+/// `GET /metrics`, `GET /healthz`; operator-only: `POST /cluster/leave`,
+/// `GET /admin/parked`, `POST /admin/parked/replay`. Path segments are
+/// percent-decoded.
+///
+/// Operator-only routes need `req.credential == valid`: `absent` is 401
+/// (the server adds `WWW-Authenticate: Bearer` to every 401), `wrong` and
+/// `unconfigured` are 403.
 ///
 /// Idempotency: a write's command id comes from the `Idempotency-Key`
 /// header or the body's `"command_id"`; when both are given they must be

@@ -27,6 +27,9 @@ struct services {
 };
 
 inline constexpr const char* balances_model = "bank.balances";
+/// The transfer saga's durable consumer name (its checkpoints and parked
+/// events in the journal).
+inline constexpr const char* saga_consumer = "bank.transfer-saga";
 inline constexpr const char* credit_model = "bank.credit";
 
 /// The bank on a cluster node: handles that reach any account anywhere, the
