@@ -64,6 +64,9 @@ private:
   /// strong reference would be a cycle. Backend completions lock it.
   std::weak_ptr<boost::asio::io_context> ioc_;
   closed_fn on_closed_;
+  /// The request being answered went through `route` (which counts it in
+  /// the metrics); else `respond` counts it as refused before routing.
+  bool routed_ = false;
 };
 
 } // namespace bank
