@@ -12,6 +12,14 @@
 // per-stream order across hand-offs, since positions are the same on every
 // node. A refused event is retried from a fetch 200 ms later (no parking).
 //
+// # Progress
+// Every reply carries the ends of its partitions at the owner; the cursor
+// publishes them with its positions to its probe, so its lag is the events
+// of all partitions it has not read past. While a batch is with the
+// subscriber no fetch runs, so the cursor asks the owners for their ends
+// alone (a fetch of no events, answered at the owner's long-poll deadline,
+// about a second) for as long as the delivery lasts.
+//
 // # Concurrency
 // Actor-confined.
 #include "annals/log.hpp"
@@ -53,6 +61,8 @@ struct cursor_state {
   std::set<std::string> fetching;
   std::deque<std::pair<fetch_request, fetch_reply>> ready;
   bool delivering = false;
+  std::shared_ptr<annals::detail::cursor_probe> probe;
+  std::set<std::string> peeking; ///< owners asked for their ends alone
 };
 
 using cursor_type = caf::stateful_actor<cursor_state>;
@@ -101,6 +111,7 @@ public:
       .then(
         [this, n, req](fetch_reply& rep) mutable {
           self_->state.fetching.erase(n);
+          note_ends(req, rep);
           self_->state.ready.emplace_back(std::move(req), std::move(rep));
           pump();
         },
@@ -128,6 +139,7 @@ public:
         auto p = req.partitions[i];
         ns.after[p] = std::max(ns.after[p], rep.reached[i]);
       }
+      publish();
     };
     if (events.empty()) {
       advance();
@@ -136,6 +148,7 @@ public:
       return;
     }
     s.delivering = true;
+    peek();
     auto copy = events;
     self_
       ->request(s.subscriber, caf::infinite, event_batch{0, std::move(events)})
@@ -149,6 +162,7 @@ public:
             for (std::size_t i = 0; i < d.handled; ++i)
               ns.after[copy[i].partition]
                 = std::max(ns.after[copy[i].partition], copy[i].pos);
+            publish();
             // Not at network speed: a refusal that persists (a full disk
             // under a projection) would spin and flood the log.
             log(log_level::warning,
@@ -165,16 +179,78 @@ public:
         [this](caf::error&) { self_->quit(); });
   }
 
+  // -- progress ---------------------------------------------------------------
+
+  /// Publishes the positions to the probe.
+  void publish() {
+    auto& s = self_->state;
+    if (!s.probe)
+      return;
+    for (uint32_t p = 0; p < s.parts && p < s.probe->partitions; ++p)
+      s.probe->reached[p].store(s.after[p], std::memory_order_relaxed);
+    s.probe->started.store(true, std::memory_order_release);
+  }
+
+  /// Records the partitions' ends that a reply reports.
+  void note_ends(const fetch_request& req, const fetch_reply& rep) {
+    auto& s = self_->state;
+    if (!s.probe)
+      return;
+    for (std::size_t i = 0; i < req.partitions.size() && i < rep.ends.size();
+         ++i) {
+      auto p = req.partitions[i];
+      if (p >= s.probe->partitions)
+        continue;
+      auto& end = s.probe->known_end[p];
+      if (rep.ends[i] > end.load(std::memory_order_relaxed))
+        end.store(rep.ends[i], std::memory_order_relaxed);
+    }
+  }
+
+  /// While a batch is delivered: asks each owner not asked yet for its
+  /// partitions' ends (no events), and again after each answer.
+  void peek() {
+    auto& s = self_->state;
+    if (!s.probe || !s.delivering)
+      return;
+    std::set<std::string> names(s.owners.begin(), s.owners.end());
+    for (const auto& n : names) {
+      if (n.empty() || s.peeking.count(n))
+        continue;
+      fetch_request req;
+      for (uint32_t p = 0; p < s.parts && p < s.owners.size(); ++p)
+        if (s.owners[p] == n) {
+          req.partitions.push_back(p);
+          req.after.push_back(s.after[p]);
+        }
+      if (req.partitions.empty())
+        continue;
+      req.max_events = 0;
+      req.category = s.category;
+      req.id = s.id;
+      s.peeking.insert(n);
+      self_->request(s.node, caf::infinite, fetch_atom::value, n, req)
+        .then(
+          [this, n, req](fetch_reply& rep) {
+            self_->state.peeking.erase(n);
+            note_ends(req, rep);
+            peek();
+          },
+          [this, n](caf::error&) { self_->state.peeking.erase(n); });
+    }
+  }
+
 private:
   cursor_type* self_;
 };
 
-caf::behavior cursor_behavior(cursor_type* self, caf::actor node,
-                              caf::actor subscriber, uint32_t partitions,
-                              std::string category, std::string id,
-                              std::vector<uint64_t> after,
-                              uint32_t max_events) {
+caf::behavior
+cursor_behavior(cursor_type* self, caf::actor node, caf::actor subscriber,
+                uint32_t partitions, std::string category, std::string id,
+                std::vector<uint64_t> after, uint32_t max_events,
+                std::shared_ptr<annals::detail::cursor_probe> probe) {
   auto& s = self->state;
+  s.probe = std::move(probe);
   s.node = std::move(node);
   s.subscriber = std::move(subscriber);
   s.parts = partitions;
@@ -186,6 +262,7 @@ caf::behavior cursor_behavior(cursor_type* self, caf::actor node,
   self->monitor(s.subscriber);
   self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   auto logic = std::make_shared<cursor_logic>(self);
+  logic->publish();
   logic->refresh();
   return {
     [logic](retry_atom) { logic->refresh(); },
@@ -195,14 +272,15 @@ caf::behavior cursor_behavior(cursor_type* self, caf::actor node,
 
 } // namespace
 
-caf::actor spawn_cluster_cursor(caf::actor_system& sys, caf::actor node,
-                                caf::actor subscriber, uint32_t partitions,
-                                std::string category, std::string id,
-                                std::vector<uint64_t> after,
-                                uint32_t max_events) {
+caf::actor
+spawn_cluster_cursor(caf::actor_system& sys, caf::actor node,
+                     caf::actor subscriber, uint32_t partitions,
+                     std::string category, std::string id,
+                     std::vector<uint64_t> after, uint32_t max_events,
+                     std::shared_ptr<annals::detail::cursor_probe> probe) {
   return sys.spawn(cursor_behavior, std::move(node), std::move(subscriber),
                    partitions, std::move(category), std::move(id),
-                   std::move(after), max_events);
+                   std::move(after), max_events, std::move(probe));
 }
 
 } // namespace annals::cluster::detail

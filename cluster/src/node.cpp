@@ -322,11 +322,42 @@ void node::read_stream(
   sys_.spawn(read_call, actor_, std::move(stream), from, max, std::move(done));
 }
 
+std::shared_ptr<annals::detail::cursor_probe>
+node::make_probe(std::string consumer) {
+  auto probe = std::make_shared<annals::detail::cursor_probe>(
+    0, std::move(consumer), rt_.store().partition_count());
+  std::lock_guard guard{probes_mtx_};
+  probes_.erase(std::remove_if(probes_.begin(), probes_.end(),
+                               [](const auto& w) { return w.expired(); }),
+                probes_.end());
+  probes_.push_back(probe);
+  return probe;
+}
+
+std::vector<subscription_progress> node::subscriptions() const {
+  std::vector<std::shared_ptr<annals::detail::cursor_probe>> probes;
+  {
+    std::lock_guard guard{probes_mtx_};
+    for (const auto& w : probes_)
+      if (auto p = w.lock())
+        probes.push_back(std::move(p));
+  }
+  std::vector<subscription_progress> out;
+  for (const auto& p : probes) {
+    subscription_progress sp;
+    sp.consumer = p->consumer;
+    sp.started = p->started.load(std::memory_order_acquire);
+    sp.lag_events = sp.started ? p->lag() : 0;
+    out.push_back(std::move(sp));
+  }
+  return out;
+}
+
 void node::subscribe(subscription_filter filter, event_handler f) {
   auto sub = rt_.spawn_callback_adapter(std::move(f));
-  auto cur = detail::spawn_cluster_cursor(sys_, actor_, sub,
-                                          rt_.store().partition_count(),
-                                          filter.category, filter.id, {}, 1024);
+  auto cur = detail::spawn_cluster_cursor(
+    sys_, actor_, sub, rt_.store().partition_count(), filter.category,
+    filter.id, {}, 1024, make_probe({}));
   rt_.adopt(cur);
   caf::anon_send(sub, watch_atom::value, cur);
 }
@@ -340,9 +371,9 @@ void node::project(const std::string& name, subscription_filter filter,
     if (auto cp = rt_.store().load_checkpoint(model, p); cp && *cp)
       after[p] = **cp;
   auto sub = rt_.spawn_projection_adapter(model, std::move(f));
-  auto cur
-    = detail::spawn_cluster_cursor(sys_, actor_, sub, parts, filter.category,
-                                   filter.id, std::move(after), 1024);
+  auto cur = detail::spawn_cluster_cursor(
+    sys_, actor_, sub, parts, filter.category, filter.id, std::move(after),
+    1024, make_probe(model));
   rt_.adopt(cur);
   caf::anon_send(sub, watch_atom::value, cur);
 }

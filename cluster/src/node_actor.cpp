@@ -1161,31 +1161,47 @@ public:
   }
 
   /// Answers if there is anything to report; false = nothing new yet.
+  /// A request for no events (`max_events == 0`) asks only for the
+  /// partitions' ends: it is answered at its deadline.
   bool try_fetch(fetch_request& req, caf::response_promise& rp,
                  bool force = false) {
     auto& store = st().rt->store();
     fetch_reply out;
     bool moved = false;
+    bool all_read = true; // every partition read to its end
     for (std::size_t i = 0; i < req.partitions.size(); ++i) {
       auto p = req.partitions[i];
       auto after = i < req.after.size() ? req.after[i] : 0;
       auto reached = after;
+      bool to_end = false;
       if (p < st().parts && out.events.size() < req.max_events) {
-        (void)store.scan_partition(p, after + 1, [&](const event_view& ev) {
-          if (out.events.size() >= req.max_events)
-            return false;
-          reached = ev.pos;
-          if ((req.category.empty() || ev.category == req.category)
-              && (req.id.empty() || ev.id == req.id))
-            out.events.push_back(to_wire(ev));
-          return true;
-        });
+        to_end = true;
+        auto err
+          = store.scan_partition(p, after + 1, [&](const event_view& ev) {
+              if (out.events.size() >= req.max_events) {
+                to_end = false;
+                return false;
+              }
+              reached = ev.pos;
+              if ((req.category.empty() || ev.category == req.category)
+                  && (req.id.empty() || ev.id == req.id))
+                out.events.push_back(to_wire(ev));
+              return true;
+            });
+        to_end = to_end && !err;
       }
       moved = moved || reached != after;
       out.reached.push_back(reached);
+      out.ends.push_back(to_end ? reached : 0);
+      all_read = all_read && (to_end || p >= st().parts);
     }
     if (!moved && !force)
       return false;
+    if (!all_read)
+      if (auto ends = store.partition_ends())
+        for (std::size_t i = 0; i < req.partitions.size(); ++i)
+          if (auto p = req.partitions[i]; p < ends->size())
+            out.ends[i] = std::max(out.ends[i], (*ends)[p]);
     rp.deliver(std::move(out));
     return true;
   }

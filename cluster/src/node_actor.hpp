@@ -22,11 +22,13 @@
 
 #include "annals/cluster/node_config.hpp"
 #include "annals/cluster/view.hpp"
+#include "annals/detail/cursor_probe.hpp"
 #include "annals/runtime.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <memory>
 #include <optional>
 
 namespace annals::cluster::detail {
@@ -40,12 +42,14 @@ caf::actor spawn_node_actor(caf::actor_system& sys, runtime& rt,
 
 /// Spawns a cluster-wide cursor feeding `subscriber` (an `event_batch`
 /// subscriber) from every member's journal through `node`. `after` is the
-/// per-partition start (empty = beginning).
-caf::actor spawn_cluster_cursor(caf::actor_system& sys, caf::actor node,
-                                caf::actor subscriber, uint32_t partitions,
-                                std::string category, std::string id,
-                                std::vector<uint64_t> after,
-                                uint32_t max_events);
+/// per-partition start (empty = beginning). The cursor publishes its
+/// positions and the partitions' ends its owners reported to `probe` (may
+/// be null).
+caf::actor spawn_cluster_cursor(
+  caf::actor_system& sys, caf::actor node, caf::actor subscriber,
+  uint32_t partitions, std::string category, std::string id,
+  std::vector<uint64_t> after, uint32_t max_events,
+  std::shared_ptr<annals::detail::cursor_probe> probe = nullptr);
 
 /// The model row under which a node stores its view.
 inline constexpr const char* view_model = "annals.cluster";

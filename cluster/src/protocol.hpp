@@ -148,12 +148,15 @@ struct fetch_reply {
   /// events count as read).
   std::vector<uint64_t> reached;
   std::vector<wire_event> events;
+  /// Per requested partition: its end in the answering node's journal when
+  /// it answered (the cursor's lag is measured against it).
+  std::vector<uint64_t> ends;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, fetch_reply& x) {
   return f(caf::meta::type_name("annals.cluster.fetch_reply"), x.reached,
-           x.events);
+           x.events, x.ends);
 }
 
 /// Registers the types above (and the view) with CAF.

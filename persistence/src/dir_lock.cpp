@@ -5,11 +5,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 
 namespace annals::detail {
 
@@ -61,6 +65,55 @@ dir_lock& dir_lock::operator=(dir_lock&& other) noexcept {
 dir_lock::~dir_lock() {
   if (fd_ >= 0)
     ::close(fd_);
+}
+
+namespace {
+
+std::mutex claims_mtx;
+std::set<std::pair<dev_t, ino_t>> claims;
+
+} // namespace
+
+caf::expected<env_claim> env_claim::acquire(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return make_error(journal_errc::invalid_argument,
+                      "no journal in " + dir + ": not a directory");
+  std::lock_guard guard{claims_mtx};
+  if (!claims.emplace(st.st_dev, st.st_ino).second)
+    return make_error(
+      journal_errc::locked,
+      "data directory " + dir + " is already open in this process (pid "
+        + std::to_string(::getpid()) + "); LMDB forbids a second open");
+  return env_claim{st.st_dev, st.st_ino};
+}
+
+env_claim::env_claim(env_claim&& other) noexcept
+  : dev_(other.dev_), ino_(other.ino_), held_(other.held_) {
+  other.held_ = false;
+}
+
+env_claim& env_claim::operator=(env_claim&& other) noexcept {
+  if (this != &other) {
+    release();
+    dev_ = other.dev_;
+    ino_ = other.ino_;
+    held_ = other.held_;
+    other.held_ = false;
+  }
+  return *this;
+}
+
+env_claim::~env_claim() {
+  release();
+}
+
+void env_claim::release() noexcept {
+  if (!held_)
+    return;
+  held_ = false;
+  std::lock_guard guard{claims_mtx};
+  claims.erase({dev_, ino_});
 }
 
 } // namespace annals::detail

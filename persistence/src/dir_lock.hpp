@@ -4,6 +4,8 @@
 
 #include <caf/expected.hpp>
 
+#include <sys/types.h>
+
 #include <string>
 
 namespace annals::detail {
@@ -29,6 +31,34 @@ private:
   explicit dir_lock(int fd) noexcept : fd_(fd) {
   }
   int fd_ = -1;
+};
+
+/// This process's claim on the LMDB environment in a directory. LMDB breaks
+/// (its POSIX record locks are per process, and closing any descriptor of
+/// the lock file drops them) when one process opens an environment twice --
+/// also once read-only and once read-write, which `dir_lock` cannot see
+/// since a read-only journal takes no `flock`. Every journal object claims
+/// its directory (by device and inode) for its lifetime. Thread-safe;
+/// movable only.
+class env_claim {
+public:
+  /// @returns `locked` ("... is already open in this process") or
+  ///          `invalid_argument` if `dir` is not a directory.
+  static caf::expected<env_claim> acquire(const std::string& dir);
+
+  env_claim(env_claim&& other) noexcept;
+  env_claim& operator=(env_claim&& other) noexcept;
+  env_claim(const env_claim&) = delete;
+  env_claim& operator=(const env_claim&) = delete;
+  ~env_claim();
+
+private:
+  env_claim(dev_t dev, ino_t ino) noexcept : dev_(dev), ino_(ino), held_(true) {
+  }
+  void release() noexcept;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  bool held_ = false;
 };
 
 } // namespace annals::detail

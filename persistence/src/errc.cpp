@@ -35,6 +35,8 @@ const char* to_string(journal_errc x) noexcept {
     return "failed";
   case journal_errc::stale_epoch:
     return "stale_epoch";
+  case journal_errc::read_only:
+    return "read_only";
   }
   return "unknown";
 }

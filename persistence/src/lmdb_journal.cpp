@@ -30,6 +30,14 @@
 // run read-only transactions (MDB_NOTLS, so any thread) under a shared lock
 // on `resize_mtx_`; growing the map takes it exclusively because
 // mdb_env_set_mapsize must not run while this process has transactions open.
+//
+// Read-only journals (open_lmdb_journal_read_only) open the environment with
+// MDB_RDONLY and without the directory's flock, so they run beside the
+// writer of another process (LMDB MVCC: a reader sees the last commit before
+// its transaction began). When that writer grows the map past this
+// process's mapping, mdb_txn_begin returns MDB_MAP_RESIZED; the reader then
+// adopts the new size (mdb_env_set_mapsize(env, 0), under the exclusive
+// lock) and begins again, as lmdb.h prescribes.
 
 #include "annals/failpoint.hpp"
 #include "annals/persistence/journal.hpp"
@@ -48,6 +56,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -121,10 +130,15 @@ struct lmdb_failure {
   std::string what;
 };
 
+/// How a journal object opened its environment.
+enum class access : uint8_t { read_write, read_only };
+
 class lmdb_journal final : public journal {
 public:
-  lmdb_journal(std::string dir, journal_options opts, dir_lock lock)
-    : dir_(std::move(dir)), opts_(opts), lock_(std::move(lock)) {
+  lmdb_journal(std::string dir, journal_options opts, env_claim claim,
+               std::optional<dir_lock> lock, access mode)
+    : dir_(std::move(dir)), opts_(opts), claim_(std::move(claim)),
+      lock_(std::move(lock)), mode_(mode) {
   }
 
   ~lmdb_journal() override {
@@ -133,6 +147,9 @@ public:
   }
 
   caf::error open();
+
+  /// Opens an existing journal with MDB_RDONLY; writes nothing.
+  caf::error open_read_only();
 
   uint32_t partition_count() const noexcept override {
     return partitions_;
@@ -209,7 +226,9 @@ private:
 
   std::string dir_;
   journal_options opts_;
-  dir_lock lock_;
+  env_claim claim_;
+  std::optional<dir_lock> lock_; ///< none when read-only
+  access mode_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, log_ = 0, streams_ = 0, commands_ = 0, order_ = 0,
           snapshots_ = 0, checkpoints_ = 0, models_ = 0, epochs_ = 0;
@@ -226,13 +245,26 @@ private:
 template <class F>
 auto lmdb_journal::with_read_txn(F f) const
   -> decltype(f(static_cast<MDB_txn*>(nullptr))) {
-  std::shared_lock guard{resize_mtx_};
-  txn_guard txn;
-  if (auto rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.txn); rc != 0) {
-    txn.txn = nullptr;
-    return lmdb_error(rc, "begin read transaction in " + dir_);
+  // A writer in another process may grow the map several times between two
+  // of our reads; each round adopts its latest size, so a few suffice.
+  constexpr int max_resizes = 16;
+  for (int resizes = 0;; ++resizes) {
+    {
+      std::shared_lock guard{resize_mtx_};
+      txn_guard txn;
+      auto rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.txn);
+      if (rc == 0)
+        return f(txn.txn);
+      txn.txn = nullptr;
+      if (rc != MDB_MAP_RESIZED || resizes == max_resizes)
+        return lmdb_error(rc, "begin read transaction in " + dir_);
+    }
+    // Another process grew the map beyond ours: adopt its size. No
+    // transaction of this object is open while we hold the lock exclusively.
+    std::unique_lock guard{resize_mtx_};
+    if (auto rc = mdb_env_set_mapsize(env_, 0); rc != 0)
+      return lmdb_error(rc, "adopt the grown map of " + dir_);
   }
-  return f(txn.txn);
 }
 
 // -- opening ------------------------------------------------------------------
@@ -330,6 +362,86 @@ caf::error lmdb_journal::open() {
   cur.cur = nullptr;
   if ((rc = txn.commit()) != 0)
     return lmdb_error(rc, "commit initialisation of " + dir_);
+  return {};
+}
+
+caf::error lmdb_journal::open_read_only() {
+  if (auto rc = mdb_env_create(&env_); rc != 0) {
+    env_ = nullptr;
+    return lmdb_error(rc, "mdb_env_create");
+  }
+  mdb_env_set_maxdbs(env_, 16);
+  // No map size: LMDB takes the one stored in the file.
+  if (auto rc = mdb_env_open(env_, dir_.c_str(), MDB_RDONLY | MDB_NOTLS, 0644);
+      rc != 0)
+    return lmdb_error(rc, "open LMDB environment in " + dir_ + " read-only");
+  // The writer may have grown the map since it last committed the size.
+  if (auto rc = mdb_env_set_mapsize(env_, 0); rc != 0)
+    return lmdb_error(rc, "adopt the map size of " + dir_);
+  txn_guard txn;
+  for (int resizes = 0;; ++resizes) {
+    auto rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn.txn);
+    if (rc == 0)
+      break;
+    txn.txn = nullptr;
+    if (rc != MDB_MAP_RESIZED || resizes == 16)
+      return lmdb_error(rc, "begin read transaction in " + dir_);
+    if ((rc = mdb_env_set_mapsize(env_, 0)) != 0)
+      return lmdb_error(rc, "adopt the grown map of " + dir_);
+  }
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } tables[] = {{"meta", &meta_},
+                {"log", &log_},
+                {"streams", &streams_},
+                {"commands", &commands_},
+                {"command_order", &order_},
+                {"snapshots", &snapshots_},
+                {"checkpoints", &checkpoints_},
+                {"models", &models_},
+                {"epochs", &epochs_}};
+  for (auto& t : tables) {
+    auto rc = mdb_dbi_open(txn.txn, t.name, 0, t.dbi);
+    if (rc == MDB_NOTFOUND)
+      return make_error(journal_errc::unsupported_format,
+                        dir_
+                          + " holds an LMDB environment but no annals "
+                            "journal (table "
+                          + t.name + " is missing)");
+    if (rc != 0)
+      return lmdb_error(rc, std::string{"open table "} + t.name);
+  }
+  auto fmt_key = std::string_view{"format"};
+  auto part_key = std::string_view{"partitions"};
+  MDB_val k = to_val(fmt_key), v;
+  auto rc = mdb_get(txn.txn, meta_, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return make_error(journal_errc::unsupported_format,
+                      "the journal in " + dir_ + " has no format version");
+  if (rc != 0)
+    return lmdb_error(rc, "read format of " + dir_);
+  byte_reader r{v.mv_data, v.mv_size};
+  auto fmt = r.u32le();
+  if (!r.ok() || fmt != format_version)
+    return make_error(journal_errc::unsupported_format,
+                      "data directory " + dir_ + " has format version "
+                        + (r.ok() ? std::to_string(fmt) : "<unreadable>")
+                        + "; this build reads version "
+                        + std::to_string(format_version));
+  MDB_val pk = to_val(part_key);
+  if ((rc = mdb_get(txn.txn, meta_, &pk, &v)) != 0)
+    return lmdb_error(rc, "read partition count of " + dir_);
+  byte_reader pr{v.mv_data, v.mv_size};
+  auto stored = pr.u32le();
+  if (!pr.ok() || stored == 0)
+    return make_error(journal_errc::corrupt_storage,
+                      "partition count of " + dir_ + " is unreadable");
+  partitions_ = stored;
+  // Table handles opened in a read-only transaction outlive it only if it
+  // commits (mdb_dbi_open).
+  if ((rc = txn.commit()) != 0)
+    return lmdb_error(rc, "finish opening " + dir_);
   return {};
 }
 
@@ -686,6 +798,10 @@ caf::expected<bool> lmdb_journal::grow_map() {
 }
 
 caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
+  if (mode_ == access::read_only)
+    return make_error(journal_errc::read_only,
+                      "journal in " + dir_
+                        + " is open read-only; nothing was written");
   std::lock_guard guard{write_mtx_};
   if (failed_)
     return make_error(journal_errc::failed,
@@ -1222,11 +1338,38 @@ open_lmdb_journal(const std::string& dir, const journal_options& opts) {
   if (ec)
     return make_error(journal_errc::io_error, "cannot create data directory "
                                                 + dir + ": " + ec.message());
+  auto claim = env_claim::acquire(dir);
+  if (!claim)
+    return std::move(claim.error());
   auto lock = dir_lock::acquire(dir);
   if (!lock)
     return std::move(lock.error());
-  auto j = std::make_unique<lmdb_journal>(dir, opts, std::move(*lock));
+  auto j = std::make_unique<lmdb_journal>(dir, opts, std::move(*claim),
+                                          std::move(*lock), access::read_write);
   if (auto err = j->open())
+    return err;
+  return std::unique_ptr<journal>{std::move(j)};
+}
+
+caf::expected<std::unique_ptr<journal>>
+open_lmdb_journal_read_only(const std::string& dir) {
+  // Check first, so that a wrong path creates nothing (LMDB would create
+  // its lock file in any directory).
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return make_error(journal_errc::invalid_argument,
+                      "no journal in " + dir + ": not a directory");
+  if (!std::filesystem::is_regular_file(dir + "/data.mdb", ec))
+    return make_error(journal_errc::invalid_argument,
+                      "no journal in " + dir + ": it has no data.mdb");
+  auto claim = env_claim::acquire(dir);
+  if (!claim)
+    return std::move(claim.error());
+  journal_options opts;
+  opts.partitions = 0;
+  auto j = std::make_unique<lmdb_journal>(dir, opts, std::move(*claim),
+                                          std::nullopt, access::read_only);
+  if (auto err = j->open_read_only())
     return err;
   return std::unique_ptr<journal>{std::move(j)};
 }

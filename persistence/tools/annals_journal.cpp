@@ -10,15 +10,23 @@
 // 2 usage error. `verify` runs the check in a child process, so that a
 // damaged LMDB file that crashes LMDB itself (SIGSEGV, SIGBUS, abort) is
 // reported as corruption instead of killing the tool without a word.
-// The tool takes the directory lock: stop the node first.
+//
+// Every command opens the journal read-only (open_lmdb_journal_read_only):
+// no directory lock, nothing written, so it runs beside a live node. Each
+// command reads one consistent state (the node's last commit before it
+// began); `verify` checks one such snapshot, holding its read transaction
+// for as long as it runs (the node's data file may grow meanwhile).
 #include "annals/persistence/journal.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <string>
 
 using namespace annals;
@@ -35,10 +43,18 @@ int usage() {
   return 2;
 }
 
+/// A decimal number, or nullopt.
+std::optional<uint64_t> number(const char* text) {
+  uint64_t x = 0;
+  auto end = text + std::strlen(text);
+  auto [p, ec] = std::from_chars(text, end, x);
+  if (p == text || p != end || ec != std::errc{})
+    return std::nullopt;
+  return x;
+}
+
 std::unique_ptr<journal> open_dir(const std::string& dir) {
-  journal_options opts;
-  opts.partitions = 0; // whatever is stored
-  auto j = open_lmdb_journal(dir, opts);
+  auto j = open_lmdb_journal_read_only(dir);
   if (!j) {
     std::fprintf(stderr, "annals-journal: %s\n", describe(j.error()).c_str());
     return nullptr;
@@ -171,13 +187,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "stream" && (argc == 5 || argc == 6)) {
-    revision from = argc == 6 ? std::stoull(argv[5]) : 1;
-    return print_events(j->read_stream({argv[3], argv[4]}, from));
+    auto from = argc == 6 ? number(argv[5]) : std::optional<uint64_t>{1};
+    if (!from)
+      return usage();
+    return print_events(j->read_stream({argv[3], argv[4]}, *from));
   }
   if (cmd == "partition" && (argc == 4 || argc == 5)) {
-    auto p = static_cast<partition_id>(std::stoul(argv[3]));
-    position from = argc == 5 ? std::stoull(argv[4]) : 1;
-    return print_events(j->read_partition(p, from));
+    auto p = number(argv[3]);
+    auto from = argc == 5 ? number(argv[4]) : std::optional<uint64_t>{1};
+    if (!p || *p > std::numeric_limits<partition_id>::max() || !from)
+      return usage();
+    return print_events(
+      j->read_partition(static_cast<partition_id>(*p), *from));
   }
   return usage();
 }

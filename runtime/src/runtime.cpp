@@ -1,11 +1,15 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "annals/runtime.hpp"
 
+#include "annals/detail/cursor_probe.hpp"
+
 #include "journal_writer.hpp"
 #include "subscription_worker.hpp"
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+
+#include <algorithm>
 
 namespace annals {
 
@@ -70,8 +74,14 @@ subscription runtime::subscribe(caf::actor subscriber,
     }
     coordinator = c;
   }
+  auto probe = std::make_shared<detail::cursor_probe>(
+    id, opts.consumer, ctx_->store->partition_count());
+  probes_.erase(std::remove_if(probes_.begin(), probes_.end(),
+                               [](const auto& w) { return w.expired(); }),
+                probes_.end());
+  probes_.push_back(probe);
   auto w = detail::spawn_subscription_worker(sys_, ctx_, id, std::move(opts),
-                                             subscriber, coordinator);
+                                             subscriber, coordinator, probe);
   subscription_actors_.push_back(w);
   return subscription{&sys_, id, w};
 }
@@ -142,6 +152,49 @@ void runtime::adopt(caf::actor a) {
 caf::expected<std::vector<parked_event>>
 runtime::parked(const std::string& consumer) const {
   return detail::list_parked(*ctx_->store, consumer);
+}
+
+caf::expected<std::vector<subscription_progress>>
+runtime::subscriptions() const {
+  std::vector<std::shared_ptr<detail::cursor_probe>> probes;
+  {
+    std::lock_guard guard{mtx_};
+    for (const auto& w : probes_)
+      if (auto p = w.lock())
+        probes.push_back(std::move(p));
+  }
+  auto ends = ctx_->store->partition_ends();
+  if (!ends)
+    return std::move(ends.error());
+  std::map<std::string, uint64_t> stored_parked;
+  std::vector<subscription_progress> out;
+  for (const auto& p : probes) {
+    subscription_progress sp;
+    sp.id = p->id;
+    sp.consumer = p->consumer;
+    sp.started = p->started.load(std::memory_order_acquire);
+    sp.lag_events = sp.started ? p->lag(*ends) : 0;
+    if (p->consumer.empty()) {
+      sp.parked_events = p->parked.load(std::memory_order_relaxed);
+    } else {
+      auto it = stored_parked.find(p->consumer);
+      if (it == stored_parked.end()) {
+        uint64_t n = 0;
+        auto err
+          = ctx_->store->scan_model(detail::parked_model(p->consumer),
+                                    [&n](std::string_view, std::string_view) {
+                                      ++n;
+                                      return true;
+                                    });
+        if (err)
+          return err;
+        it = stored_parked.emplace(p->consumer, n).first;
+      }
+      sp.parked_events = it->second;
+    }
+    out.push_back(std::move(sp));
+  }
+  return out;
 }
 
 void subscription::cancel() {

@@ -195,6 +195,7 @@ struct worker_state {
   std::vector<uint8_t> assigned;
   std::vector<partition_id> revoking;
   caf::response_promise revoke_rp;
+  std::shared_ptr<cursor_probe> probe; ///< progress for metrics (or null)
 };
 
 class worker {
@@ -363,8 +364,22 @@ public:
 
   // -- reading and delivering -------------------------------------------------
 
+  /// Publishes the positions and the parked count to the probe.
+  void publish() {
+    auto& st = self_->state;
+    if (!st.probe || !st.ready)
+      return;
+    for (partition_id p = 0; p < st.parts && p < st.probe->partitions; ++p)
+      st.probe->reached[p].store(interested(p) ? st.acked[p]
+                                               : cursor_probe::not_read,
+                                 std::memory_order_relaxed);
+    st.probe->parked.store(st.parked_keys.size(), std::memory_order_relaxed);
+    st.probe->started.store(true, std::memory_order_release);
+  }
+
   void pump() {
     auto& st = self_->state;
+    publish();
     if (st.stopping) {
       if (!st.in_flight)
         finish_stop();
@@ -413,6 +428,7 @@ public:
     if (st.batch.empty()) {
       for (auto [p, end] : st.scanned)
         st.acked[p] = std::max(st.acked[p], end);
+      publish();
       maybe_checkpoint(true);
       return;
     }
@@ -702,8 +718,10 @@ namespace {
 caf::behavior worker_behavior(caf::stateful_actor<worker_state>* self,
                               context_ptr ctx, uint64_t id,
                               subscription_options opts, caf::actor subscriber,
-                              caf::actor coordinator) {
+                              caf::actor coordinator,
+                              std::shared_ptr<cursor_probe> probe) {
   auto& st = self->state;
+  st.probe = std::move(probe);
   st.coordinator = std::move(coordinator);
   st.ctx = std::move(ctx);
   st.id = id;
@@ -932,9 +950,11 @@ caf::behavior projection_behavior(caf::event_based_actor* self, context_ptr ctx,
 caf::actor spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx,
                                      uint64_t id, subscription_options opts,
                                      caf::actor subscriber,
-                                     caf::actor coordinator) {
+                                     caf::actor coordinator,
+                                     std::shared_ptr<cursor_probe> probe) {
   return sys.spawn(worker_behavior, std::move(ctx), id, std::move(opts),
-                   std::move(subscriber), std::move(coordinator));
+                   std::move(subscriber), std::move(coordinator),
+                   std::move(probe));
 }
 
 caf::actor spawn_group_coordinator(caf::actor_system& sys,

@@ -4,6 +4,7 @@
 // subscriber adapters for callbacks and projections.
 #pragma once
 
+#include "annals/detail/cursor_probe.hpp"
 #include "annals/detail/runtime_context.hpp"
 #include "annals/subscription.hpp"
 
@@ -11,6 +12,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include <cstdint>
+#include <memory>
 
 namespace annals::detail {
 
@@ -27,11 +29,14 @@ caf::behavior broker(caf::event_based_actor* self, uint32_t partitions);
 /// parking of poison events, checkpoints of durable consumers, and parked
 /// event replay (`replay_atom`). Quits when the subscriber goes down.
 /// `coordinator` is the consumer group's coordinator (null if not a
-/// group member): partitions are then read only once assigned.
-caf::actor spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx,
-                                     uint64_t id, subscription_options opts,
-                                     caf::actor subscriber,
-                                     caf::actor coordinator);
+/// group member): partitions are then read only once assigned. The worker
+/// publishes its positions and parked count to `probe` (may be null) after
+/// each batch.
+caf::actor
+spawn_subscription_worker(caf::actor_system& sys, context_ptr ctx, uint64_t id,
+                          subscription_options opts, caf::actor subscriber,
+                          caf::actor coordinator,
+                          std::shared_ptr<cursor_probe> probe = nullptr);
 
 /// The coordinator of consumer group `consumer`. Members join with
 /// `(group_join_atom, worker)`. On every change of membership (join, leave,

@@ -4,7 +4,12 @@
 #include "annals/codec.hpp"
 #include "annals/errc.hpp"
 
+#include "bank/metrics.hpp"
+
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -31,16 +36,6 @@ annals::command_options with_id(const std::string& command_id) {
   annals::command_options opts;
   opts.command_id = command_id;
   return opts;
-}
-
-std::string prom_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 } // namespace
@@ -203,32 +198,31 @@ void cluster_api::metrics_text(completion<std::string> done) {
   auto st = rt_.stats();
   auto cs = node_.status();
   std::ostringstream out;
-  auto node = prom_escape(node_.name());
+  auto node = prom_label_value(node_.name());
+  auto head = [&](const char* name, const char* help, const char* type) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' '
+        << type << '\n';
+  };
   auto counter = [&](const char* name, const char* help, uint64_t v) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
-        << " counter\n"
-        << name << "{node=\"" << node << "\"} " << v << '\n';
+    head(name, help, "counter");
+    out << name << "{node=\"" << node << "\"} " << v << '\n';
   };
   auto gauge = [&](const char* name, const char* help, double v) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n"
-        << name << "{node=\"" << node << "\"} " << v << '\n';
+    head(name, help, "gauge");
+    out << name << "{node=\"" << node << "\"} " << prom_number(v) << '\n';
   };
   auto histogram = [&](const char* name, const char* help,
                        const std::vector<uint64_t>& buckets,
                        const double* bounds, std::size_t n, double sum) {
-    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name
-        << " histogram\n";
+    head(name, help, "histogram");
     uint64_t acc = 0;
     for (std::size_t i = 0; i < buckets.size(); ++i) {
       acc += buckets[i];
-      out << name << "_bucket{node=\"" << node << "\",le=\"";
-      if (i < n)
-        out << bounds[i];
-      else
-        out << "+Inf";
-      out << "\"} " << acc << '\n';
+      out << name << "_bucket{node=\"" << node << "\",le=\""
+          << (i < n ? prom_number(bounds[i]) : std::string{"+Inf"}) << "\"} "
+          << acc << '\n';
     }
-    out << name << "_sum{node=\"" << node << "\"} " << sum << '\n'
+    out << name << "_sum{node=\"" << node << "\"} " << prom_number(sum) << '\n'
         << name << "_count{node=\"" << node << "\"} " << acc << '\n';
   };
   counter("annals_commits_total", "Group commits of the journal.", st.commits);
@@ -273,25 +267,55 @@ void cluster_api::metrics_text(completion<std::string> done) {
     gauge("annals_cluster_partitions_active", "Partitions served here.",
           cs->active);
   }
-  // Subscriber lag: events this node's balance projection has not seen.
-  // Each partition's end is only known to its owner; locally we report the
-  // projection's own progress and the local journal's ends.
-  auto ends = rt_.store().partition_ends();
-  if (ends) {
-    uint64_t behind = 0;
-    for (std::size_t p = 0; p < ends->size(); ++p) {
-      auto cp = rt_.store().load_checkpoint(
-        svc_.balances_model, static_cast<annals::partition_id>(p));
-      uint64_t at = cp && *cp ? **cp : 0;
-      if (cs && p < cs->owners.size() && cs->owners[p] == cs->self
-          && (*ends)[p] > at)
-        behind += (*ends)[p] - at;
-    }
-    gauge("annals_projection_lag_events",
-          "Events of partitions owned here not yet in the balance "
-          "projection.",
-          static_cast<double>(behind));
+  // Per subscription: the runtime's (over this node's journal: the saga)
+  // and the cluster-wide cursors (the projections, fed from every node).
+  // Members of one consumer group add up; parked rows are shared by them.
+  struct sub_row {
+    uint64_t lag = 0;
+    uint64_t parked = 0;
+  };
+  std::map<std::pair<std::string, std::string>, sub_row> subs;
+  auto add = [&](const char* scope, const annals::subscription_progress& p) {
+    if (!p.started)
+      return;
+    auto& row = subs[{p.consumer.empty() ? "(volatile)" : p.consumer, scope}];
+    row.lag += p.lag_events;
+    row.parked = std::max(row.parked, p.parked_events);
+  };
+  if (auto local = rt_.subscriptions())
+    for (const auto& p : *local)
+      add("local", p);
+  std::optional<uint64_t> balances_lag;
+  for (const auto& p : node_.subscriptions()) {
+    add("cluster", p);
+    if (p.consumer == svc_.balances_model && p.started)
+      balances_lag = balances_lag.value_or(0) + p.lag_events;
   }
+  auto per_sub = [&](const char* name, const char* help, auto value) {
+    head(name, help, "gauge");
+    for (const auto& [key, row] : subs)
+      out << name << "{node=\"" << node << "\",consumer=\""
+          << prom_label_value(key.first) << "\",scope=\"" << key.second
+          << "\"} " << value(row) << '\n';
+  };
+  per_sub("annals_subscription_lag_events",
+          "Events a subscription has not read past yet (events its filter "
+          "skips included, so 0 when caught up): scope local = behind this "
+          "node's journal, scope cluster = behind every partition's end as "
+          "its owner last reported it (at most about a second old).",
+          [](const sub_row& r) { return r.lag; });
+  per_sub("annals_subscription_parked_events",
+          "Events parked (dead-lettered) for a subscription, waiting for an "
+          "operator's replay; cluster-wide cursors never park.",
+          [](const sub_row& r) { return r.parked; });
+  if (balances_lag)
+    gauge("annals_projection_lag_events",
+          "Events of all partitions of the cluster that this node's copy of "
+          "the bank.balances projection has not read past yet, against each "
+          "partition's end as its owner last reported it (at most about a "
+          "second old); 0 when caught up. The same as "
+          "annals_subscription_lag_events{consumer=\"cluster:bank.balances\"}.",
+          static_cast<double>(*balances_lag));
   done(out.str());
 }
 

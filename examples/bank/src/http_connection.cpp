@@ -1,6 +1,8 @@
 // bank -- one HTTP/1.1 connection of the server.
 #include "http_connection.hpp"
 
+#include "bank/metrics.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/http/error.hpp>
@@ -120,6 +122,7 @@ void http_connection::await_request() {
 }
 
 void http_connection::read_header() {
+  routed_ = false;
   parser_.emplace();
   parser_->body_limit(opts_.max_body);
   parser_->header_limit(max_header_bytes);
@@ -200,6 +203,7 @@ void http_connection::dispatch() {
   // The backend decides how long a command may take (outcome_unknown).
   stream_.expires_never();
   std::weak_ptr<http_connection> weak = shared_from_this();
+  routed_ = true;
   route(backend_, req,
         [weak, ioc = ioc_.lock(), keep_alive](http_response res) mutable {
           try {
@@ -218,6 +222,8 @@ void http_connection::dispatch() {
 // -- responding and closing ---------------------------------------------------
 
 void http_connection::respond(http_response res, bool keep_alive) {
+  if (!routed_) // refused before routing; route() counts the others
+    http_metrics::global().observe("", "(unrouted)", res.status, -1);
   res_ = {};
   res_.version(11);
   res_.result(res.status);

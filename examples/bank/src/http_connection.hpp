@@ -133,6 +133,9 @@ private:
   /// strong reference would be a cycle. Backend completions lock it.
   std::weak_ptr<boost::asio::io_context> ioc_;
   connection_registry* registry_; ///< null once closed
+  /// The request being answered went through `route` (which counts it in
+  /// the metrics); else `respond` counts it as refused before routing.
+  bool routed_ = false;
 };
 
 } // namespace bank

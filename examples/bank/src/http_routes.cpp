@@ -5,10 +5,13 @@
 #include "annals/persistence/errc.hpp"
 #include "annals/render.hpp"
 
+#include "bank/metrics.hpp"
+
 #include <caf/message.hpp>
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -292,6 +295,41 @@ std::optional<http_response> refuse_operator(const http_request& req) {
                         "operator credential (start it with "
                         "--bank.operator-token-file=PATH, or with HTTPS and "
                         "--bank.tls-client-ca=PATH)");
+}
+
+/// The metrics label of a route: its template, never an id.
+const char* template_of(op what) noexcept {
+  switch (what) {
+  case op::open_account:
+    return "/accounts/{id}/open";
+  case op::credit:
+    return "/accounts/{id}/credit";
+  case op::withdraw:
+    return "/accounts/{id}/withdraw";
+  case op::get_account:
+    return "/accounts/{id}";
+  case op::account_events:
+    return "/accounts/{id}/events";
+  case op::projected_balance:
+    return "/balances/{id}";
+  case op::start_transfer:
+    return "/transfers";
+  case op::get_transfer:
+    return "/transfers/{id}";
+  case op::cluster_info:
+    return "/cluster";
+  case op::leave:
+    return "/cluster/leave";
+  case op::parked_list:
+    return "/admin/parked";
+  case op::parked_replay:
+    return "/admin/parked/replay";
+  case op::metrics:
+    return "/metrics";
+  case op::healthz:
+    return "/healthz";
+  }
+  return "(unmatched)";
 }
 
 // -- reading the body ---------------------------------------------------------
@@ -641,12 +679,17 @@ void dispatch(api& backend, const http_request& req, const reply_ptr& reply) {
       }));
     return;
   case op::metrics:
-    backend.metrics_text(complete<
-                         std::string>(reply, [](caf::expected<std::string> x) {
-      if (!x)
-        return error_response(x.error(), false);
-      return http_response{200, "text/plain; version=0.0.4", std::move(*x), {}};
-    }));
+    backend.metrics_text(
+      complete<std::string>(reply, [](caf::expected<std::string> x) {
+        if (!x)
+          return error_response(x.error(), false);
+        // The HTTP layer's own metrics and the process's follow the backend's.
+        auto text = std::move(*x);
+        text += http_metrics::global().render();
+        text += process_metrics_text();
+        return http_response{
+          200, "text/plain; version=0.0.4", std::move(text), {}};
+      }));
     return;
   case op::healthz:
     backend.healthy(complete<bool>(reply, [](caf::expected<bool> x) {
@@ -766,9 +809,35 @@ http_response error_response(const caf::error& err, bool not_open_is_404) {
   return error_response(500, "internal", annals::render(err));
 }
 
+std::string route_template(std::string_view target) {
+  auto parts = split_target(target);
+  if (!parts)
+    return "(unmatched)";
+  auto m = match(parts->segments);
+  return m ? template_of(m->what) : "(unmatched)";
+}
+
 void route(api& backend, const http_request& req,
            std::function<void(http_response)> done) {
-  auto reply = std::make_shared<once>(std::move(done));
+  std::string label;
+  try {
+    label = route_template(req.target);
+  } catch (...) {
+    label = "(unmatched)";
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto reply
+    = std::make_shared<once>([done = std::move(done), label,
+                              method = req.method, start](http_response r) {
+        try {
+          std::chrono::duration<double> took
+            = std::chrono::steady_clock::now() - start;
+          http_metrics::global().observe(method, label, r.status, took.count());
+        } catch (...) {
+          // Out of memory for a label: answer anyway, uncounted.
+        }
+        done(std::move(r));
+      });
   try {
     dispatch(backend, req, reply);
   } catch (...) {

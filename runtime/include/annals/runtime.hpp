@@ -20,6 +20,10 @@
 
 namespace annals {
 
+namespace detail {
+struct cursor_probe;
+} // namespace detail
+
 /// A running subscription (see subscription.hpp). Copyable handle; the
 /// subscription runs until `cancel()` or the runtime's shutdown.
 class subscription {
@@ -174,6 +178,16 @@ public:
   caf::expected<std::vector<parked_event>>
   parked(const std::string& consumer) const;
 
+  /// The progress of every running subscription of this runtime
+  /// (`subscribe`, `project`; the cluster module's cursors report through
+  /// `cluster::node::subscriptions`): its lag behind the local journal's
+  /// partition ends and its parked events. Positions are those the cursors
+  /// published after their last batch; the ends and the parked rows are read
+  /// from the journal now. Thread-safe; each call reads every partition's
+  /// end, so call it per scrape, not per event.
+  /// @returns the journal's error if the ends cannot be read.
+  caf::expected<std::vector<subscription_progress>> subscriptions() const;
+
   /// Stops all actors of the runtime (idempotent).
   void shutdown();
 
@@ -200,6 +214,8 @@ private:
   std::map<std::string, caf::actor> hosts_;
   std::vector<caf::actor> subscription_actors_;
   std::map<std::string, caf::actor> coordinators_;
+  /// One per subscription; expires with its cursor.
+  std::vector<std::weak_ptr<detail::cursor_probe>> probes_;
   uint64_t next_subscription_ = 1;
   bool stopped_ = false;
 };

@@ -138,6 +138,26 @@ struct parked_event {
   std::string reason;
 };
 
+/// How far one subscription is behind, at the moment it was asked
+/// (`runtime::subscriptions`, `cluster::node::subscriptions`).
+struct subscription_progress {
+  /// The runtime's subscription id; 0 for a cluster-wide cursor.
+  uint64_t id = 0;
+  /// The durable consumer or projection name; empty for a volatile
+  /// subscription.
+  std::string consumer;
+  /// Events after the subscription's position in the partitions it reads:
+  /// every event counts until the cursor has read past it, whether its
+  /// filter takes it or not, so a caught-up subscription shows 0.
+  uint64_t lag_events = 0;
+  /// Events parked (dead-lettered) for this subscription; for a durable
+  /// consumer the rows stored in the journal (shared by a group's members).
+  uint64_t parked_events = 0;
+  /// False until the cursor has read its start positions (then the lag is
+  /// not known yet and reported as 0).
+  bool started = false;
+};
+
 /// A handler for the callback form: return an error to refuse the event.
 using event_handler = std::function<caf::error(const recorded_event&)>;
 

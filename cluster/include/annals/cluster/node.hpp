@@ -12,7 +12,9 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace annals::cluster {
 
@@ -106,6 +108,18 @@ public:
   void project(const std::string& name, subscription_filter filter,
                projection_handler f);
 
+  /// The progress of this node's cluster-wide cursors (`subscribe`,
+  /// `project`), one entry each: `consumer` is the projection's model name
+  /// (`model_name(name)`; empty for `subscribe`), `id` is 0, and
+  /// `lag_events` counts the events of all partitions that the cursor has
+  /// not read past, against each partition's end as its owner last reported
+  /// it (at most about a second old while the cursor waits for events or
+  /// delivers a batch; 0 before the first report). Events of other
+  /// categories count until read past, so a caught-up cursor shows 0.
+  /// `parked_events` is 0: cluster cursors retry a refused event, they
+  /// never park it. Thread-safe and non-blocking.
+  std::vector<subscription_progress> subscriptions() const;
+
   /// The model name under which `project(name, ...)` keeps its rows.
   static std::string model_name(const std::string& name) {
     return "cluster:" + name;
@@ -133,11 +147,18 @@ private:
   node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
        std::string name);
 
+  /// A probe for a new cursor, registered for `subscriptions`.
+  std::shared_ptr<annals::detail::cursor_probe>
+  make_probe(std::string consumer);
+
   caf::actor_system& sys_;
   runtime& rt_;
   caf::actor actor_;
   uint16_t port_;
   std::string name_;
+  mutable std::mutex probes_mtx_;
+  /// One per cursor; expires with it.
+  std::vector<std::weak_ptr<annals::detail::cursor_probe>> probes_;
   bool stopped_ = false;
 };
 

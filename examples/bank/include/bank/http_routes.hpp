@@ -73,9 +73,16 @@ constexpr uint32_t max_events_per_page = 1000;
 /// when present) and is 404 for an account the backend reports unknown.
 ///
 /// Calls `done` exactly once, on the calling thread or on the thread the
-/// backend completes on. Never throws.
+/// backend completes on. Never throws. Counts the request, with its route
+/// template, method, status and handling time, in `http_metrics::global()`
+/// (bank/metrics.hpp); `GET /metrics` appends those and the process
+/// metrics to the backend's.
 void route(api& backend, const http_request& req,
            std::function<void(http_response)> done);
+
+/// The route template that `route` would answer `target` with, e.g.
+/// "/accounts/{id}/events" (no id, no query), or "(unmatched)".
+std::string route_template(std::string_view target);
 
 /// A JSON error response `{"error": code, "message": message}`.
 http_response error_response(unsigned status, std::string_view code,

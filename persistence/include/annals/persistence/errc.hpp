@@ -57,6 +57,9 @@ enum class journal_errc : uint8_t {
   failed,
   /// Definite. The append carried an owner epoch older than the partition's.
   stale_epoch,
+  /// Definite. The journal was opened read-only (`open_lmdb_journal_read_only`)
+  /// and refuses every write; nothing was written.
+  read_only,
 };
 
 /// Returns the name of `x`, e.g. "wrong_expected_revision".

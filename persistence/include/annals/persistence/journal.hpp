@@ -73,7 +73,8 @@ public:
   /// Commits `batch` durably.
   /// @returns per-append outcomes, or for the whole batch: `journal_full`
   ///          (nothing written), `io_error` / `storage_error` (fatal: the
-  ///          journal enters the failed state), `failed` (already failed).
+  ///          journal enters the failed state), `failed` (already failed),
+  ///          `read_only` (opened with `open_lmdb_journal_read_only`).
   virtual caf::expected<batch_result> commit(const write_batch& batch) = 0;
 
   /// Convenience: commits one append.
@@ -171,11 +172,36 @@ public:
 };
 
 /// Opens (creating if needed) the LMDB journal in directory `dir`.
-/// @returns `locked` if another process or journal object has `dir` open,
-///          `partition_count_mismatch`, `unsupported_format`, `io_error`,
-///          `storage_error`.
+/// @returns `locked` if another process or journal object has `dir` open
+///          (a read-only journal of this process counts; those of other
+///          processes do not), `partition_count_mismatch`,
+///          `unsupported_format`, `io_error`, `storage_error`.
 caf::expected<std::unique_ptr<journal>>
 open_lmdb_journal(const std::string& dir, const journal_options& opts = {});
+
+/// Opens the existing LMDB journal in `dir` for reading only, beside its
+/// writer: takes no directory lock, opens LMDB with `MDB_RDONLY`, creates
+/// and writes nothing (except LMDB's reader slot in `lock.mdb`), and never
+/// grows the map. Every read sees the journal as of the writer's last
+/// commit before that read began (one LMDB read transaction per call); a
+/// map grown by the writer meanwhile is adopted transparently.
+///
+/// `commit` (and `append`) return `read_only` and write nothing. The
+/// partition count is the stored one. `stats().commits` is 0.
+///
+/// Caveat: a call that holds its read transaction long (`verify`, a long
+/// scan) keeps the writer from reusing the pages it frees meanwhile, so
+/// the data file may grow while it runs.
+///
+/// @returns `invalid_argument` if `dir` is not a directory holding
+///          `data.mdb` (nothing is created), `unsupported_format` if it is
+///          an LMDB environment but not an annals journal of this format,
+///          `locked` if this process already has `dir` open (LMDB forbids
+///          two opens in one process, read-only or not), `corrupt_storage`
+///          if `data.mdb` is not an LMDB file, `storage_error`.
+/// Thread-safe like any journal.
+caf::expected<std::unique_ptr<journal>>
+open_lmdb_journal_read_only(const std::string& dir);
 
 /// Makes an in-memory journal with the same semantics (no durability).
 std::unique_ptr<journal> make_memory_journal(const journal_options& opts = {});
