@@ -151,6 +151,10 @@ public:
   /// Opens an existing journal with MDB_RDONLY; writes nothing.
   caf::error open_read_only();
 
+  /// Checks the stored format version `fmt` (the meta table's "format"
+  /// value) and reads the stored partition count.
+  caf::expected<uint32_t> stored_partitions(MDB_txn* txn, const MDB_val& fmt);
+
   uint32_t partition_count() const noexcept override {
     return partitions_;
   }
@@ -325,22 +329,10 @@ caf::error lmdb_journal::open() {
   } else if (rc != 0) {
     return lmdb_error(rc, "read format of " + dir_);
   } else {
-    byte_reader r{v.mv_data, v.mv_size};
-    auto fmt = r.u32le();
-    if (!r.ok() || fmt != format_version)
-      return make_error(journal_errc::unsupported_format,
-                        "data directory " + dir_ + " has format version "
-                          + (r.ok() ? std::to_string(fmt) : "<unreadable>")
-                          + "; this build reads version "
-                          + std::to_string(format_version));
-    MDB_val pk = to_val(part_key);
-    if ((rc = mdb_get(txn.txn, meta_, &pk, &v)) != 0)
-      return lmdb_error(rc, "read partition count of " + dir_);
-    byte_reader pr{v.mv_data, v.mv_size};
-    auto stored = pr.u32le();
-    if (!pr.ok() || stored == 0)
-      return make_error(journal_errc::corrupt_storage,
-                        "partition count of " + dir_ + " is unreadable");
+    auto read = stored_partitions(txn.txn, v);
+    if (!read)
+      return std::move(read.error());
+    auto stored = *read;
     if (opts_.partitions != 0 && opts_.partitions != stored)
       return make_error(journal_errc::partition_count_mismatch,
                         "journal in " + dir_ + " was created with "
@@ -363,6 +355,28 @@ caf::error lmdb_journal::open() {
   if ((rc = txn.commit()) != 0)
     return lmdb_error(rc, "commit initialisation of " + dir_);
   return {};
+}
+
+caf::expected<uint32_t> lmdb_journal::stored_partitions(MDB_txn* txn,
+                                                        const MDB_val& fmt) {
+  byte_reader r{fmt.mv_data, fmt.mv_size};
+  auto version = r.u32le();
+  if (!r.ok() || version != format_version)
+    return make_error(journal_errc::unsupported_format,
+                      "data directory " + dir_ + " has format version "
+                        + (r.ok() ? std::to_string(version) : "<unreadable>")
+                        + "; this build reads version "
+                        + std::to_string(format_version));
+  auto part_key = std::string_view{"partitions"};
+  MDB_val pk = to_val(part_key), v;
+  if (auto rc = mdb_get(txn, meta_, &pk, &v); rc != 0)
+    return lmdb_error(rc, "read partition count of " + dir_);
+  byte_reader pr{v.mv_data, v.mv_size};
+  auto stored = pr.u32le();
+  if (!pr.ok() || stored == 0)
+    return make_error(journal_errc::corrupt_storage,
+                      "partition count of " + dir_ + " is unreadable");
+  return stored;
 }
 
 caf::error lmdb_journal::open_read_only() {
@@ -413,7 +427,6 @@ caf::error lmdb_journal::open_read_only() {
       return lmdb_error(rc, std::string{"open table "} + t.name);
   }
   auto fmt_key = std::string_view{"format"};
-  auto part_key = std::string_view{"partitions"};
   MDB_val k = to_val(fmt_key), v;
   auto rc = mdb_get(txn.txn, meta_, &k, &v);
   if (rc == MDB_NOTFOUND)
@@ -421,23 +434,10 @@ caf::error lmdb_journal::open_read_only() {
                       "the journal in " + dir_ + " has no format version");
   if (rc != 0)
     return lmdb_error(rc, "read format of " + dir_);
-  byte_reader r{v.mv_data, v.mv_size};
-  auto fmt = r.u32le();
-  if (!r.ok() || fmt != format_version)
-    return make_error(journal_errc::unsupported_format,
-                      "data directory " + dir_ + " has format version "
-                        + (r.ok() ? std::to_string(fmt) : "<unreadable>")
-                        + "; this build reads version "
-                        + std::to_string(format_version));
-  MDB_val pk = to_val(part_key);
-  if ((rc = mdb_get(txn.txn, meta_, &pk, &v)) != 0)
-    return lmdb_error(rc, "read partition count of " + dir_);
-  byte_reader pr{v.mv_data, v.mv_size};
-  auto stored = pr.u32le();
-  if (!pr.ok() || stored == 0)
-    return make_error(journal_errc::corrupt_storage,
-                      "partition count of " + dir_ + " is unreadable");
-  partitions_ = stored;
+  auto stored = stored_partitions(txn.txn, v);
+  if (!stored)
+    return std::move(stored.error());
+  partitions_ = *stored;
   // Table handles opened in a read-only transaction outlive it only if it
   // commits (mdb_dbi_open).
   if ((rc = txn.commit()) != 0)

@@ -2,6 +2,8 @@
 // `prometheus`) over a scrape.
 #pragma once
 
+#include "run_command.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
@@ -15,14 +17,10 @@
 
 namespace bank::testing {
 
-struct promtool_result {
-  int exit_code = -1;
-  std::string output;
-};
-
 /// Runs `promtool check metrics` on `text`. nullopt (and a WARN) if
 /// promtool is not installed.
-inline std::optional<promtool_result> promtool_check(const std::string& text) {
+inline std::optional<annals::testing::command_result>
+promtool_check(const std::string& text) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
     WARN("promtool is not installed (Debian package prometheus): the "
          "text format is not checked");
@@ -33,16 +31,9 @@ inline std::optional<promtool_result> promtool_check(const std::string& text) {
   REQUIRE(fd >= 0);
   ::close(fd);
   std::ofstream{path} << text;
-  std::string cmd = std::string{"promtool check metrics < "} + path + " 2>&1";
-  promtool_result res;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, p))
-    res.output.append(buf, n);
-  auto status = ::pclose(p);
+  auto res = annals::testing::run_command(
+    std::string{"promtool check metrics < "} + path + " 2>&1");
   ::unlink(path);
-  res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return res;
 }
 

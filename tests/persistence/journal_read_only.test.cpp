@@ -6,6 +6,7 @@
 
 #include "child_process.hpp"
 #include "journal_backends.hpp"
+#include "run_command.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -76,22 +77,9 @@ void fill(journal& j) {
   REQUIRE(j.commit(b));
 }
 
-struct tool_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-tool_result run_tool(const std::string& args) {
-  std::string cmd = std::string{ANNALS_JOURNAL_TOOL} + " " + args + " 2>&1";
-  tool_result res;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, p))
-    res.output.append(buf, n);
-  auto status = ::pclose(p);
-  res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return res;
+annals::testing::command_result run_tool(const std::string& args) {
+  return annals::testing::run_command(std::string{ANNALS_JOURNAL_TOOL} + " "
+                                      + args + " 2>&1");
 }
 
 /// The number after `key=` in `text` (0 if absent).

@@ -1,6 +1,7 @@
 // annals -- tests of the annals-journal tool on sound and damaged journals.
 #include "annals/persistence/journal.hpp"
 
+#include "run_command.hpp"
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,22 +17,9 @@ using namespace annals;
 
 namespace {
 
-struct run_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-run_result run_tool(const std::string& args) {
-  std::string cmd = std::string{ANNALS_JOURNAL_TOOL} + " " + args + " 2>&1";
-  run_result res;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, p))
-    res.output.append(buf, n);
-  auto status = ::pclose(p);
-  res.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return res;
+annals::testing::command_result run_tool(const std::string& args) {
+  return annals::testing::run_command(std::string{ANNALS_JOURNAL_TOOL} + " "
+                                      + args + " 2>&1");
 }
 
 void fill(const std::string& dir) {

@@ -547,16 +547,21 @@ private:
     release();
   }
 
-  /// Recovery failed: answers the waiting commands, then every command
-  /// already in the mailbox, with `err`, and quits once those are answered
-  /// (a command that a bare quit left in the mailbox would get CAF's
-  /// `request_receiver_down` instead of the reason).
+  /// Recovery failed: answers the waiting commands, and every later one,
+  /// with `err`, and asks the host to stop it. The host's stop handshake
+  /// (it buffers new commands, sends `stop_atom`, respawns on the down
+  /// message) means that no command reaches this actor after it quit; a
+  /// bare quit would leave commands the host already forwarded to CAF's
+  /// `request_receiver_down` instead of the reason.
   void fail_for_good(const caf::error& err) {
     abort_waiting(err);
     auto* self = self_;
     self->become([err](command_envelope&) { return err; },
                  [self](stop_atom) { self->quit(); });
-    self->send(self, stop_atom::value);
+    if (auto& host = self->state.host)
+      self->send(host, passivate_atom::value, self->address());
+    else
+      self->send(self, stop_atom::value);
   }
 
   void abort_waiting(const caf::error& err) {

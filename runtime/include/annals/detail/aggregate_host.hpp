@@ -155,6 +155,18 @@ public:
     check_releases();
   }
 
+  /// An aggregate that cannot go on (its recovery failed) asks to be
+  /// stopped, through the same handshake as passivation.
+  void on_passivate(const caf::actor_addr& who) {
+    auto& st = self_->state;
+    auto a = st.by_addr.find(who);
+    if (a == st.by_addr.end())
+      return;
+    auto it = st.live.find(a->second);
+    if (it != st.live.end() && !it->second.stopping)
+      stop(it->second);
+  }
+
   /// Stops every aggregate of `parts` (commands already sent to them
   /// finish first) and replies once none is live (cluster hand-off).
   caf::response_promise on_handoff(const std::vector<partition_id>& parts) {
@@ -268,6 +280,9 @@ caf::behavior aggregate_host(caf::stateful_actor<host_state>* self,
   return {
     [logic](command_envelope& env) { return logic->on_command(env); },
     [logic](idle_atom) { logic->on_idle_tick(); },
+    [logic](passivate_atom, const caf::actor_addr& who) {
+      logic->on_passivate(who);
+    },
     [logic](handoff_atom, const std::vector<partition_id>& parts) {
       return logic->on_handoff(parts);
     },
