@@ -247,7 +247,14 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
   auto heal_s = heal(c);
   std::printf("%s: detected in %.2f s, reconnected %.2f s after healing\n",
               what.c_str(), detect_s, heal_s);
-  CHECK(heal_s < 3.0); // bounded dials, not TCP's SYN backoff
+  // Bounded dials, not TCP's SYN backoff; ASan slows the dial and the
+  // handshake (3.03 s seen once).
+#ifdef ANNALS_SANITIZED
+  constexpr double heal_bound_s = 5.0;
+#else
+  constexpr double heal_bound_s = 3.0;
+#endif
+  CHECK(heal_s < heal_bound_s);
   finish_and_check(c, w, what);
 }
 
