@@ -93,19 +93,27 @@ public:
         });
   }
 
-  void fetch(const std::string& n) {
-    auto& s = self_->state;
+  /// A fetch of the partitions `n` owns, after the cursor's positions, of
+  /// at most `max_events` events (0: only the partitions' ends).
+  fetch_request request_for(const std::string& n, uint32_t max_events) const {
+    const auto& s = self_->state;
     fetch_request req;
     for (uint32_t p = 0; p < s.parts && p < s.owners.size(); ++p)
       if (s.owners[p] == n) {
         req.partitions.push_back(p);
         req.after.push_back(s.after[p]);
       }
-    if (req.partitions.empty())
-      return;
-    req.max_events = s.max_events;
+    req.max_events = max_events;
     req.category = s.category;
     req.id = s.id;
+    return req;
+  }
+
+  void fetch(const std::string& n) {
+    auto& s = self_->state;
+    auto req = request_for(n, s.max_events);
+    if (req.partitions.empty())
+      return;
     s.fetching.insert(n);
     self_->request(s.node, caf::infinite, fetch_atom::value, n, req)
       .then(
@@ -217,17 +225,9 @@ public:
     for (const auto& n : names) {
       if (n.empty() || s.peeking.count(n))
         continue;
-      fetch_request req;
-      for (uint32_t p = 0; p < s.parts && p < s.owners.size(); ++p)
-        if (s.owners[p] == n) {
-          req.partitions.push_back(p);
-          req.after.push_back(s.after[p]);
-        }
+      auto req = request_for(n, 0);
       if (req.partitions.empty())
         continue;
-      req.max_events = 0;
-      req.category = s.category;
-      req.id = s.id;
       s.peeking.insert(n);
       self_->request(s.node, caf::infinite, fetch_atom::value, n, req)
         .then(

@@ -51,6 +51,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
@@ -150,6 +151,24 @@ public:
 
   /// Opens an existing journal with MDB_RDONLY; writes nothing.
   caf::error open_read_only();
+
+  struct table_handle {
+    const char* name;
+    MDB_dbi* dbi;
+  };
+
+  /// Every table of the format, by name, with the member holding its handle.
+  std::array<table_handle, 9> table_handles() noexcept {
+    return {{{"meta", &meta_},
+             {"log", &log_},
+             {"streams", &streams_},
+             {"commands", &commands_},
+             {"command_order", &order_},
+             {"snapshots", &snapshots_},
+             {"checkpoints", &checkpoints_},
+             {"models", &models_},
+             {"epochs", &epochs_}}};
+  }
 
   /// Checks the stored format version `fmt` (the meta table's "format"
   /// value) and reads the stored partition count.
@@ -293,18 +312,7 @@ caf::error lmdb_journal::open() {
     txn.txn = nullptr;
     return lmdb_error(rc, "begin transaction in " + dir_);
   }
-  struct {
-    const char* name;
-    MDB_dbi* dbi;
-  } tables[] = {{"meta", &meta_},
-                {"log", &log_},
-                {"streams", &streams_},
-                {"commands", &commands_},
-                {"command_order", &order_},
-                {"snapshots", &snapshots_},
-                {"checkpoints", &checkpoints_},
-                {"models", &models_},
-                {"epochs", &epochs_}};
+  auto tables = table_handles();
   for (auto& t : tables)
     if (auto rc = mdb_dbi_open(txn.txn, t.name, MDB_CREATE, t.dbi); rc != 0)
       return lmdb_error(rc, std::string{"open table "} + t.name);
@@ -403,18 +411,7 @@ caf::error lmdb_journal::open_read_only() {
     if ((rc = mdb_env_set_mapsize(env_, 0)) != 0)
       return lmdb_error(rc, "adopt the grown map of " + dir_);
   }
-  struct {
-    const char* name;
-    MDB_dbi* dbi;
-  } tables[] = {{"meta", &meta_},
-                {"log", &log_},
-                {"streams", &streams_},
-                {"commands", &commands_},
-                {"command_order", &order_},
-                {"snapshots", &snapshots_},
-                {"checkpoints", &checkpoints_},
-                {"models", &models_},
-                {"epochs", &epochs_}};
+  auto tables = table_handles();
   for (auto& t : tables) {
     auto rc = mdb_dbi_open(txn.txn, t.name, 0, t.dbi);
     if (rc == MDB_NOTFOUND)

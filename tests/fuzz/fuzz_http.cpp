@@ -1,7 +1,9 @@
 // annals -- libFuzzer target: the bank's HTTP API mapping (`bank::route`)
 // against the in-memory backend. Input: "METHOD TARGET\nKEY\nBODY", where an
-// empty KEY line means no Idempotency-Key header. Every request must be
-// answered exactly once with a status in 200..599.
+// empty KEY line means no Idempotency-Key header and a KEY line starting
+// with '@' marks an operator (the rest is the key), so the operator routes
+// are reached too. Every request must be answered exactly once with a
+// status in 200..599.
 #include "bank/http_routes.hpp"
 #include "fake_bank_api.hpp"
 
@@ -31,7 +33,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.method = std::string{first.substr(0, sp)};
   if (sp != std::string_view::npos)
     req.target = std::string{first.substr(sp + 1)};
-  if (auto key = next_line(in); !key.empty())
+  auto key = next_line(in);
+  if (!key.empty() && key.front() == '@') {
+    req.credential = bank::operator_credential::valid;
+    key.remove_prefix(1);
+  }
+  if (!key.empty())
     req.idempotency_key = std::string{key};
   req.body = std::string{in};
   std::atomic<int> answers = 0;
