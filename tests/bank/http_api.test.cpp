@@ -8,6 +8,7 @@
 #include "bank/http_server.hpp"
 #include "fake_bank_api.hpp"
 #include "http_client.hpp"
+#include "run_command.hpp"
 
 #include <caf/sec.hpp>
 #include <catch2/catch.hpp>
@@ -733,15 +734,9 @@ namespace {
 
 /// Runs bank-cli with `args`; its exit status and its stdout + stderr.
 std::pair<int, std::string> run_cli(const std::string& args) {
-  std::string cmd = std::string{BANK_CLI_PATH} + " " + args + " 2>&1";
-  std::string out;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 512> buf;
-  while (auto n = std::fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto r = annals::testing::run_command(std::string{BANK_CLI_PATH} + " " + args
+                                        + " 2>&1");
+  return {r.exit_code, r.output};
 }
 
 } // namespace

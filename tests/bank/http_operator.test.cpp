@@ -5,6 +5,7 @@
 #include "bank/http_server.hpp"
 #include "fake_bank_api.hpp"
 #include "http_client.hpp"
+#include "run_command.hpp"
 #include "temp_dir.hpp"
 #include "test_certs.hpp"
 
@@ -426,15 +427,9 @@ namespace {
 /// and its stdout + stderr.
 std::pair<int, std::string> run_cli(const std::string& args,
                                     const std::string& env = {}) {
-  std::string cmd = env + BANK_CLI_PATH + " " + args + " 2>&1";
-  std::string out;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 512> buf;
-  while (auto n = std::fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto r
+    = annals::testing::run_command(env + BANK_CLI_PATH + " " + args + " 2>&1");
+  return {r.exit_code, r.output};
 }
 
 } // namespace

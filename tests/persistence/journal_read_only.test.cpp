@@ -25,20 +25,10 @@
 using namespace annals;
 using namespace std::chrono_literals;
 using annals::testing::child_process;
+using annals::testing::one;
 using annals::testing::temp_dir;
 
 namespace {
-
-append_request one(stream_id s, std::string body, std::string cmd = {}) {
-  append_request r;
-  r.stream = std::move(s);
-  r.command_id = std::move(cmd);
-  event_data e;
-  e.type = "t";
-  e.payload = to_bytes(body);
-  r.events.push_back(std::move(e));
-  return r;
-}
 
 std::unique_ptr<journal> open_rw(const std::string& dir) {
   auto j

@@ -18,20 +18,10 @@
 
 using namespace annals;
 using annals::testing::lmdb_backend;
+using annals::testing::one;
 using annals::testing::temp_dir;
 
 namespace {
-
-append_request one(stream_id s, std::string body, std::string cmd = {}) {
-  append_request r;
-  r.stream = std::move(s);
-  r.command_id = std::move(cmd);
-  event_data e;
-  e.type = "t";
-  e.payload = to_bytes(body);
-  r.events.push_back(std::move(e));
-  return r;
-}
 
 journal_options test_options() {
   return lmdb_backend::default_options();

@@ -10,6 +10,19 @@
 
 namespace annals::testing {
 
+/// An append of one event of type "t" with payload `body` to `s`,
+/// optionally with command id `cmd`.
+inline append_request one(stream_id s, std::string body, std::string cmd = {}) {
+  append_request r;
+  r.stream = std::move(s);
+  r.command_id = std::move(cmd);
+  event_data e;
+  e.type = "t";
+  e.payload = to_bytes(body);
+  r.events.push_back(std::move(e));
+  return r;
+}
+
 /// A journal in a fresh temp directory; `reopen()` closes and opens it again.
 struct lmdb_backend {
   static constexpr const char* name = "lmdb";
