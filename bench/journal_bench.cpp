@@ -450,7 +450,8 @@ run_result run_once(system_kind kind, const cell& c, uint64_t seed,
   t.reset(); // closes the environment
   if (layout) {
     if (kind == system_kind::journal)
-      res.trees = stat_trees(dir.path(), {"log", "streams"}, res.page_size);
+      res.trees = stat_trees(
+        dir.path(), {"log", "stream_index", "partition_index"}, res.page_size);
     else
       res.trees = stat_trees(dir.path(), {nullptr}, res.page_size);
   }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <random>
 
 namespace annals::detail {
 
@@ -19,29 +20,40 @@ constexpr uint8_t snapshot_kind = 2;
 
 // -- byte_writer --------------------------------------------------------------
 
+// Each integer is assembled in a local buffer and appended at once (one
+// capacity check instead of one per byte).
+
 void byte_writer::u16be(uint16_t x) {
-  u8(static_cast<uint8_t>(x >> 8));
-  u8(static_cast<uint8_t>(x));
+  char b[2] = {static_cast<char>(x >> 8), static_cast<char>(x)};
+  out_.append(b, 2);
 }
 
 void byte_writer::u32be(uint32_t x) {
-  for (int s = 24; s >= 0; s -= 8)
-    u8(static_cast<uint8_t>(x >> s));
+  char b[4];
+  for (int i = 0; i < 4; ++i)
+    b[i] = static_cast<char>(x >> (24 - 8 * i));
+  out_.append(b, 4);
 }
 
 void byte_writer::u64be(uint64_t x) {
-  for (int s = 56; s >= 0; s -= 8)
-    u8(static_cast<uint8_t>(x >> s));
+  char b[8];
+  for (int i = 0; i < 8; ++i)
+    b[i] = static_cast<char>(x >> (56 - 8 * i));
+  out_.append(b, 8);
 }
 
 void byte_writer::u32le(uint32_t x) {
-  for (int s = 0; s < 32; s += 8)
-    u8(static_cast<uint8_t>(x >> s));
+  char b[4];
+  for (int i = 0; i < 4; ++i)
+    b[i] = static_cast<char>(x >> (8 * i));
+  out_.append(b, 4);
 }
 
 void byte_writer::u64le(uint64_t x) {
-  for (int s = 0; s < 64; s += 8)
-    u8(static_cast<uint8_t>(x >> s));
+  char b[8];
+  for (int i = 0; i < 8; ++i)
+    b[i] = static_cast<char>(x >> (8 * i));
+  out_.append(b, 8);
 }
 
 void byte_writer::str16(std::string_view s) {
@@ -217,22 +229,86 @@ std::string model_key(std::string_view model, std::string_view key) {
 
 // -- values -------------------------------------------------------------------
 
-std::string encode_range(const stream_range& x) {
+std::string seq_key(uint64_t seq) {
   std::string out;
-  out.reserve(20);
-  byte_writer w{out};
-  w.u32le(x.partition);
-  w.u64le(x.first_position);
-  w.u64le(x.first_revision);
+  byte_writer{out}.u64be(seq);
   return out;
 }
 
-bool decode_range(std::string_view v, stream_range& x) {
+namespace {
+
+void put_varint(std::string& out, uint64_t x) {
+  while (x >= 0x80) {
+    out.push_back(static_cast<char>((x & 0x7f) | 0x80));
+    x >>= 7;
+  }
+  out.push_back(static_cast<char>(x));
+}
+
+bool get_varint(const unsigned char*& p, const unsigned char* end,
+                uint64_t& x) {
+  x = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (p == end)
+      return false;
+    auto b = *p++;
+    x |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0)
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+void encode_index_entry(uint64_t first, const uint64_t* seqs, std::size_t n,
+                        std::string& out) {
+  out.clear();
+  byte_writer w{out};
+  w.u64le(first);
+  w.u32le(static_cast<uint32_t>(n));
+  uint64_t prev_end = 0;
+  for (std::size_t i = 0; i < n;) {
+    auto j = i + 1;
+    while (j < n && seqs[j] == seqs[j - 1] + 1)
+      ++j;
+    put_varint(out, seqs[i] - prev_end);
+    put_varint(out, j - i - 1);
+    prev_end = seqs[j - 1];
+    i = j;
+  }
+}
+
+bool decode_index_entry(std::string_view v, uint64_t& first,
+                        std::vector<uint64_t>& seqs) {
+  seqs.clear();
   byte_reader r{v.data(), v.size()};
-  x.partition = r.u32le();
-  x.first_position = r.u64le();
-  x.first_revision = r.u64le();
-  return r.ok() && r.remaining() == 0;
+  first = r.u64le();
+  auto n = r.u32le();
+  if (!r.ok() || n == 0 || n > max_index_entry)
+    return false;
+  auto* p = reinterpret_cast<const unsigned char*>(v.data()) + 12;
+  auto* end = reinterpret_cast<const unsigned char*>(v.data()) + v.size();
+  uint64_t prev_end = 0;
+  while (seqs.size() < n) {
+    uint64_t gap = 0, len = 0;
+    if (!get_varint(p, end, gap) || !get_varint(p, end, len) || gap == 0
+        || len >= n - seqs.size())
+      return false;
+    auto start = prev_end + gap;
+    for (uint64_t k = 0; k <= len; ++k)
+      seqs.push_back(start + k);
+    prev_end = start + len;
+  }
+  return p == end;
+}
+
+std::string lineage_key(partition_id p, uint64_t epoch) {
+  std::string out;
+  byte_writer w{out};
+  w.u32be(p);
+  w.u64be(epoch);
+  return out;
 }
 
 std::string encode_command(const command_entry& x) {
@@ -315,6 +391,11 @@ record_fault decode_record_view(const void* data, std::size_t n,
                                 event_view& ev) noexcept {
   if (!checksum_ok(data, n))
     return record_fault::checksum;
+  return decode_record_fields(data, n, ev);
+}
+
+record_fault decode_record_fields(const void* data, std::size_t n,
+                                  event_view& ev) noexcept {
   byte_reader r{data, n};
   r.u32le();
   if (r.u8() != record_kind)
@@ -403,6 +484,18 @@ caf::expected<snapshot> decode_snapshot(const void* data, std::size_t n,
     return make_error(journal_errc::corrupt_snapshot,
                       where + ": malformed snapshot structure");
   return s;
+}
+
+std::string new_incarnation() {
+  std::random_device rd;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    auto b = rd() & 0xffu;
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 0xfu]);
+  }
+  return out;
 }
 
 int64_t now_ns() noexcept {

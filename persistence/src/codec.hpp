@@ -1,5 +1,5 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
-// The on-disk encodings of keys, event records and snapshots (format 1).
+// The on-disk encodings of keys, event records and snapshots (format 2).
 // Layouts are documented in persistence/README.md; any change needs a new
 // format version.
 #pragma once
@@ -19,7 +19,7 @@
 namespace annals::detail {
 
 /// The format version stored in the meta table.
-constexpr uint32_t format_version = 1;
+constexpr uint32_t format_version = 2;
 
 // -- primitive writer / reader ------------------------------------------------
 
@@ -102,15 +102,24 @@ std::string model_key(std::string_view model, std::string_view key);
 
 // -- values -------------------------------------------------------------------
 
-/// Stream index entry: the events of one append, (first_rev..last_rev] in
-/// the key, here where they are.
-struct stream_range {
-  partition_id partition = 0;
-  position first_position = 0;
-  revision first_revision = 0;
-};
-std::string encode_range(const stream_range& x);
-bool decode_range(std::string_view v, stream_range& x);
+/// log key: u64be sequence number (commit order).
+std::string seq_key(uint64_t seq);
+
+/// One durable index entry (stream or partition index): the log sequence
+/// numbers of consecutive revisions (positions) `first`, `first + 1`, ...;
+/// the key holds the last one. Encoded as u64le first, u32le count, then
+/// the sequence numbers as runs of consecutive values: (varint gap to the
+/// previous run's end, varint length - 1). Sequence numbers strictly
+/// increase. At most `max_index_entry` of them per entry.
+constexpr std::size_t max_index_entry = 4096;
+void encode_index_entry(uint64_t first, const uint64_t* seqs, std::size_t n,
+                        std::string& out);
+/// False if malformed (truncated, count mismatch, not increasing).
+bool decode_index_entry(std::string_view v, uint64_t& first,
+                        std::vector<uint64_t>& seqs);
+
+/// lineage key: u32be partition, u64be epoch.
+std::string lineage_key(partition_id p, uint64_t epoch);
 
 /// Dedupe entry for (stream, command id).
 struct command_entry {
@@ -162,6 +171,11 @@ enum class record_fault : uint8_t { none, checksum, kind, structure };
 record_fault decode_record_view(const void* data, std::size_t n,
                                 event_view& out) noexcept;
 
+/// As `decode_record_view` without the checksum: for indexing a record
+/// whose payload may be damaged (reads still verify it and report it).
+record_fault decode_record_fields(const void* data, std::size_t n,
+                                  event_view& out) noexcept;
+
 /// The `corrupt_record` error for `fault`, naming the record by `where`.
 caf::error record_error(record_fault fault, std::size_t n,
                         const std::string& where);
@@ -172,6 +186,9 @@ void encode_snapshot(const snapshot& s, std::string& out);
 /// @returns `corrupt_snapshot` on checksum or structure failure.
 caf::expected<snapshot> decode_snapshot(const void* data, std::size_t n,
                                         const std::string& where);
+
+/// A fresh random data-directory id: 32 hex digits.
+std::string new_incarnation();
 
 /// Current wall clock in nanoseconds since the Unix epoch.
 int64_t now_ns() noexcept;

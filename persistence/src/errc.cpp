@@ -37,6 +37,8 @@ const char* to_string(journal_errc x) noexcept {
     return "stale_epoch";
   case journal_errc::read_only:
     return "read_only";
+  case journal_errc::wrong_expected_position:
+    return "wrong_expected_position";
   }
   return "unknown";
 }

@@ -111,6 +111,7 @@ bool failpoints_built_in() noexcept {
 const std::vector<std::string>& failpoint_names() {
   static const std::vector<std::string> names{
     "annals/journal/before_commit",    "annals/journal/after_commit",
+    "annals/journal/index_flush",      "annals/journal/truncate",
     "annals/writer/after_commit",      "annals/snapshot/before_save",
     "annals/snapshot/after_save",      "annals/handoff/old_stopped",
     "annals/handoff/old_after_fence",  "annals/handoff/old_after_ship",

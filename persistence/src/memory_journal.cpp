@@ -25,7 +25,8 @@ class memory_journal final : public journal {
 public:
   explicit memory_journal(const journal_options& opts)
     : opts_(opts), partitions_(opts.partitions == 0 ? 1024 : opts.partitions),
-      logs_(partitions_), epochs_(partitions_, 0) {
+      logs_(partitions_), epochs_(partitions_, 0), lineage_(partitions_),
+      incarnation_(new_incarnation()) {
   }
 
   uint32_t partition_count() const noexcept override {
@@ -38,12 +39,23 @@ public:
       return err;
     batch_result out;
     auto now = now_ns();
+    std::vector<partition_id> refused;
+    for (const auto& x : batch.expected_ends)
+      if (logs_[x.partition].size() != x.end)
+        refused.push_back(x.partition);
     for (const auto& req : batch.appends) {
       if (auto err = validate(req, opts_)) {
         out.appends.emplace_back(std::move(err));
         continue;
       }
       auto p = partition_of(req.stream, partitions_);
+      if (std::find(refused.begin(), refused.end(), p) != refused.end()) {
+        out.appends.emplace_back(make_error(
+          journal_errc::wrong_expected_position,
+          "stream " + to_string(req.stream) + ": partition " + std::to_string(p)
+            + " does not end where the batch expected"));
+        continue;
+      }
       std::pair<stream_id, std::string> ckey{req.stream, req.command_id};
       if (!req.command_id.empty()) {
         if (auto it = commands_.find(ckey); it != commands_.end()) {
@@ -53,16 +65,17 @@ public:
           continue;
         }
       }
-      if (req.epoch != 0) {
-        if (req.epoch < epochs_[p]) {
+      auto writer = req.writer_epoch != 0 ? req.writer_epoch : req.epoch;
+      if (writer != 0) {
+        if (writer < epochs_[p]) {
           out.appends.emplace_back(make_error(
             journal_errc::stale_epoch,
             "stream " + to_string(req.stream) + ": epoch "
-              + std::to_string(req.epoch) + " is older than partition "
+              + std::to_string(writer) + " is older than partition "
               + std::to_string(p) + "'s epoch " + std::to_string(epochs_[p])));
           continue;
         }
-        epochs_[p] = req.epoch;
+        epochs_[p] = writer;
       }
       auto& stream = streams_[req.stream];
       revision last = stream.size();
@@ -80,6 +93,9 @@ public:
                         log.size() + 1,
                         log.size() + req.events.size(),
                         false};
+      if (req.epoch != 0
+          && (lineage_[p].empty() || lineage_[p].back().epoch < req.epoch))
+        lineage_[p].push_back(epoch_start{req.epoch, res.first_position});
       for (std::size_t j = 0; j < req.events.size(); ++j) {
         const auto& ev = req.events[j];
         recorded_event rec;
@@ -199,6 +215,58 @@ public:
     return epochs_[p];
   }
 
+  caf::expected<std::vector<epoch_start>>
+  partition_lineage(partition_id p) const override {
+    std::shared_lock guard{mtx_};
+    if (p >= partitions_)
+      return make_error(journal_errc::invalid_argument,
+                        "partition " + std::to_string(p) + " out of range");
+    return lineage_[p];
+  }
+
+  std::string incarnation() const override {
+    return incarnation_;
+  }
+
+  caf::expected<uint64_t> truncate_partition(partition_id p,
+                                             position after) override {
+    std::unique_lock guard{mtx_};
+    if (p >= partitions_)
+      return make_error(journal_errc::invalid_argument,
+                        "partition " + std::to_string(p) + " out of range");
+    auto& log = logs_[p];
+    if (after >= log.size())
+      return uint64_t{0};
+    uint64_t removed = log.size() - after;
+    std::map<stream_id, revision> ends; // stream -> new last revision
+    for (auto i = after; i < log.size(); ++i) {
+      const auto& ev = log[i];
+      auto [it, fresh] = ends.try_emplace(ev.stream, ev.rev - 1);
+      it->second = std::min(it->second, ev.rev - 1);
+      if (!ev.meta.command_id.empty())
+        commands_.erase({ev.stream, ev.meta.command_id});
+    }
+    log.resize(after);
+    for (const auto& [s, end] : ends) {
+      auto st = streams_.find(s);
+      st->second.resize(end);
+      if (end == 0)
+        streams_.erase(st);
+      if (auto sn = snapshots_.find(s); sn != snapshots_.end()) {
+        sn->second.erase(sn->second.upper_bound(end), sn->second.end());
+        if (sn->second.empty())
+          snapshots_.erase(sn);
+      }
+    }
+    for (auto& [key, pos] : checkpoints_)
+      if (key.second == p)
+        pos = std::min(pos, after);
+    auto& lin = lineage_[p];
+    while (!lin.empty() && lin.back().first > after)
+      lin.pop_back();
+    return removed;
+  }
+
   caf::expected<std::optional<snapshot>>
   load_snapshot(const stream_id& stream, revision at_most) const override {
     std::shared_lock guard{mtx_};
@@ -303,6 +371,8 @@ private:
   mutable std::shared_mutex mtx_;
   std::vector<std::vector<recorded_event>> logs_;
   std::vector<uint64_t> epochs_;
+  std::vector<std::vector<epoch_start>> lineage_;
+  std::string incarnation_;
   /// Per stream: the partition position of each revision.
   std::map<stream_id, std::vector<position>> streams_;
   std::map<std::pair<stream_id, std::string>, command> commands_;

@@ -118,6 +118,12 @@ caf::error validate_whole(const write_batch& batch, const journal_options& opts,
                         "epoch fence for partition "
                           + std::to_string(f.partition) + " of "
                           + std::to_string(partitions));
+  for (const auto& x : batch.expected_ends)
+    if (x.partition >= partitions)
+      return make_error(journal_errc::invalid_argument,
+                        "expected end for partition "
+                          + std::to_string(x.partition) + " of "
+                          + std::to_string(partitions));
   return {};
 }
 

@@ -30,6 +30,7 @@ bool transient_journal(journal_errc x) noexcept {
   case journal_errc::storage_error:
   case journal_errc::failed:
   case journal_errc::stale_epoch:
+  case journal_errc::wrong_expected_position:
     return true;
   default:
     return false;

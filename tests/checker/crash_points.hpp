@@ -44,6 +44,10 @@ struct crash_point {
 inline std::vector<crash_point> crash_points() {
   std::vector<crash_point> out;
   for (const auto& name : failpoint_names()) {
+    // Reached only by journal::truncate_partition, which no node calls yet
+    // (replication will); tests/persistence/journal_failpoint kills there.
+    if (name == "annals/journal/truncate")
+      continue;
     if (name.rfind("annals/handoff/old_", 0) == 0)
       out.push_back({name, trigger::join, 1.0});
     else if (name.rfind("annals/handoff/new_", 0) == 0)

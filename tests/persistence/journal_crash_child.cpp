@@ -1,12 +1,19 @@
 // annals -- child process of the journal crash test.
 //
-// Usage: journal_crash_child <dir> <cycle> [keep-going]
+// Usage: journal_crash_child <dir> <cycle> [keep-going|truncate]
 // Appends random batches (fsync on) to the journal in <dir> forever and
 // prints one line per acknowledged append part, after its commit returned:
 //   ack <stream id> <first revision> <last revision> <command id>
+//       <partition> <first position> <last position>
 // The parent SIGKILLs it at a random moment. With `keep-going` (storage
 // fault tests) a failed commit prints "error <description>" and the child
 // tries five more commits, printing what each returns, then exits with 4.
+// With `truncate`, every fourth commit is followed by a truncation of a
+// random partition to half its length, printed once it returned:
+//   truncated <partition> <after>
+// The journal keeps at most 256 unindexed events, so that commits flush
+// index entries all the time and a kill often falls between a commit and
+// the flush of its entries.
 #include "annals/persistence/journal.hpp"
 
 #include <unistd.h>
@@ -23,12 +30,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   bool keep_going = argc == 4 && std::string{argv[3]} == "keep-going";
+  bool truncate = argc == 4 && std::string{argv[3]} == "truncate";
   int errors = 0;
   std::string dir = argv[1];
   auto cycle = std::stoul(argv[2]);
   journal_options opts;
   opts.partitions = 64;
   opts.initial_map_bytes = 8 << 20; // small: crashes also hit map growth
+  opts.max_unindexed_events = 256;
   auto j = open_lmdb_journal(dir, opts);
   if (!j) {
     std::fprintf(stderr, "open: %s\n", describe(j.error()).c_str());
@@ -41,6 +50,7 @@ int main(int argc, char** argv) {
   }
   std::mt19937_64 rng{cycle * 7919 + 17};
   uint64_t n = 0;
+  uint64_t commits = 0;
   std::string line;
   for (;;) {
     write_batch b;
@@ -79,8 +89,27 @@ int main(int argc, char** argv) {
       line = "ack " + b.appends[i].stream.id + " "
              + std::to_string(part->first_revision) + " "
              + std::to_string(part->last_revision) + " "
-             + b.appends[i].command_id + "\n";
+             + b.appends[i].command_id + " " + std::to_string(part->partition)
+             + " " + std::to_string(part->first_position) + " "
+             + std::to_string(part->last_position) + "\n";
       // One write per line: a line in the pipe was acknowledged.
+      if (::write(1, line.data(), line.size())
+          != static_cast<ssize_t>(line.size()))
+        return 5;
+    }
+    if (truncate && ++commits % 4 == 0) {
+      auto p = static_cast<partition_id>(rng() % opts.partitions);
+      auto ends = (*j)->partition_ends();
+      if (!ends)
+        return 6;
+      auto after = (*ends)[p] / 2;
+      auto cut = (*j)->truncate_partition(p, after);
+      if (!cut) {
+        std::fprintf(stderr, "truncate: %s\n", describe(cut.error()).c_str());
+        return 7;
+      }
+      line
+        = "truncated " + std::to_string(p) + " " + std::to_string(after) + "\n";
       if (::write(1, line.data(), line.size())
           != static_cast<ssize_t>(line.size()))
         return 5;

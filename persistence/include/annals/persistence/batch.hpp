@@ -73,10 +73,16 @@ struct append_request {
   /// stream within the dedupe window returns the original result and writes
   /// nothing (see `journal_options::dedupe_*`).
   std::string command_id;
-  /// Ownership epoch of the writer, stored with each event. If non-zero and
-  /// lower than the highest epoch seen for the partition, the append is
-  /// refused with `stale_epoch`.
+  /// The epoch stamped on each event (the epoch of the leader that wrote
+  /// it). A non-zero epoch higher than the partition's last one starts a new
+  /// entry of the partition's lineage (`journal::partition_lineage`).
   uint64_t epoch = 0;
+  /// The epoch of this writer, checked against the partition's fence: if
+  /// non-zero and lower than the highest epoch seen for the partition, the
+  /// append is refused with `stale_epoch`. 0 = the same as `epoch` (a leader
+  /// writing its own events); a follower copying a leader's events passes
+  /// its own fence epoch here and the leader's in `epoch`.
+  uint64_t writer_epoch = 0;
   /// At least one event.
   std::vector<event_data> events;
 };
@@ -120,6 +126,14 @@ struct epoch_fence {
   uint64_t epoch = 0;
 };
 
+/// Requires partition `partition` to end at position `end` when the batch
+/// is committed (checked inside its transaction, before any of its
+/// appends): a replica applies a leader's batch only where it left off.
+struct position_expectation {
+  partition_id partition = 0;
+  position end = 0;
+};
+
 /// Everything that one call to `journal::commit` makes durable together: one
 /// write transaction, one fsync (group commit).
 struct write_batch {
@@ -128,6 +142,10 @@ struct write_batch {
   std::vector<checkpoint_write> checkpoints;
   std::vector<model_write> models;
   std::vector<epoch_fence> fences;
+  /// Partitions whose appends in this batch must continue a given end; if
+  /// one does not, each of its appends fails with `wrong_expected_position`
+  /// and the rest of the batch commits.
+  std::vector<position_expectation> expected_ends;
 };
 
 /// The outcome of a commit whose transaction succeeded: one entry per append

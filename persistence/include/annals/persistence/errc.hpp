@@ -60,6 +60,9 @@ enum class journal_errc : uint8_t {
   /// Definite. The journal was opened read-only (`open_lmdb_journal_read_only`)
   /// and refuses every write; nothing was written.
   read_only,
+  /// Definite. The batch expected a partition to end at another position
+  /// (`write_batch::expected_ends`); nothing of that partition was written.
+  wrong_expected_position,
 };
 
 /// Returns the name of `x`, e.g. "wrong_expected_revision".

@@ -44,6 +44,17 @@ public:
   caf::expected<uint64_t> partition_epoch(partition_id p) const override {
     return inner_->partition_epoch(p);
   }
+  caf::expected<std::vector<epoch_start>>
+  partition_lineage(partition_id p) const override {
+    return inner_->partition_lineage(p);
+  }
+  std::string incarnation() const override {
+    return inner_->incarnation();
+  }
+  caf::expected<uint64_t> truncate_partition(partition_id p,
+                                             position after) override {
+    return inner_->truncate_partition(p, after);
+  }
   caf::expected<std::optional<snapshot>>
   load_snapshot(const stream_id& s, revision at_most) const override {
     return inner_->load_snapshot(s, at_most);

@@ -39,9 +39,20 @@ struct journal_stats {
   uint64_t stream_index_entries = 0;
   uint64_t snapshots = 0;
   uint64_t remembered_commands = 0;
+  /// Events whose index entries are still only in memory (LMDB journal:
+  /// written to the durable indexes in bulk by later commits).
+  uint64_t unindexed_events = 0;
   uint64_t map_bytes = 0;
   uint64_t used_bytes = 0;
   uint64_t commits = 0;
+};
+
+/// Where an epoch begins in a partition: its first position.
+struct epoch_start {
+  uint64_t epoch = 0;
+  position first = 0;
+
+  friend bool operator==(const epoch_start&, const epoch_start&) = default;
 };
 
 /// The event journal: per-partition logs of checksummed event records, a
@@ -128,6 +139,34 @@ public:
 
   /// The highest owner epoch seen for partition `p` (0 = none).
   virtual caf::expected<uint64_t> partition_epoch(partition_id p) const = 0;
+
+  /// Partition `p`'s lineage: each epoch stamped on its events, with the
+  /// position of the first event of that epoch, in increasing order. An
+  /// append whose stamped epoch is higher than the last one's starts an
+  /// entry; epoch 0 (no ownership) starts none. Replicas compare lineages
+  /// to find where their logs diverge.
+  virtual caf::expected<std::vector<epoch_start>>
+  partition_lineage(partition_id p) const = 0;
+
+  /// An id made when the data directory was created (32 hex digits); a
+  /// wiped and recreated directory gets a new one.
+  virtual std::string incarnation() const = 0;
+
+  // -- truncation -------------------------------------------------------------
+
+  /// Removes partition `p`'s events after position `after` and everything
+  /// derived from them, in one durable transaction: the events, their index
+  /// entries, their command ids (a retried command runs again), snapshots
+  /// of their streams beyond the streams' new ends, lineage entries that
+  /// began after `after`; checkpoints of `p` beyond `after` are lowered to
+  /// it. Fences are kept. A replica calls it to drop a suffix that its
+  /// leader never acknowledged.
+  /// @returns the number of events removed (0 if `after` >= the end), or
+  ///          `invalid_argument` (partition out of range), the fatal errors
+  ///          of `commit`, `read_only`.
+  virtual caf::expected<uint64_t> truncate_partition(partition_id p,
+                                                     position after)
+    = 0;
 
   // -- snapshots, checkpoints, read models ------------------------------------
 

@@ -42,6 +42,12 @@ struct journal_options {
   uint64_t dedupe_max_entries = 1'000'000;
   std::chrono::seconds dedupe_max_age = std::chrono::hours{24};
 
+  /// LMDB journal: the most events whose index entries may wait in memory
+  /// (the tail) before commits write them to the durable indexes faster.
+  /// A bigger tail writes fewer index pages per event; it costs ~16 bytes
+  /// per event of memory and is rescanned from the log at open.
+  uint64_t max_unindexed_events = uint64_t{1} << 20;
+
   /// Snapshots kept per stream; older ones are deleted when a new one is
   /// saved. At least 1.
   uint32_t snapshots_kept = 2;

@@ -1,0 +1,449 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// The LMDB journal: commits and the index flush (see lmdb_journal.hpp).
+#include "annals/persistence/planted_bugs.hpp"
+
+#include "lmdb_journal.hpp"
+#include "validate.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+namespace annals::detail {
+
+/// Flush policy: no flush while the tail holds fewer events than this...
+constexpr uint64_t tail_low_water = 4096;
+/// ...then one index entry per this many appended events (plus one).
+constexpr uint64_t events_per_flushed_entry = 64;
+
+// -- writing ------------------------------------------------------------------
+
+lmdb_failure lmdb_journal::writer_head(MDB_cursor* streams,
+                                       const std::string& skey,
+                                       revision& out) const {
+  if (auto* run = tail_.stream(skey)) {
+    out = run->last();
+    return {};
+  }
+  return index_end_in(streams, skey, out);
+}
+
+lmdb_failure lmdb_journal::evict_commands(MDB_txn* txn, int64_t now,
+                                          std::size_t budget) {
+  MDB_stat st;
+  if (auto rc = mdb_stat(txn, order_, &st); rc != 0)
+    return {rc, "stat command order"};
+  uint64_t count = st.ms_entries;
+  auto max_age_ns
+    = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.dedupe_max_age)
+        .count();
+  cursor_guard cur;
+  if (auto rc = mdb_cursor_open(txn, order_, &cur.cur); rc != 0)
+    return {rc, "open cursor"};
+  while (budget-- > 0) {
+    MDB_val k, v;
+    auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_FIRST);
+    if (rc == MDB_NOTFOUND)
+      break;
+    if (rc != 0)
+      return {rc, "read command order"};
+    byte_reader r{v.mv_data, v.mv_size};
+    auto ts = static_cast<int64_t>(r.u64le());
+    bool too_many = count > opts_.dedupe_max_entries;
+    bool too_old = r.ok() && now - ts > max_age_ns;
+    if (!too_many && !too_old && r.ok())
+      break;
+    if (v.mv_size > 8) {
+      MDB_val ck{v.mv_size - 8, static_cast<char*>(v.mv_data) + 8};
+      rc = mdb_del(txn, commands_, &ck, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return {rc, "evict command id"};
+    }
+    if ((rc = mdb_cursor_del(cur.cur, 0)) != 0)
+      return {rc, "evict command order"};
+    --count;
+  }
+  return {};
+}
+
+lmdb_failure lmdb_journal::prune_snapshots(MDB_txn* txn,
+                                           const std::string& skey) {
+  cursor_guard cur;
+  if (auto rc = mdb_cursor_open(txn, snapshots_, &cur.cur); rc != 0)
+    return {rc, "open cursor"};
+  auto probe = stream_rev_key(skey, std::numeric_limits<uint64_t>::max());
+  MDB_val k = to_val(probe), v;
+  auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_SET_RANGE);
+  if (rc == 0)
+    rc = mdb_cursor_get(cur.cur, &k, &v, MDB_PREV);
+  else if (rc == MDB_NOTFOUND)
+    rc = mdb_cursor_get(cur.cur, &k, &v, MDB_LAST);
+  uint32_t seen = 0;
+  auto keep = std::max<uint32_t>(1, opts_.snapshots_kept);
+  while (rc == 0) {
+    auto key = to_view(k);
+    if (key.size() != skey.size() + 8 || !starts_with(key, skey))
+      break;
+    if (++seen > keep) {
+      if ((rc = mdb_cursor_del(cur.cur, 0)) != 0)
+        return {rc, "prune snapshot"};
+      // After a delete the cursor sits on the next (newer) entry.
+      rc = mdb_cursor_get(cur.cur, &k, &v, MDB_GET_CURRENT);
+      if (rc == 0)
+        rc = mdb_cursor_get(cur.cur, &k, &v, MDB_PREV);
+      else
+        rc = mdb_cursor_get(cur.cur, &k, &v, MDB_LAST);
+      continue;
+    }
+    rc = mdb_cursor_get(cur.cur, &k, &v, MDB_PREV);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND)
+    return {rc, "scan snapshots"};
+  return {};
+}
+
+/// Writes `run` as durable index entries under `prefix` (at most
+/// `max_index_entry` numbers each).
+lmdb_failure put_run(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix,
+                     const tail_run& run, std::string& scratch) {
+  for (std::size_t i = 0; i < run.seqs.size(); i += max_index_entry) {
+    auto n = std::min(max_index_entry, run.seqs.size() - i);
+    std::string key = prefix;
+    byte_writer{key}.u64be(run.first + i + n - 1);
+    encode_index_entry(run.first + i, run.seqs.data() + i, n, scratch);
+    MDB_val k = to_val(key), v = to_val(scratch);
+    if (auto rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE); rc != 0)
+      return {rc, "write index entry"};
+  }
+  return {};
+}
+
+lmdb_failure lmdb_journal::flush_index(MDB_txn* txn, uint64_t appended,
+                                       commit_plan& plan) {
+  auto max_tail = std::max<uint64_t>(opts_.max_unindexed_events, 1);
+  auto entries = 1 + appended / events_per_flushed_entry;
+  auto low_water = std::min(tail_low_water, max_tail / 2);
+  if (tail_.stream_events() + appended > low_water)
+    plan.flushed_streams = tail_.oldest_streams(entries, max_tail);
+  if (tail_.partition_events() + appended > low_water)
+    plan.flushed_partitions = tail_.oldest_partitions(entries, max_tail);
+  for (const auto& skey : plan.flushed_streams)
+    if (auto f = put_run(txn, streams_, skey, *tail_.stream(skey), scratch_);
+        f.rc != 0)
+      return f;
+  for (auto p : plan.flushed_partitions)
+    if (auto f
+        = put_run(txn, parts_, u32be_key(p), *tail_.partition(p), scratch_);
+        f.rc != 0)
+      return f;
+  // Every event before the oldest run left (or added now) is indexed.
+  auto oldest = tail_.oldest_seq(plan.flushed_streams.size(),
+                                 plan.flushed_partitions.size());
+  if (!plan.events.empty())
+    oldest = std::min(oldest, plan.events.front().seq);
+  plan.indexed_through = std::min(oldest, plan.next_seq);
+  if (plan.indexed_through != indexed_through_) {
+    auto key = std::string_view{"indexed_through"};
+    std::string val;
+    byte_writer{val}.u64le(plan.indexed_through);
+    MDB_val k = to_val(key), v = to_val(val);
+    if (auto rc = mdb_put(txn, meta_, &k, &v, 0); rc != 0)
+      return {rc, "write indexed_through"};
+  }
+  if (!plan.flushed_streams.empty() || !plan.flushed_partitions.empty())
+    ANNALS_CRASH_POINT("annals/journal/index_flush");
+  return {};
+}
+
+lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
+                                      batch_result& out, commit_plan& plan) {
+  out.appends.clear();
+  out.appends.reserve(batch.appends.size());
+  plan = commit_plan{};
+  cursor_guard streams, log;
+  if (auto rc = mdb_cursor_open(txn, streams_, &streams.cur); rc != 0)
+    return {rc, "open cursor"};
+  if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
+    return {rc, "open cursor"};
+  auto now = now_ns();
+  auto order = next_order_;
+  auto seq = next_seq_;
+  std::size_t new_commands = 0;
+  uint64_t appended = 0;
+  std::unordered_map<std::string, std::pair<revision, std::size_t>> heads;
+  std::unordered_map<partition_id, position> part_end;
+  std::unordered_map<partition_id, uint64_t> part_epoch;
+  std::unordered_map<partition_id, uint64_t> lineage;
+  std::vector<partition_id> refused;
+  for (const auto& x : batch.expected_ends)
+    if (part_end_[x.partition] != x.end)
+      refused.push_back(x.partition);
+  for (const auto& req : batch.appends) {
+    if (auto err = validate(req, opts_)) {
+      out.appends.emplace_back(std::move(err));
+      continue;
+    }
+    auto skey = stream_key(req.stream);
+    auto p = partition_of(req.stream, partitions_);
+    if (std::find(refused.begin(), refused.end(), p) != refused.end()) {
+      out.appends.emplace_back(make_error(
+        journal_errc::wrong_expected_position,
+        "stream " + to_string(req.stream) + ": partition " + std::to_string(p)
+          + " ends at " + std::to_string(part_end_[p])
+          + ", not where the batch expected"));
+      continue;
+    }
+    std::string ckey;
+    bool lookup = !req.command_id.empty();
+#ifdef ANNALS_PLANTED_BUGS
+    if (planted::bug("no_dedupe"))
+      lookup = false;
+#endif
+    if (!req.command_id.empty())
+      ckey = skey + req.command_id;
+    if (lookup) {
+      MDB_val k = to_val(ckey), v;
+      auto rc = mdb_get(txn, commands_, &k, &v);
+      if (rc == 0) {
+        command_entry ce;
+        if (!decode_command(to_view(v), ce)) {
+          out.appends.emplace_back(
+            make_error(journal_errc::corrupt_record,
+                       "dedupe entry of stream " + to_string(req.stream)
+                         + " command " + req.command_id + " is malformed"));
+          continue;
+        }
+        out.appends.emplace_back(
+          append_result{ce.partition, ce.first_revision, ce.last_revision,
+                        ce.first_position, ce.last_position, true});
+        continue;
+      }
+      if (rc != MDB_NOTFOUND)
+        return {rc, "look up command id"};
+    }
+    // Fencing: a writer with an older epoch than the partition's is stale.
+    auto writer = req.writer_epoch != 0 ? req.writer_epoch : req.epoch;
+    if (writer != 0) {
+      auto it = part_epoch.find(p);
+      if (it == part_epoch.end()) {
+        auto ek = u32be_key(p);
+        MDB_val k = to_val(ek), v;
+        uint64_t current = 0;
+        auto rc = mdb_get(txn, epochs_, &k, &v);
+        if (rc == 0) {
+          byte_reader r{v.mv_data, v.mv_size};
+          current = r.u64le();
+        } else if (rc != MDB_NOTFOUND) {
+          return {rc, "read partition epoch"};
+        }
+        it = part_epoch.emplace(p, current).first;
+      }
+      bool stale = writer < it->second;
+#ifdef ANNALS_PLANTED_BUGS
+      if (planted::bug("no_fencing"))
+        stale = false;
+#endif
+      if (stale) {
+        out.appends.emplace_back(make_error(
+          journal_errc::stale_epoch,
+          "stream " + to_string(req.stream) + ": epoch "
+            + std::to_string(writer) + " is older than partition "
+            + std::to_string(p) + "'s epoch " + std::to_string(it->second)));
+        continue;
+      }
+      if (writer > it->second) {
+        auto ek = u32be_key(p);
+        std::string ev;
+        byte_writer{ev}.u64le(writer);
+        MDB_val k = to_val(ek), v = to_val(ev);
+        if (auto rc = mdb_put(txn, epochs_, &k, &v, 0); rc != 0)
+          return {rc, "write partition epoch"};
+        it->second = writer;
+      }
+    }
+    auto head = heads.find(skey);
+    if (head == heads.end()) {
+      revision last = 0;
+      if (auto f = writer_head(streams.cur, skey, last); f.rc != 0)
+        return f;
+      plan.skeys.push_back(skey);
+      head = heads.emplace(skey, std::make_pair(last, plan.skeys.size() - 1))
+               .first;
+    }
+    auto last = head->second.first;
+    if (!req.expected.admits(last)) {
+      out.appends.emplace_back(make_conflict_error(
+        "stream " + to_string(req.stream) + ": expected revision "
+          + to_string(req.expected) + ", actual " + std::to_string(last),
+        last));
+      continue;
+    }
+    auto pe = part_end.try_emplace(p, part_end_[p]).first;
+    auto first_pos = pe->second + 1;
+    auto n = req.events.size();
+    if (req.epoch != 0) {
+      auto le = lineage.try_emplace(p, lineage_last_[p]).first;
+      if (req.epoch > le->second) {
+        auto lk = lineage_key(p, req.epoch);
+        std::string lv;
+        byte_writer{lv}.u64le(first_pos);
+        MDB_val k = to_val(lk), v = to_val(lv);
+        if (auto rc = mdb_put(txn, lineage_, &k, &v, 0); rc != 0)
+          return {rc, "write lineage"};
+        le->second = req.epoch;
+      }
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      const auto& ev = req.events[j];
+      encode_record(record_view{req.stream, last + 1 + j, p, first_pos + j,
+                                ev.timestamp_ns != 0 ? ev.timestamp_ns : now,
+                                req.epoch, ev.schema_version, ev.type,
+                                req.command_id, ev.correlation_id,
+                                ev.causation_id, ev.payload},
+                    scratch_);
+      auto lk = u64be_key(seq);
+      MDB_val k = to_val(lk), v = to_val(scratch_);
+      if (auto rc = mdb_cursor_put(log.cur, &k, &v, MDB_APPEND); rc != 0)
+        return {rc, "append to the log"};
+      plan.events.push_back(
+        {head->second.second, last + 1 + j, p, first_pos + j, seq});
+      ++seq;
+    }
+    appended += n;
+    head->second.first = last + n;
+    pe->second = first_pos + n - 1;
+    append_result res{p,         last + 1,          last + n,
+                      first_pos, first_pos + n - 1, false};
+    if (!ckey.empty()) {
+      auto cv = encode_command(
+        command_entry{p, res.first_revision, res.last_revision,
+                      res.first_position, res.last_position, now, order});
+      MDB_val ck = to_val(ckey), cvv = to_val(cv);
+      if (auto rc = mdb_put(txn, commands_, &ck, &cvv, 0); rc != 0)
+        return {rc, "remember command id"};
+      std::string okey = u64be_key(order), oval;
+      byte_writer{oval}.u64le(static_cast<uint64_t>(now));
+      oval += ckey;
+      MDB_val okv = to_val(okey), ovv = to_val(oval);
+      if (auto rc = mdb_put(txn, order_, &okv, &ovv, MDB_APPEND); rc != 0)
+        return {rc, "queue command id"};
+      ++order;
+      ++new_commands;
+    }
+    out.appends.emplace_back(res);
+  }
+  for (const auto& snap : batch.snapshots) {
+    auto skey = stream_key(snap.stream);
+    encode_snapshot(snap, scratch_);
+    auto sk = stream_rev_key(skey, snap.rev);
+    MDB_val k = to_val(sk), v = to_val(scratch_);
+    if (auto rc = mdb_put(txn, snapshots_, &k, &v, 0); rc != 0)
+      return {rc, "save snapshot of " + to_string(snap.stream)};
+    if (auto f = prune_snapshots(txn, skey); f.rc != 0)
+      return f;
+  }
+  for (const auto& cp : batch.checkpoints) {
+    auto ck = checkpoint_key(cp.consumer, cp.partition);
+    std::string cv;
+    byte_writer{cv}.u64le(cp.pos);
+    MDB_val k = to_val(ck), v = to_val(cv);
+    if (auto rc = mdb_put(txn, checkpoints_, &k, &v, 0); rc != 0)
+      return {rc, "save checkpoint of " + cp.consumer};
+  }
+  for (const auto& fence : batch.fences) {
+    auto ek = u32be_key(fence.partition);
+    MDB_val k = to_val(ek), v;
+    uint64_t current = 0;
+    auto rc = mdb_get(txn, epochs_, &k, &v);
+    if (rc == 0) {
+      byte_reader r{v.mv_data, v.mv_size};
+      current = r.u64le();
+    } else if (rc != MDB_NOTFOUND) {
+      return {rc, "read partition epoch"};
+    }
+    if (fence.epoch > current) {
+      std::string ev;
+      byte_writer{ev}.u64le(fence.epoch);
+      MDB_val nv = to_val(ev);
+      if (auto rc2 = mdb_put(txn, epochs_, &k, &nv, 0); rc2 != 0)
+        return {rc2, "write partition epoch"};
+    }
+  }
+  for (const auto& mw : batch.models) {
+    auto mk = model_key(mw.model, mw.key);
+    MDB_val k = to_val(mk);
+    if (mw.erase) {
+      auto rc = mdb_del(txn, models_, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND)
+        return {rc, "erase from model " + mw.model};
+    } else {
+      MDB_val v = to_val(mw.value);
+      if (auto rc = mdb_put(txn, models_, &k, &v, 0); rc != 0)
+        return {rc, "write model " + mw.model};
+    }
+  }
+  if (auto f = evict_commands(txn, now, new_commands + 64); f.rc != 0)
+    return f;
+  plan.next_seq = seq;
+  plan.next_order = order;
+  for (auto& [p, epoch] : lineage)
+    if (epoch != lineage_last_[p])
+      plan.lineage.emplace_back(p, epoch);
+  return flush_index(txn, appended, plan);
+}
+
+void lmdb_journal::apply(commit_plan& plan) {
+  std::unique_lock guard{tail_mtx_};
+  for (const auto& skey : plan.flushed_streams)
+    tail_.erase_stream(skey);
+  for (auto p : plan.flushed_partitions)
+    tail_.erase_partition(p);
+  for (const auto& e : plan.events) {
+    tail_.add(plan.skeys[e.skey], e.rev, e.p, e.pos, e.seq);
+    part_end_[e.p] = e.pos;
+  }
+  for (auto [p, epoch] : plan.lineage)
+    lineage_last_[p] = epoch;
+  next_seq_ = plan.next_seq;
+  next_order_ = plan.next_order;
+  indexed_through_ = plan.indexed_through;
+}
+
+caf::expected<bool> lmdb_journal::grow_map() {
+  std::unique_lock guard{resize_mtx_};
+  MDB_envinfo info;
+  if (auto rc = mdb_env_info(env_, &info); rc != 0)
+    return lmdb_error(rc, "read map size");
+  uint64_t cur = info.me_mapsize;
+  if (cur >= opts_.max_map_bytes)
+    return false;
+  auto next = std::min<uint64_t>(opts_.max_map_bytes, cur * 2);
+  if (auto rc = mdb_env_set_mapsize(env_, next); rc != 0)
+    return lmdb_error(rc, "grow map to " + std::to_string(next) + " bytes");
+  return true;
+}
+
+caf::expected<batch_result> lmdb_journal::commit(const write_batch& batch) {
+  if (mode_ == access::read_only)
+    return make_error(journal_errc::read_only,
+                      "journal in " + dir_
+                        + " is open read-only; nothing was written");
+  std::lock_guard guard{write_mtx_};
+  if (failed_)
+    return make_error(journal_errc::failed,
+                      "journal in " + dir_
+                        + " refuses writes after an earlier failure: "
+                        + describe(failure_));
+  if (auto err = validate_whole(batch, opts_, partitions_))
+    return err;
+  batch_result out;
+  commit_plan plan;
+  if (auto err
+      = write([&](MDB_txn* txn) { return try_commit(txn, batch, out, plan); }))
+    return err;
+  apply(plan);
+  ++commits_;
+  return out;
+}
+
+} // namespace annals::detail
