@@ -94,18 +94,6 @@ caf::error lmdb_journal::open() {
         || (rc = mdb_put(txn.txn, meta_, &ik, &iv, 0)) != 0)
       return lmdb_error(rc, "initialise " + dir_);
   }
-  // Continue the eviction queue's numbering.
-  {
-    cursor_guard cur;
-    if ((rc = mdb_cursor_open(txn.txn, order_, &cur.cur)) != 0)
-      return lmdb_error(rc, "open cursor");
-    MDB_val ok, ov;
-    rc = mdb_cursor_get(cur.cur, &ok, &ov, MDB_LAST);
-    if (rc == 0 && ok.mv_size == 8)
-      next_order_ = suffix_u64be(to_view(ok)) + 1;
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-      return lmdb_error(rc, "read command order");
-  }
   // The lineage's last epoch per partition.
   lineage_last_.assign(partitions_, 0);
   {

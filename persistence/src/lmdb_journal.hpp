@@ -11,8 +11,6 @@
 //   log             u64 sequence -> event record (CRC32C), in commit order
 //   stream_index    stream key, u64 last revision -> index entry
 //   partition_index u32 partition, u64 last position -> index entry
-//   commands        stream key + command id -> dedupe entry
-//   command_order   u64 order -> u64 timestamp + commands key (eviction queue)
 //   snapshots       stream key, u64 revision -> snapshot record (CRC32C)
 //   checkpoints     consumer, u32 partition -> u64 position
 //   models          model, key -> value
@@ -31,6 +29,12 @@
 // index page write carries many entries. An entry lists the sequence
 // numbers of consecutive revisions run-length coded: a stream written by
 // one hot aggregate costs a few bytes per commit.
+//
+// Dedupe. Command ids are not indexed on disk: each record carries its
+// append's command id, and the window is per stream (its last
+// `dedupe_window` events), so a stream's recent ids are read from its own
+// events and kept in an LRU cache (`dedupe_cache`). Deduplication costs no
+// page write and holds at any throughput and age.
 //
 // Crash safety. The log is the truth; the indexes are derived. `meta`'s
 // "indexed_through" is a sequence number such that every event before it
@@ -63,6 +67,7 @@
 #include "annals/persistence/journal.hpp"
 
 #include "codec.hpp"
+#include "dedupe_cache.hpp"
 #include "dir_lock.hpp"
 #include "index_tail.hpp"
 #include "lmdb_errors.hpp"
@@ -213,8 +218,16 @@ struct commit_plan {
   std::vector<std::string> flushed_streams;
   std::vector<partition_id> flushed_partitions;
   std::vector<std::pair<partition_id, uint64_t>> lineage;
+  /// Every committed append, for the dedupe cache: stream, head after it,
+  /// command id (or empty), where it went.
+  struct appended {
+    std::size_t skey;
+    revision head;
+    std::string command_id;
+    append_result where;
+  };
+  std::vector<appended> appends;
   uint64_t next_seq = 0;
-  uint64_t next_order = 0;
   uint64_t indexed_through = 0;
 };
 
@@ -250,13 +263,11 @@ public:
   };
 
   /// Every table of the format, by name, with the member holding its handle.
-  std::array<table_handle, 11> table_handles() noexcept {
+  std::array<table_handle, 9> table_handles() noexcept {
     return {{{"meta", &meta_},
              {"log", &log_},
              {"stream_index", &streams_},
              {"partition_index", &parts_},
-             {"commands", &commands_},
-             {"command_order", &order_},
              {"snapshots", &snapshots_},
              {"checkpoints", &checkpoints_},
              {"models", &models_},
@@ -279,6 +290,11 @@ public:
 
   caf::error scan_partition(partition_id p, position from,
                             const event_visitor& f) const override;
+
+  caf::error scan_log(uint64_t from, const log_visitor& f) const override;
+
+  caf::expected<std::optional<uint64_t>> locate(partition_id p,
+                                                position pos) const override;
 
   caf::expected<std::optional<append_result>>
   find_command(const stream_id& stream,
@@ -362,7 +378,13 @@ private:
   lmdb_failure writer_head(MDB_cursor* streams, const std::string& skey,
                            revision& out) const;
 
-  lmdb_failure evict_commands(MDB_txn* txn, int64_t now, std::size_t budget);
+  /// The appends with a command id among the last `dedupe_window` events
+  /// of `stream` (whose head is `head`, whose tail run is `run`), oldest
+  /// first, read from the log in `txn`.
+  caf::error read_window(MDB_txn* txn, const stream_id& stream,
+                         const std::string& skey, revision head,
+                         const tail_run& run,
+                         std::vector<remembered_append>& out) const;
 
   lmdb_failure prune_snapshots(MDB_txn* txn, const std::string& skey);
 
@@ -393,9 +415,8 @@ private:
   std::optional<dir_lock> lock_; ///< none when read-only
   access mode_;
   MDB_env* env_ = nullptr;
-  MDB_dbi meta_ = 0, log_ = 0, streams_ = 0, parts_ = 0, commands_ = 0,
-          order_ = 0, snapshots_ = 0, checkpoints_ = 0, models_ = 0,
-          epochs_ = 0, lineage_ = 0;
+  MDB_dbi meta_ = 0, log_ = 0, streams_ = 0, parts_ = 0, snapshots_ = 0,
+          checkpoints_ = 0, models_ = 0, epochs_ = 0, lineage_ = 0;
   uint32_t partitions_ = 0;
   std::string incarnation_;
   mutable std::shared_mutex resize_mtx_;
@@ -403,7 +424,7 @@ private:
   std::atomic<bool> failed_{false};
   caf::error failure_;
   std::atomic<uint64_t> commits_{0};
-  uint64_t next_order_ = 1;
+  mutable dedupe_cache dedupe_{opts_.dedupe_window, opts_.dedupe_cache_bytes};
   std::string scratch_;
 
   // Writer state (read-write journals). `tail_` and `part_end_` change only

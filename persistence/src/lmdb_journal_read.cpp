@@ -154,30 +154,184 @@ caf::error lmdb_journal::scan_partition(partition_id p, position from,
   });
 }
 
+caf::error lmdb_journal::read_window(
+  MDB_txn* txn, const stream_id& stream, const std::string& skey, revision head,
+  const tail_run& run, std::vector<remembered_append>& out) const {
+  out.clear();
+  auto window = opts_.dedupe_window;
+  if (window == 0 || head == 0)
+    return {};
+  log_reader log;
+  if (auto rc = log.open(txn, log_); rc != 0)
+    return lmdb_error(rc, "open cursor");
+  auto p = partition_of(stream, partitions_);
+  auto what = "stream " + to_string(stream);
+  event_view ev;
+  // Reads revision r (by the index) into `ev`.
+  auto read = [&](revision r, uint64_t seq) -> caf::error {
+    MDB_val v;
+    auto rc = log.at(seq, v);
+    auto where = [&] { return what + " revision " + std::to_string(r); };
+    if (rc == MDB_NOTFOUND)
+      return make_error(journal_errc::corrupt_record,
+                        where() + ": no record at log sequence "
+                          + std::to_string(seq));
+    if (rc != 0)
+      return lmdb_error(rc, where());
+    if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
+        fault != record_fault::none)
+      return record_error(fault, v.mv_size, where());
+    if (ev.rev != r || ev.partition != p || ev.category != stream.category
+        || ev.id != stream.id)
+      return make_error(journal_errc::corrupt_record,
+                        where() + ": log sequence " + std::to_string(seq)
+                          + " holds another record");
+    return {};
+  };
+  // Consecutive events with one command id are one append.
+  auto from = head > window ? head - window + 1 : 1;
+  auto err = walk_index(
+    txn, streams_, skey, from, run, what,
+    [&](revision r, uint64_t seq, bool& stop) -> caf::error {
+      if (r > head) {
+        stop = true;
+        return {};
+      }
+      if (auto e = read(r, seq))
+        return e;
+      if (ev.command_id.empty())
+        return {};
+      if (!out.empty() && out.back().where.last_revision == r - 1
+          && out.back().command_id == ev.command_id) {
+        out.back().where.last_revision = r;
+        out.back().where.last_position = ev.pos;
+        return {};
+      }
+      out.push_back({std::string{ev.command_id},
+                     append_result{p, r, r, ev.pos, ev.pos, true}});
+      return {};
+    });
+  if (err)
+    return err;
+  // The oldest append may have begun before the window: find its start.
+  while (!out.empty() && out.front().where.first_revision == from && from > 1) {
+    auto r = from - 1;
+    bool same = false;
+    err = walk_index(txn, streams_, skey, r, run, what,
+                     [&](revision, uint64_t seq, bool& stop) -> caf::error {
+                       stop = true;
+                       if (auto e = read(r, seq))
+                         return e;
+                       same = ev.command_id == out.front().command_id;
+                       return {};
+                     });
+    if (err)
+      return err;
+    if (!same)
+      break;
+    out.front().where.first_revision = r;
+    out.front().where.first_position = ev.pos;
+    from = r;
+  }
+  return {};
+}
+
 caf::expected<std::optional<append_result>>
 lmdb_journal::find_command(const stream_id& stream,
                            const std::string& command_id) const {
-  return with_read_txn(
-    [&](MDB_txn* txn) -> caf::expected<std::optional<append_result>> {
-      auto ckey = stream_key(stream) + command_id;
-      MDB_val k = to_val(ckey), v;
-      auto rc = mdb_get(txn, commands_, &k, &v);
+  if (opts_.dedupe_window == 0)
+    return std::optional<append_result>{};
 #ifdef ANNALS_PLANTED_BUGS
-      if (planted::bug("no_dedupe"))
-        rc = MDB_NOTFOUND;
+  if (planted::bug("no_dedupe"))
+    return std::optional<append_result>{};
 #endif
-      if (rc == MDB_NOTFOUND)
-        return std::optional<append_result>{};
-      if (rc != 0)
-        return lmdb_error(rc, "look up command id");
-      command_entry ce;
-      if (!decode_command(to_view(v), ce))
+  auto skey = stream_key(stream);
+  std::optional<append_result> found;
+  // The writer's cache answers for active streams, without a transaction.
+  if (dedupe_.find(skey, command_id, &found)) {
+    if (found)
+      found->duplicate = true;
+    return found;
+  }
+  tail_run run;
+  auto capture
+    = [&](MDB_txn*, const index_tail& tail, const std::vector<position>&) {
+        if (auto* r = tail.stream(skey))
+          run = *r;
+      };
+  return with_read_view(
+    capture, [&](MDB_txn* txn) -> caf::expected<std::optional<append_result>> {
+      cursor_guard idx;
+      if (auto rc = mdb_cursor_open(txn, streams_, &idx.cur); rc != 0)
+        return lmdb_error(rc, "open cursor");
+      revision head = 0;
+      if (auto f = index_end_in(idx.cur, skey, head); f.rc)
+        return lmdb_error(f.rc, f.what);
+      if (!run.empty())
+        head = std::max(head, run.last());
+      std::vector<remembered_append> window;
+      if (auto err = read_window(txn, stream, skey, head, run, window))
+        return err;
+      for (const auto& a : window)
+        if (a.command_id == command_id)
+          found = a.where;
+      return found;
+    });
+}
+
+caf::error lmdb_journal::scan_log(uint64_t from, const log_visitor& f) const {
+  return with_read_txn([&](MDB_txn* txn) -> caf::error {
+    cursor_guard cur;
+    if (auto rc = mdb_cursor_open(txn, log_, &cur.cur); rc != 0)
+      return lmdb_error(rc, "open cursor");
+    auto probe = u64be_key(std::max<uint64_t>(from, 1));
+    MDB_val k = to_val(probe), v;
+    auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_SET_RANGE);
+    event_view ev;
+    while (rc == 0) {
+      if (k.mv_size != 8)
         return make_error(journal_errc::corrupt_record,
-                          "dedupe entry of stream " + to_string(stream)
-                            + " command " + command_id + " is malformed");
-      return std::optional<append_result>{
-        append_result{ce.partition, ce.first_revision, ce.last_revision,
-                      ce.first_position, ce.last_position, true}};
+                          "the log has a malformed key");
+      auto seq = suffix_u64be(to_view(k));
+      if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
+          fault != record_fault::none)
+        return record_error(fault, v.mv_size,
+                            "log sequence " + std::to_string(seq));
+      if (!f(seq, ev))
+        return {};
+      rc = mdb_cursor_get(cur.cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND)
+      return lmdb_error(rc, "scan the log");
+    return {};
+  });
+}
+
+caf::expected<std::optional<uint64_t>>
+lmdb_journal::locate(partition_id p, position pos) const {
+  if (p >= partitions_)
+    return make_error(journal_errc::invalid_argument,
+                      "partition " + std::to_string(p) + " out of range");
+  tail_run run;
+  auto capture
+    = [&](MDB_txn*, const index_tail& tail, const std::vector<position>&) {
+        if (auto* r = tail.partition(p))
+          run = *r;
+      };
+  return with_read_view(
+    capture, [&](MDB_txn* txn) -> caf::expected<std::optional<uint64_t>> {
+      std::optional<uint64_t> out;
+      auto err
+        = walk_index(txn, parts_, u32be_key(p), std::max<position>(pos, 1), run,
+                     "partition " + std::to_string(p),
+                     [&](position, uint64_t seq, bool& stop) {
+                       out = seq;
+                       stop = true;
+                       return caf::error{};
+                     });
+      if (err)
+        return err;
+      return out;
     });
 }
 
@@ -408,9 +562,8 @@ caf::expected<journal_stats> lmdb_journal::stats() const {
       if (auto rc = mdb_stat(txn, snapshots_, &s); rc != 0)
         return lmdb_error(rc, "stat");
       st.snapshots = s.ms_entries;
-      if (auto rc = mdb_stat(txn, commands_, &s); rc != 0)
-        return lmdb_error(rc, "stat");
-      st.remembered_commands = s.ms_entries;
+      st.remembered_commands = dedupe_.ids();
+      st.dedupe_cache_bytes = dedupe_.bytes();
       st.unindexed_events = unindexed;
       MDB_envinfo info;
       mdb_env_info(env_, &info);

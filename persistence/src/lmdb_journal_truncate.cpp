@@ -103,7 +103,6 @@ caf::expected<uint64_t> lmdb_journal::truncate_partition(partition_id p,
     std::sort(doomed.begin(), doomed.end());
     doomed.erase(std::unique(doomed.begin(), doomed.end()), doomed.end());
     // Delete the events, noting their streams and command ids.
-    std::set<std::string> command_keys;
     {
       cursor_guard log;
       if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
@@ -123,8 +122,6 @@ caf::expected<uint64_t> lmdb_journal::truncate_partition(partition_id p,
                                    + " is not partition " + std::to_string(p)
                                    + "'s suffix"};
         auto skey = stream_key_of(ev);
-        if (!ev.command_id.empty())
-          command_keys.insert(skey + std::string{ev.command_id});
         auto [it, fresh] = stream_ends.try_emplace(skey, ev.rev - 1);
         it->second = std::min(it->second, ev.rev - 1);
         if ((rc = mdb_cursor_del(log.cur, 0)) != 0)
@@ -154,12 +151,6 @@ caf::expected<uint64_t> lmdb_journal::truncate_partition(partition_id p,
       }
       if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL)
         return {rc, "scan snapshots"};
-    }
-    for (const auto& ck : command_keys) {
-      MDB_val k = to_val(ck);
-      auto rc = mdb_del(txn, commands_, &k, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return {rc, "forget a command id"};
     }
     // Checkpoints of p beyond `after` come down to it.
     {
@@ -219,8 +210,10 @@ caf::expected<uint64_t> lmdb_journal::truncate_partition(partition_id p,
     return err;
   std::unique_lock tail_guard{tail_mtx_};
   tail_.cut_partition(p, after);
-  for (const auto& [skey, end] : stream_ends)
+  for (const auto& [skey, end] : stream_ends) {
     tail_.cut_stream(skey, end);
+    dedupe_.drop(skey); // its window is read again from the log
+  }
   part_end_[p] = after;
   lineage_last_[p] = lineage_last;
   ++commits_;

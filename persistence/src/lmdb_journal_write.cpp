@@ -28,44 +28,6 @@ lmdb_failure lmdb_journal::writer_head(MDB_cursor* streams,
   return index_end_in(streams, skey, out);
 }
 
-lmdb_failure lmdb_journal::evict_commands(MDB_txn* txn, int64_t now,
-                                          std::size_t budget) {
-  MDB_stat st;
-  if (auto rc = mdb_stat(txn, order_, &st); rc != 0)
-    return {rc, "stat command order"};
-  uint64_t count = st.ms_entries;
-  auto max_age_ns
-    = std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.dedupe_max_age)
-        .count();
-  cursor_guard cur;
-  if (auto rc = mdb_cursor_open(txn, order_, &cur.cur); rc != 0)
-    return {rc, "open cursor"};
-  while (budget-- > 0) {
-    MDB_val k, v;
-    auto rc = mdb_cursor_get(cur.cur, &k, &v, MDB_FIRST);
-    if (rc == MDB_NOTFOUND)
-      break;
-    if (rc != 0)
-      return {rc, "read command order"};
-    byte_reader r{v.mv_data, v.mv_size};
-    auto ts = static_cast<int64_t>(r.u64le());
-    bool too_many = count > opts_.dedupe_max_entries;
-    bool too_old = r.ok() && now - ts > max_age_ns;
-    if (!too_many && !too_old && r.ok())
-      break;
-    if (v.mv_size > 8) {
-      MDB_val ck{v.mv_size - 8, static_cast<char*>(v.mv_data) + 8};
-      rc = mdb_del(txn, commands_, &ck, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND)
-        return {rc, "evict command id"};
-    }
-    if ((rc = mdb_cursor_del(cur.cur, 0)) != 0)
-      return {rc, "evict command order"};
-    --count;
-  }
-  return {};
-}
-
 lmdb_failure lmdb_journal::prune_snapshots(MDB_txn* txn,
                                            const std::string& skey) {
   cursor_guard cur;
@@ -166,11 +128,15 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
   if (auto rc = mdb_cursor_open(txn, log_, &log.cur); rc != 0)
     return {rc, "open cursor"};
   auto now = now_ns();
-  auto order = next_order_;
   auto seq = next_seq_;
-  std::size_t new_commands = 0;
   uint64_t appended = 0;
-  std::unordered_map<std::string, std::pair<revision, std::size_t>> heads;
+  struct stream_state {
+    revision committed; ///< before this batch
+    revision current;   ///< after this batch's appends so far
+    std::size_t skey;   ///< index into plan.skeys
+  };
+  std::unordered_map<std::string, stream_state> heads;
+  std::unordered_map<std::string, append_result> batch_ids;
   std::unordered_map<partition_id, position> part_end;
   std::unordered_map<partition_id, uint64_t> part_epoch;
   std::unordered_map<partition_id, uint64_t> lineage;
@@ -193,33 +159,49 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
           + ", not where the batch expected"));
       continue;
     }
-    std::string ckey;
-    bool lookup = !req.command_id.empty();
+    // The stream as committed before this batch, and as this batch left it.
+    auto head = heads.find(skey);
+    if (head == heads.end()) {
+      revision last = 0;
+      if (auto f = writer_head(streams.cur, skey, last); f.rc != 0)
+        return f;
+      plan.skeys.push_back(skey);
+      head
+        = heads.emplace(skey, stream_state{last, last, plan.skeys.size() - 1})
+            .first;
+    }
+    bool lookup = !req.command_id.empty() && opts_.dedupe_window > 0;
 #ifdef ANNALS_PLANTED_BUGS
     if (planted::bug("no_dedupe"))
       lookup = false;
 #endif
-    if (!req.command_id.empty())
-      ckey = skey + req.command_id;
     if (lookup) {
-      MDB_val k = to_val(ckey), v;
-      auto rc = mdb_get(txn, commands_, &k, &v);
-      if (rc == 0) {
-        command_entry ce;
-        if (!decode_command(to_view(v), ce)) {
-          out.appends.emplace_back(
-            make_error(journal_errc::corrupt_record,
-                       "dedupe entry of stream " + to_string(req.stream)
-                         + " command " + req.command_id + " is malformed"));
+      std::optional<append_result> dup;
+      auto ckey = skey + req.command_id;
+      if (auto it = batch_ids.find(ckey); it != batch_ids.end()) {
+        dup = it->second;
+      } else if (!dedupe_.find(skey, req.command_id, &dup)) {
+        // Not cached: read the stream's window as committed (this batch's
+        // own appends are in batch_ids), then remember it.
+        std::vector<remembered_append> window;
+        tail_run run;
+        if (auto* r = tail_.stream(skey))
+          run = *r;
+        if (auto err = read_window(txn, req.stream, skey,
+                                   head->second.committed, run, window)) {
+          out.appends.emplace_back(std::move(err)); // e.g. a damaged record
           continue;
         }
-        out.appends.emplace_back(
-          append_result{ce.partition, ce.first_revision, ce.last_revision,
-                        ce.first_position, ce.last_position, true});
+        for (const auto& a : window)
+          if (a.command_id == req.command_id)
+            dup = a.where;
+        dedupe_.load(skey, head->second.committed, std::move(window));
+      }
+      if (dup) {
+        dup->duplicate = true;
+        out.appends.emplace_back(*dup);
         continue;
       }
-      if (rc != MDB_NOTFOUND)
-        return {rc, "look up command id"};
     }
     // Fencing: a writer with an older epoch than the partition's is stale.
     auto writer = req.writer_epoch != 0 ? req.writer_epoch : req.epoch;
@@ -261,16 +243,7 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
         it->second = writer;
       }
     }
-    auto head = heads.find(skey);
-    if (head == heads.end()) {
-      revision last = 0;
-      if (auto f = writer_head(streams.cur, skey, last); f.rc != 0)
-        return f;
-      plan.skeys.push_back(skey);
-      head = heads.emplace(skey, std::make_pair(last, plan.skeys.size() - 1))
-               .first;
-    }
-    auto last = head->second.first;
+    auto last = head->second.current;
     if (!req.expected.admits(last)) {
       out.appends.emplace_back(make_conflict_error(
         "stream " + to_string(req.stream) + ": expected revision "
@@ -306,30 +279,17 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
       if (auto rc = mdb_cursor_put(log.cur, &k, &v, MDB_APPEND); rc != 0)
         return {rc, "append to the log"};
       plan.events.push_back(
-        {head->second.second, last + 1 + j, p, first_pos + j, seq});
+        {head->second.skey, last + 1 + j, p, first_pos + j, seq});
       ++seq;
     }
     appended += n;
-    head->second.first = last + n;
+    head->second.current = last + n;
     pe->second = first_pos + n - 1;
     append_result res{p,         last + 1,          last + n,
                       first_pos, first_pos + n - 1, false};
-    if (!ckey.empty()) {
-      auto cv = encode_command(
-        command_entry{p, res.first_revision, res.last_revision,
-                      res.first_position, res.last_position, now, order});
-      MDB_val ck = to_val(ckey), cvv = to_val(cv);
-      if (auto rc = mdb_put(txn, commands_, &ck, &cvv, 0); rc != 0)
-        return {rc, "remember command id"};
-      std::string okey = u64be_key(order), oval;
-      byte_writer{oval}.u64le(static_cast<uint64_t>(now));
-      oval += ckey;
-      MDB_val okv = to_val(okey), ovv = to_val(oval);
-      if (auto rc = mdb_put(txn, order_, &okv, &ovv, MDB_APPEND); rc != 0)
-        return {rc, "queue command id"};
-      ++order;
-      ++new_commands;
-    }
+    if (!req.command_id.empty())
+      batch_ids.emplace(skey + req.command_id, res);
+    plan.appends.push_back({head->second.skey, last + n, req.command_id, res});
     out.appends.emplace_back(res);
   }
   for (const auto& snap : batch.snapshots) {
@@ -382,10 +342,7 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
         return {rc, "write model " + mw.model};
     }
   }
-  if (auto f = evict_commands(txn, now, new_commands + 64); f.rc != 0)
-    return f;
   plan.next_seq = seq;
-  plan.next_order = order;
   for (auto& [p, epoch] : lineage)
     if (epoch != lineage_last_[p])
       plan.lineage.emplace_back(p, epoch);
@@ -405,7 +362,8 @@ void lmdb_journal::apply(commit_plan& plan) {
   for (auto [p, epoch] : plan.lineage)
     lineage_last_[p] = epoch;
   next_seq_ = plan.next_seq;
-  next_order_ = plan.next_order;
+  for (const auto& a : plan.appends)
+    dedupe_.record(plan.skeys[a.skey], a.head, a.command_id, a.where);
   indexed_through_ = plan.indexed_through;
 }
 

@@ -26,7 +26,7 @@ public:
   explicit memory_journal(const journal_options& opts)
     : opts_(opts), partitions_(opts.partitions == 0 ? 1024 : opts.partitions),
       logs_(partitions_), epochs_(partitions_, 0), lineage_(partitions_),
-      incarnation_(new_incarnation()) {
+      incarnation_(new_incarnation()), seqs_(partitions_) {
   }
 
   uint32_t partition_count() const noexcept override {
@@ -56,12 +56,9 @@ public:
             + " does not end where the batch expected"));
         continue;
       }
-      std::pair<stream_id, std::string> ckey{req.stream, req.command_id};
       if (!req.command_id.empty()) {
-        if (auto it = commands_.find(ckey); it != commands_.end()) {
-          auto res = it->second.result;
-          res.duplicate = true;
-          out.appends.emplace_back(res);
+        if (auto found = in_window(req.stream, req.command_id)) {
+          out.appends.emplace_back(*found);
           continue;
         }
       }
@@ -110,11 +107,11 @@ public:
                                   ev.causation_id, req.epoch};
         rec.payload = ev.payload;
         stream.push_back(rec.pos);
+        order_.emplace(next_seq_, std::make_pair(p, rec.pos));
+        seqs_[p].push_back(next_seq_++);
         log.push_back(std::move(rec));
       }
       if (!req.command_id.empty()) {
-        commands_.emplace(ckey, command{res, now});
-        command_order_.push_back(ckey);
       }
       out.appends.emplace_back(res);
     }
@@ -134,20 +131,6 @@ public:
         models_.erase({m.model, m.key});
       else
         models_[{m.model, m.key}] = m.value;
-    }
-    auto max_age_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        opts_.dedupe_max_age)
-                        .count();
-    while (!command_order_.empty()) {
-      auto it = commands_.find(command_order_.front());
-      bool too_many = command_order_.size() > opts_.dedupe_max_entries;
-      bool too_old
-        = it != commands_.end() && now - it->second.timestamp_ns > max_age_ns;
-      if (!too_many && !too_old)
-        break;
-      if (it != commands_.end())
-        commands_.erase(it);
-      command_order_.pop_front();
     }
     ++commits_;
     return out;
@@ -179,16 +162,33 @@ public:
     return {};
   }
 
+  caf::error scan_log(uint64_t from, const log_visitor& f) const override {
+    std::shared_lock guard{mtx_};
+    for (auto it = order_.lower_bound(from); it != order_.end(); ++it) {
+      auto [p, pos] = it->second;
+      if (!f(it->first, view_of(logs_[p][pos - 1])))
+        break;
+    }
+    return {};
+  }
+
+  caf::expected<std::optional<uint64_t>> locate(partition_id p,
+                                                position pos) const override {
+    if (p >= partitions_)
+      return make_error(journal_errc::invalid_argument,
+                        "partition " + std::to_string(p) + " out of range");
+    std::shared_lock guard{mtx_};
+    pos = std::max<position>(pos, 1);
+    if (pos > seqs_[p].size())
+      return std::optional<uint64_t>{};
+    return std::optional<uint64_t>{seqs_[p][pos - 1]};
+  }
+
   caf::expected<std::optional<append_result>>
   find_command(const stream_id& stream,
                const std::string& command_id) const override {
     std::shared_lock guard{mtx_};
-    auto it = commands_.find({stream, command_id});
-    if (it == commands_.end())
-      return std::optional<append_result>{};
-    auto res = it->second.result;
-    res.duplicate = true;
-    return std::optional<append_result>{res};
+    return in_window(stream, command_id);
   }
 
   caf::expected<revision>
@@ -243,9 +243,10 @@ public:
       const auto& ev = log[i];
       auto [it, fresh] = ends.try_emplace(ev.stream, ev.rev - 1);
       it->second = std::min(it->second, ev.rev - 1);
-      if (!ev.meta.command_id.empty())
-        commands_.erase({ev.stream, ev.meta.command_id});
     }
+    for (auto i = after; i < log.size(); ++i)
+      order_.erase(seqs_[p][i]);
+    seqs_[p].resize(after);
     log.resize(after);
     for (const auto& [s, end] : ends) {
       auto st = streams_.find(s);
@@ -336,7 +337,18 @@ public:
       st.events += log.size();
     for (const auto& [s, list] : snapshots_)
       st.snapshots += list.size();
-    st.remembered_commands = commands_.size();
+    for (const auto& [s, positions] : streams_) {
+      auto p = partition_of(s, partitions_);
+      auto lo = positions.size() > opts_.dedupe_window
+                  ? positions.size() - opts_.dedupe_window
+                  : 0;
+      std::string_view prev;
+      for (auto i = lo; i < positions.size(); ++i) {
+        std::string_view id = logs_[p][positions[i] - 1].meta.command_id;
+        st.remembered_commands += !id.empty() && id != prev ? 1 : 0;
+        prev = id;
+      }
+    }
     st.commits = commits_;
     return st;
   }
@@ -361,10 +373,32 @@ private:
     return v;
   }
 
-  struct command {
-    append_result result;
-    int64_t timestamp_ns;
-  };
+  /// The append of `command_id` among the stream's last `dedupe_window`
+  /// events (consecutive events with its id), if any.
+  std::optional<append_result> in_window(const stream_id& stream,
+                                         const std::string& command_id) const {
+    auto it = streams_.find(stream);
+    if (it == streams_.end() || opts_.dedupe_window == 0)
+      return std::nullopt;
+    const auto& positions = it->second;
+    auto p = partition_of(stream, partitions_);
+    auto id_at = [&](revision r) -> const std::string& {
+      return logs_[p][positions[r - 1] - 1].meta.command_id;
+    };
+    revision head = positions.size();
+    revision lo
+      = head > opts_.dedupe_window ? head - opts_.dedupe_window + 1 : 1;
+    for (auto r = head; r >= lo; --r) {
+      if (id_at(r) != command_id)
+        continue;
+      auto first = r;
+      while (first > 1 && id_at(first - 1) == command_id)
+        --first;
+      return append_result{
+        p, first, r, positions[first - 1], positions[r - 1], true};
+    }
+    return std::nullopt;
+  }
 
   journal_options opts_;
   uint32_t partitions_;
@@ -375,8 +409,11 @@ private:
   std::string incarnation_;
   /// Per stream: the partition position of each revision.
   std::map<stream_id, std::vector<position>> streams_;
-  std::map<std::pair<stream_id, std::string>, command> commands_;
-  std::deque<std::pair<stream_id, std::string>> command_order_;
+  /// Per partition, each position's log sequence number; and the log in
+  /// commit order: sequence number -> (partition, position).
+  std::vector<std::vector<uint64_t>> seqs_;
+  std::map<uint64_t, std::pair<partition_id, position>> order_;
+  uint64_t next_seq_ = 1;
   std::map<stream_id, std::map<revision, snapshot>> snapshots_;
   std::map<std::pair<std::string, partition_id>, position> checkpoints_;
   std::map<std::pair<std::string, std::string>, std::string> models_;

@@ -163,12 +163,12 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("partitions=%u events=%llu stream_index_entries=%llu "
-                "snapshots=%llu remembered_commands=%llu map_bytes=%llu "
+                "snapshots=%llu unindexed_events=%llu map_bytes=%llu "
                 "used_bytes=%llu\n",
                 st->partitions, static_cast<unsigned long long>(st->events),
                 static_cast<unsigned long long>(st->stream_index_entries),
                 static_cast<unsigned long long>(st->snapshots),
-                static_cast<unsigned long long>(st->remembered_commands),
+                static_cast<unsigned long long>(st->unindexed_events),
                 static_cast<unsigned long long>(st->map_bytes),
                 static_cast<unsigned long long>(st->used_bytes));
     return 0;

@@ -14,8 +14,8 @@ config::config() {
          "partition count, fixed when the journal is created")
     .add(sync_, "sync", "'fsync' (default) or 'unsafe-no-sync'")
     .add(max_map_mb_, "max-map-mb", "largest journal map in MiB")
-    .add(dedupe_entries_, "dedupe-entries", "command ids remembered")
-    .add(dedupe_age_, "dedupe-age", "how long command ids are remembered")
+    .add(dedupe_window_, "dedupe-window",
+         "events per stream within which a command id is recognised")
     .add(snapshot_every_, "snapshot-every", "events between snapshots")
     .add(passivate_after_, "passivate-after",
          "stop aggregates idle for this long")
@@ -37,11 +37,8 @@ runtime_config config::runtime() const {
     rc.journal.sync = durability::unsafe_no_sync;
   if (max_map_mb_ != 0)
     rc.journal.max_map_bytes = uint64_t{max_map_mb_} << 20;
-  if (dedupe_entries_ != 0)
-    rc.journal.dedupe_max_entries = dedupe_entries_;
-  if (dedupe_age_.count() > 0)
-    rc.journal.dedupe_max_age
-      = std::chrono::duration_cast<std::chrono::seconds>(dedupe_age_);
+  if (dedupe_window_ != 0)
+    rc.journal.dedupe_window = static_cast<uint32_t>(dedupe_window_);
   if (snapshot_every_ != 0)
     rc.hosts.snapshot_every = snapshot_every_;
   if (passivate_after_.count() > 0)

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -174,6 +175,13 @@ struct worker_state {
   std::vector<origin> batch;
   std::vector<recorded_event> events;
   std::vector<std::pair<partition_id, position>> scanned;
+  /// Log mode (catch-up of many partitions, see `pump_log`): every event of
+  /// an interested partition before log sequence `log_next` is acked (0 =
+  /// unknown); `log_resume` is where the batch in flight ends.
+  uint64_t log_next = 0;
+  uint64_t log_resume = 0;
+  bool log_batch = false;
+  std::vector<position> scan_end; ///< per partition, during a log scan
   std::string last_failed;
   uint32_t attempts = 0;
   /// Consecutive failed deliveries (of any kind): the backoff's exponent.
@@ -197,6 +205,10 @@ struct worker_state {
   caf::response_promise revoke_rp;
   std::shared_ptr<cursor_probe> probe; ///< progress for metrics (or null)
 };
+
+/// More partitions behind than this switch a worker to reading the log in
+/// commit order (`worker::pump_log`).
+constexpr uint32_t log_mode_partitions = 8;
 
 class worker {
 public:
@@ -305,6 +317,7 @@ public:
       st.assigned[p] = 1;
       st.dirty[p] = 1;
     }
+    st.log_next = 0; // a new partition may lie behind it
     pump();
   }
 
@@ -390,9 +403,20 @@ public:
     st.batch.clear();
     st.events.clear();
     st.scanned.clear();
+    st.log_batch = false;
     auto& store = *st.ctx->store;
     auto limit = std::max<std::size_t>(1, st.opts.batch_size);
-    for (uint32_t k = 0; k < st.parts && st.batch.size() < limit; ++k) {
+    uint32_t behind = 0;
+    for (partition_id p = 0; p < st.parts && behind <= log_mode_partitions; ++p)
+      behind += st.dirty[p] && interested(p) ? 1 : 0;
+    if (behind > log_mode_partitions) {
+      if (!pump_log(limit))
+        return;
+    } else {
+      st.log_next = 0; // acked moves on without it
+    }
+    for (uint32_t k = 0;
+         k < st.parts && st.batch.size() < limit && !st.log_batch; ++k) {
       auto p = (st.rr + k) % st.parts;
       if (!st.dirty[p] || !interested(p))
         continue;
@@ -428,6 +452,8 @@ public:
     if (st.batch.empty()) {
       for (auto [p, end] : st.scanned)
         st.acked[p] = std::max(st.acked[p], end);
+      if (st.log_batch)
+        st.log_next = st.log_resume;
       publish();
       maybe_checkpoint(true);
       return;
@@ -440,6 +466,91 @@ public:
             [this](caf::error& err) { stop("subscriber failed", err); });
   }
 
+  /// Log mode: when many partitions are behind (a catch-up), one
+  /// sequential read of the log in commit order serves them all, instead of
+  /// one index walk per partition. Fills the batch like the partition path
+  /// and sets `log_batch`; false if the worker stopped.
+  bool pump_log(std::size_t limit) {
+    auto& st = self_->state;
+    auto& store = *st.ctx->store;
+    if (st.log_next == 0) {
+      uint64_t lo = std::numeric_limits<uint64_t>::max();
+      for (partition_id p = 0; p < st.parts; ++p) {
+        if (!st.dirty[p] || !interested(p))
+          continue;
+        auto seq = store.locate(p, st.acked[p] + 1);
+        if (!seq) {
+          stop("cannot locate partition " + std::to_string(p), seq.error());
+          return false;
+        }
+        if (*seq)
+          lo = std::min(lo, **seq);
+      }
+      st.log_next = lo == std::numeric_limits<uint64_t>::max() ? 0 : lo;
+    }
+    st.log_batch = true;
+    st.log_resume = st.log_next;
+    if (st.log_next == 0) { // nothing behind after all
+      for (partition_id p = 0; p < st.parts; ++p)
+        if (interested(p))
+          st.dirty[p] = 0;
+      return true;
+    }
+    st.scan_end.assign(st.parts, 0);
+    std::vector<partition_id> touched;
+    bool full = false, gap = false;
+    auto err
+      = store.scan_log(st.log_next, [&](uint64_t seq, const event_view& v) {
+          auto p = v.partition;
+          if (p >= st.parts || !interested(p) || v.pos <= st.acked[p]) {
+            st.log_resume = seq + 1;
+            return true;
+          }
+          auto& end = st.scan_end[p];
+          if (end == 0) {
+            end = st.acked[p];
+            touched.push_back(p);
+          }
+          if (v.pos != end + 1) { // cannot happen; recompute next time
+            gap = true;
+            return false;
+          }
+          end = v.pos;
+          st.log_resume = seq + 1;
+          if (!st.opts.filter.matches(v))
+            return true;
+          if (st.parked_streams.count(stream_key_of(v.category, v.id))) {
+            park(v.category, v.id, v.rev, v.pos,
+                 "an earlier event of its stream is parked");
+            return true;
+          }
+          st.batch.push_back({v.partition, v.pos, v.rev,
+                              std::string{v.category}, std::string{v.id}});
+          st.events.push_back(v.to_event());
+          if (st.batch.size() >= limit) {
+            full = true;
+            return false;
+          }
+          return true;
+        });
+    if (err) {
+      stop("cannot read the log", err);
+      return false;
+    }
+    for (auto p : touched)
+      st.scanned.emplace_back(p, st.scan_end[p]);
+    if (gap) {
+      st.log_next = 0;
+      st.log_resume = 0;
+    } else if (!full) {
+      // Read to the end of the log as of this read: nothing is behind.
+      for (partition_id p = 0; p < st.parts; ++p)
+        if (interested(p))
+          st.dirty[p] = 0;
+    }
+    return true;
+  }
+
   void on_done(const batch_done& done) {
     auto& st = self_->state;
     st.in_flight = false;
@@ -449,6 +560,8 @@ public:
     if (n == st.batch.size()) {
       for (auto [p, end] : st.scanned)
         st.acked[p] = std::max(st.acked[p], end);
+      if (st.log_batch)
+        st.log_next = st.log_resume;
       st.attempts = 0;
       st.failures = 0;
       st.last_failed.clear();

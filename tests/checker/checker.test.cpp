@@ -19,10 +19,10 @@ using namespace annals::checker;
 
 namespace {
 
-journal_options small(uint64_t dedupe = 1000) {
+journal_options small(uint32_t dedupe = 1000) {
   journal_options o;
   o.partitions = 4;
-  o.dedupe_max_entries = dedupe;
+  o.dedupe_window = dedupe;
   return o;
 }
 

@@ -241,36 +241,138 @@ JOURNAL_TEST("command ids survive a reopen") {
   CHECK(j->last_revision(alice).value() == 1);
 }
 
-JOURNAL_TEST("the dedupe window is bounded by count") {
+/// Options of backend `B` with a per-stream dedupe window of `window` events.
+template <class B>
+journal_options with_window(uint32_t window) {
   journal_options opts;
-  if constexpr (std::is_same_v<TestType, lmdb_backend>)
+  if constexpr (std::is_same_v<B, lmdb_backend>)
     opts = lmdb_backend::default_options();
-  opts.dedupe_max_entries = 3;
-  TestType j{opts};
-  for (int i = 0; i < 5; ++i)
-    REQUIRE(
-      j->append(req(alice, {ev("t", "x")}, {}, "cmd-" + std::to_string(i))));
-  CHECK(j->stats()->remembered_commands == 3);
-  // cmd-4 is remembered, cmd-0 forgotten: a retry writes again.
-  CHECK(j->append(req(alice, {ev("t", "x")}, {}, "cmd-4"))->duplicate);
-  auto old = j->append(req(alice, {ev("t", "x")}, {}, "cmd-0"));
-  REQUIRE(old);
-  CHECK_FALSE(old->duplicate);
-  CHECK(j->last_revision(alice).value() == 6);
+  opts.dedupe_window = window;
+  return opts;
 }
 
-JOURNAL_TEST("the dedupe window is bounded by age") {
+JOURNAL_TEST("the dedupe window is the stream's last events") {
+  TestType j{with_window<TestType>(4)};
+  REQUIRE(j->append(req(alice, {ev("t", "x")}, {}, "cmd-0"))); // revision 1
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(j->append(req(alice, {ev("t", "x")}))); // revisions 2..4
+  // Revision 1 is among the last 4 events: recognised.
+  auto dup = j->append(req(alice, {ev("t", "x")}, {}, "cmd-0"));
+  REQUIRE(dup);
+  CHECK(dup->duplicate);
+  CHECK(dup->first_revision == 1);
+  CHECK(j->find_command(alice, "cmd-0").value().has_value());
+  REQUIRE(j->append(req(alice, {ev("t", "x")}))); // revision 5
+  // Now it is not: a retry is a new command.
+  CHECK_FALSE(j->find_command(alice, "cmd-0").value().has_value());
+  auto again = j->append(req(alice, {ev("t", "x")}, {}, "cmd-0"));
+  REQUIRE(again);
+  CHECK_FALSE(again->duplicate);
+  CHECK(again->first_revision == 6);
+}
+
+JOURNAL_TEST("load on other streams does not shrink a stream's dedupe window") {
+  TestType j{with_window<TestType>(8)};
+  REQUIRE(j->append(req(alice, {ev("t", "a")}, {}, "edge")));
+  for (int i = 0; i < 7; ++i)
+    REQUIRE(j->append(req(alice, {ev("t", "a")})));
+  // Thousands of commands with ids on other streams, batched like load.
+  for (int c = 0; c < 40; ++c) {
+    write_batch b;
+    for (int k = 0; k < 100; ++k)
+      b.appends.push_back(req({"load", "s" + std::to_string(k)}, {ev("t", "l")},
+                              {}, "load-" + std::to_string(c * 100 + k)));
+    REQUIRE(j->commit(b));
+  }
+  j.reopen();
+  // At the window's edge (the 8th last event of alice): still recognised.
+  auto dup = j->append(req(alice, {ev("t", "a")}, {}, "edge"));
+  REQUIRE(dup);
+  CHECK(dup->duplicate);
+  CHECK(dup->first_revision == 1);
+  CHECK(j->last_revision(alice).value() == 8);
+  CHECK(
+    j->append(req({"load", "s7"}, {ev("t", "l")}, {}, "load-3907"))->duplicate);
+}
+
+JOURNAL_TEST("an append at the window's edge is found whole") {
+  TestType j{with_window<TestType>(3)};
+  REQUIRE(j->append(
+    req(alice, {ev("t", "1"), ev("t", "2"), ev("t", "3")}, {}, "multi")));
+  REQUIRE(j->append(req(alice, {ev("t", "4")})));
+  // Only revision 3 of "multi" is among the last 3 events; the result is
+  // the whole append.
+  auto found = j->find_command(alice, "multi").value();
+  REQUIRE(found);
+  CHECK(found->first_revision == 1);
+  CHECK(found->last_revision == 3);
+  CHECK(found->last_position == found->first_position + 2);
+  CHECK(found->duplicate);
+}
+
+JOURNAL_TEST("a dedupe window of 0 turns deduplication off") {
+  TestType j{with_window<TestType>(0)};
+  REQUIRE(j->append(req(alice, {ev("t", "x")}, {}, "cmd")));
+  auto again = j->append(req(alice, {ev("t", "x")}, {}, "cmd"));
+  REQUIRE(again);
+  CHECK_FALSE(again->duplicate);
+  CHECK(j->last_revision(alice).value() == 2);
+}
+
+JOURNAL_TEST("the log reads in commit order and locates partition positions") {
   journal_options opts;
   if constexpr (std::is_same_v<TestType, lmdb_backend>)
     opts = lmdb_backend::default_options();
-  opts.dedupe_max_age = std::chrono::seconds{0};
+  opts.partitions = 4;
   TestType j{opts};
-  REQUIRE(j->append(req(alice, {ev("t", "x")}, {}, "cmd-a")));
-  // Any later commit evicts the entry, which is older than 0 s by then.
-  REQUIRE(j->append(req(bob, {ev("t", "x")})));
-  auto again = j->append(req(alice, {ev("t", "x")}, {}, "cmd-a"));
-  REQUIRE(again);
-  CHECK_FALSE(again->duplicate);
+  for (int c = 0; c < 30; ++c) {
+    write_batch b;
+    for (int k = 0; k < 5; ++k)
+      b.appends.push_back(
+        req({"log", "s" + std::to_string((c * 5 + k) % 11)}, {ev("t", "x")}));
+    REQUIRE(j->commit(b));
+  }
+  std::vector<position> seen(4, 0);
+  uint64_t prev = 0, count = 0;
+  std::vector<std::pair<uint64_t, std::pair<partition_id, position>>> order;
+  auto err = j->scan_log(0, [&](uint64_t seq, const event_view& v) {
+    CHECK(seq > prev);
+    prev = seq;
+    CHECK(v.pos == seen[v.partition] + 1); // each partition in order
+    seen[v.partition] = v.pos;
+    order.push_back({seq, {v.partition, v.pos}});
+    ++count;
+    return true;
+  });
+  CHECK_FALSE(err);
+  CHECK(count == 150);
+  // locate() finds each event's sequence number; scan_log resumes there.
+  for (const auto& [seq, at] : order) {
+    auto found = j->locate(at.first, at.second);
+    REQUIRE(found);
+    CHECK(*found == std::optional<uint64_t>{seq});
+  }
+  auto [mid_seq, mid] = order[70];
+  bool first = true;
+  REQUIRE_FALSE(j->scan_log(mid_seq, [&](uint64_t seq, const event_view& v) {
+    CHECK(seq == mid_seq);
+    CHECK(v.partition == mid.first);
+    CHECK(v.pos == mid.second);
+    first = false;
+    return false;
+  }));
+  CHECK_FALSE(first);
+  CHECK_FALSE(j->locate(0, seen[0] + 1).value().has_value());
+  CHECK_FALSE(j->locate(4, 1));
+  // Truncated events leave the log.
+  REQUIRE(j->truncate_partition(0, 0));
+  uint64_t left = 0;
+  REQUIRE_FALSE(j->scan_log(0, [&](uint64_t, const event_view& v) {
+    CHECK(v.partition != 0);
+    ++left;
+    return true;
+  }));
+  CHECK(left == 150 - seen[0]);
 }
 
 JOURNAL_TEST("invalid appends are refused and write nothing") {

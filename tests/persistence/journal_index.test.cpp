@@ -237,3 +237,37 @@ TEST_CASE("a format-1 directory is refused with the command that converts it",
   mdb_txn_abort(txn);
   mdb_env_close(env);
 }
+
+TEST_CASE("dedupe works from the log when the cache holds nothing",
+          "[persistence][lmdb][dedupe]") {
+  auto opts = small_tail(4, 64);
+  opts.dedupe_cache_bytes = 0; // every stream is read from the log
+  lmdb_backend j{opts};
+  for (int i = 0; i < 50; ++i)
+    REQUIRE(j->append(one(nth(i % 5), "x", "cmd-" + std::to_string(i))));
+  CHECK(j->stats().value().remembered_commands == 0);
+  for (int i = 0; i < 50; ++i) {
+    auto again = j->append(one(nth(i % 5), "x", "cmd-" + std::to_string(i)));
+    REQUIRE(again);
+    CHECK(again->duplicate);
+    CHECK(again->first_revision == static_cast<revision>(i / 5 + 1));
+  }
+  CHECK(j->last_revision(nth(0)).value() == 10);
+}
+
+TEST_CASE("the dedupe cache answers for active streams and is bounded",
+          "[persistence][lmdb][dedupe]") {
+  auto opts = small_tail(4, 64);
+  opts.dedupe_cache_bytes = 64 << 10;
+  lmdb_backend j{opts};
+  for (int i = 0; i < 2000; ++i)
+    REQUIRE(j->append(one(nth(i % 500), "x", "c" + std::to_string(i))));
+  auto st = j->stats().value();
+  CHECK(st.remembered_commands > 0);
+  CHECK(st.dedupe_cache_bytes <= (64u << 10));
+  // Evicted or not, every id in the window is recognised.
+  for (int i = 0; i < 2000; i += 37)
+    CHECK(j->find_command(nth(i % 500), "c" + std::to_string(i))
+            .value()
+            .has_value());
+}

@@ -32,7 +32,7 @@ struct runtime_config {
   /// annals.data-dir: the journal's directory.
   std::string data_dir = "annals-data";
   /// annals.partitions, annals.sync ("fsync" or "unsafe-no-sync"),
-  /// annals.max-map-mb, annals.dedupe-entries, annals.dedupe-age.
+  /// annals.max-map-mb, annals.dedupe-window.
   journal_options journal;
   /// annals.snapshot-every, annals.passivate-after, annals.max-live.
   host_options hosts;
@@ -60,8 +60,7 @@ private:
   std::string sync_;
   uint32_t partitions_ = 0;
   size_t max_map_mb_ = 0;
-  size_t dedupe_entries_ = 0;
-  caf::timespan dedupe_age_{0};
+  size_t dedupe_window_ = 0;
   size_t snapshot_every_ = 0;
   caf::timespan passivate_after_{0};
   size_t max_live_ = 0;

@@ -31,6 +31,13 @@ public:
                             const event_visitor& f) const override {
     return inner_->scan_partition(p, from, f);
   }
+  caf::error scan_log(uint64_t from, const log_visitor& f) const override {
+    return inner_->scan_log(from, f);
+  }
+  caf::expected<std::optional<uint64_t>> locate(partition_id p,
+                                                position pos) const override {
+    return inner_->locate(p, pos);
+  }
   caf::expected<std::optional<append_result>>
   find_command(const stream_id& s, const std::string& id) const override {
     return inner_->find_command(s, id);

@@ -38,7 +38,10 @@ struct journal_stats {
   /// One entry per append (a stream's events of one command).
   uint64_t stream_index_entries = 0;
   uint64_t snapshots = 0;
+  /// Command ids in the dedupe window's cache (LMDB) or window (memory),
+  /// and the cache's memory.
   uint64_t remembered_commands = 0;
+  uint64_t dedupe_cache_bytes = 0;
   /// Events whose index entries are still only in memory (LMDB journal:
   /// written to the durable indexes in bulk by later commits).
   uint64_t unindexed_events = 0;
@@ -124,8 +127,25 @@ public:
                  std::size_t max
                  = std::numeric_limits<std::size_t>::max()) const;
 
+  /// Visits the events of all partitions in commit order from log sequence
+  /// number `from` on, each with its sequence number (increasing, not
+  /// necessarily dense). The cheapest way to read everything: one
+  /// sequential cursor. Each record's checksum is verified.
+  /// @returns `corrupt_record` (naming the sequence number) on damage.
+  using log_visitor = std::function<bool(uint64_t seq, const event_view&)>;
+  virtual caf::error scan_log(uint64_t from, const log_visitor& f) const = 0;
+
+  /// The log sequence number of partition `p`'s position `pos`, or none if
+  /// the partition does not reach `pos`. With `scan_log`, a reader resumes
+  /// a partition (or, from the lowest of several, many partitions) in
+  /// commit order.
+  /// @returns `invalid_argument` for a partition out of range.
+  virtual caf::expected<std::optional<uint64_t>> locate(partition_id p,
+                                                        position pos) const = 0;
+
   /// The original result of command `command_id` on `stream` (with
-  /// `duplicate` set), if it is still in the dedupe window.
+  /// `duplicate` set), if it is still in the dedupe window (see
+  /// `journal_options::dedupe_window`).
   virtual caf::expected<std::optional<append_result>>
   find_command(const stream_id& stream,
                const std::string& command_id) const = 0;

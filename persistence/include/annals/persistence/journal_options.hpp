@@ -2,7 +2,6 @@
 // Part of the persistence module: journal configuration.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -35,12 +34,17 @@ struct journal_options {
   /// Largest payload of one event or snapshot.
   std::size_t max_payload_bytes = std::size_t{4} << 20;
 
-  /// Dedupe window: a command id is remembered while it is among the last
-  /// `dedupe_max_entries` command ids appended (journal-wide) AND younger
-  /// than `dedupe_max_age`. Older ids are forgotten; a retry after that is
-  /// treated as a new command.
-  uint64_t dedupe_max_entries = 1'000'000;
-  std::chrono::seconds dedupe_max_age = std::chrono::hours{24};
+  /// Dedupe window, per stream: a command id is recognised while the last
+  /// event of its append is among the last `dedupe_window` events of its
+  /// stream -- at any throughput, any age, across restarts (the ids are
+  /// read from the events themselves). A retry after that is a new command.
+  /// 0 turns deduplication off.
+  uint32_t dedupe_window = 256;
+
+  /// LMDB journal: memory for the recent command ids of active streams (a
+  /// cache in front of the log; a stream not in it is read from the log,
+  /// at most `dedupe_window` events).
+  std::size_t dedupe_cache_bytes = std::size_t{64} << 20;
 
   /// LMDB journal: the most events whose index entries may wait in memory
   /// (the tail) before commits write them to the durable indexes faster.
