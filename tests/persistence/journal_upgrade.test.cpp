@@ -149,6 +149,23 @@ TEST_CASE("upgrade carries every event, snapshot, checkpoint, read model and "
   check_same(*expected_journal(h), *open_read_only(dir), h);
 }
 
+TEST_CASE("upgrade of an empty format-1 journal gives an empty journal with "
+          "the same partition count",
+          "[persistence][upgrade]") {
+  annals::testing::temp_dir tmp;
+  auto dir = tmp.sub("data");
+  history h;
+  h.partitions = 3;
+  make_format1(h, dir);
+  auto rep = upgrade_lmdb_journal(dir);
+  INFO(error_text(rep));
+  REQUIRE(rep);
+  CHECK(rep->upgraded);
+  CHECK(rep->events_total == 0);
+  CHECK(rep->partitions == 3);
+  check_same(*expected_journal(h), *open_read_only(dir), h);
+}
+
 TEST_CASE("a command id reused on a stream after the old dedupe window stays "
           "with the append that the old window remembers",
           "[persistence][upgrade]") {
