@@ -501,8 +501,14 @@ upgrade_lmdb_journal(const std::string& dir, const upgrade_observer& observer) {
     if (auto excl = env_exclusive::acquire(dir); !excl)
       return std::move(excl.error());
     auto old = detail::format1::reader::open(dir);
-    if (old)
-      return upgrader{dir, std::move(*old), observer}.run();
+    if (old) {
+      auto done = upgrader{dir, std::move(*old), observer}.run();
+      // A failed run leaves the old journal in place; free the space of
+      // its partial copy (a disk-full failure would otherwise persist).
+      if (!done)
+        std::filesystem::remove_all(dir + "/upgrade.tmp", ec);
+      return done;
+    }
     if (!is(old.error(), journal_errc::unsupported_format))
       return std::move(old.error());
     not_format1 = std::move(old.error());

@@ -106,6 +106,16 @@ public:
     REQUIRE(mdb_txn_commit(txn) == 0);
   }
 
+  /// Overwrites the stored partition count (its streams are then stored
+  /// in partitions their hash does not name).
+  void set_partition_count(uint32_t n) {
+    MDB_txn* txn = begin();
+    std::string v;
+    detail::byte_writer{v}.u32le(n);
+    put(txn, meta, "partitions", v);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+  }
+
 private:
   enum table : std::size_t {
     meta,

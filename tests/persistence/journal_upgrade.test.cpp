@@ -291,6 +291,20 @@ TEST_CASE("upgrade of a damaged or missing journal fails and leaves it as it "
           != std::string::npos);
     CHECK(file_bytes(dir + "/data.mdb") == before);
     CHECK_FALSE(fs::exists(dir + "/data.mdb.format1"));
+    CHECK_FALSE(fs::exists(dir + "/upgrade.tmp")); // its space is freed
+  }
+  SECTION("streams are stored in other partitions than their hash names") {
+    auto dir = tmp.sub("data");
+    make_format1(annals::testing::random_history(3, 50, 4), dir);
+    annals::testing::format1_writer{dir, 4}.set_partition_count(5);
+    auto before = file_bytes(dir + "/data.mdb");
+    auto rep = upgrade_lmdb_journal(dir);
+    REQUIRE_FALSE(rep);
+    CHECK(is(rep.error(), journal_errc::storage_error));
+    CHECK(describe(rep.error()).find(" landed at partition ")
+          != std::string::npos);
+    CHECK(file_bytes(dir + "/data.mdb") == before);
+    CHECK_FALSE(fs::exists(dir + "/upgrade.tmp"));
   }
   SECTION("the directory has no journal") {
     auto rep = upgrade_lmdb_journal(tmp.path());

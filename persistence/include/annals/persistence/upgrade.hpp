@@ -77,7 +77,8 @@ using upgrade_observer = std::function<void(const upgrade_report&)>;
 ///   identical after the upgrade, except `command_ids_dropped` (see there).
 ///   Command ids are remembered afresh: each for a whole dedupe window from
 ///   the upgrade, which is never shorter than before.
-/// - On any error the old journal is untouched.
+/// - On any error the old journal is untouched and the partial copy is
+///   removed.
 ///
 /// # Errors
 /// `invalid_argument` (`dir` has no `data.mdb`), `locked` (a node holds the
