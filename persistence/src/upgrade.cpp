@@ -217,7 +217,18 @@ private:
       return err;
     if (auto err = copy_rest())
       return err;
-    journal_.reset(); // closes the environment; nothing is open in tmp_
+    journal_.reset();
+    // Index the events still waiting in the journal's in-memory tail: one
+    // commit with a tail limit of 0 writes them all, so the new journal
+    // opens without rescanning its log and a read-only reader (which has no
+    // tail) needs no rescan per read.
+    opts.max_unindexed_events = 0;
+    auto reopened = open_lmdb_journal(tmp_, opts);
+    if (!reopened)
+      return std::move(reopened.error());
+    if (auto res = (*reopened)->commit(write_batch{}); !res)
+      return std::move(res.error());
+    reopened->reset();
     if (auto err = sync_path(tmp_ + "/data.mdb", false))
       return err;
     return sync_path(tmp_, true);

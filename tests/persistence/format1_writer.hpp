@@ -24,7 +24,7 @@ public:
     : partitions_(partitions) {
     REQUIRE(mdb_env_create(&env_) == 0);
     mdb_env_set_maxdbs(env_, 16);
-    REQUIRE(mdb_env_set_mapsize(env_, std::size_t{64} << 20) == 0);
+    REQUIRE(mdb_env_set_mapsize(env_, std::size_t{1} << 30) == 0);
     REQUIRE(mdb_env_open(env_, dir.c_str(), MDB_NOSYNC, 0644) == 0);
     MDB_txn* txn = begin();
     for (std::size_t i = 0; i < detail::format1::tables.size(); ++i)

@@ -213,8 +213,8 @@ inline void write_format1(const history& h, const std::string& dir) {
 
 /// Checks that `got` reads like `want` after committing `h`: every event of
 /// every partition and stream (with revisions, positions and metadata), the
-/// snapshots, checkpoints, read models, owner epochs and remembered command
-/// ids; and that `got` verifies clean.
+/// snapshots, checkpoints, read models, owner epochs, epoch lineages and
+/// remembered command ids; and that `got` verifies clean.
 inline void check_same(const journal& want, const journal& got,
                        const history& h) {
   REQUIRE(got.partition_count() == want.partition_count());
@@ -231,6 +231,7 @@ inline void check_same(const journal& want, const journal& got,
     REQUIRE(b);
     CHECK(*b == *a);
     CHECK(got.partition_epoch(p) == want.partition_epoch(p));
+    CHECK(got.partition_lineage(p) == want.partition_lineage(p));
   }
   std::set<std::pair<stream_id, revision>> snaps;
   std::set<std::string> models;

@@ -63,10 +63,13 @@ using upgrade_observer = std::function<void(const upgrade_report&)>;
 /// events with type, schema version, timestamp, correlation and causation
 /// ids and payload), checking that every append lands at the revisions and
 /// positions it had; then snapshots, checkpoints, read-model rows and each
-/// partition's owner epoch. The new journal is fsynced and verified (its
-/// `verify()` and partition ends) before the switch: the old `data.mdb` is
-/// kept as `data.mdb.format1` (a hard link) and the new file is renamed
-/// over `data.mdb` (atomic); `lock.mdb` of the old environment is removed.
+/// partition's owner epoch (the epoch lineage follows from the events'
+/// epochs). A last commit writes every index entry still held in memory,
+/// so the new journal opens without rescanning its log. The new journal is
+/// fsynced and verified (`verify()`, event count, partition ends, epochs)
+/// before the switch: the old `data.mdb` is kept as `data.mdb.format1` (a
+/// hard link) and the new file is renamed over `data.mdb` (atomic);
+/// `lock.mdb` of the old environment is removed.
 ///
 /// # Guarantees
 /// - A crash or kill at any moment leaves `dir/data.mdb` either the
