@@ -84,6 +84,15 @@ TEST_CASE("upgrade converts the golden format-1 journal that the format-1 "
   fs::copy_file(golden, dir + "/data.mdb");
   auto h = annals::testing::golden_history();
   auto want = expected_journal(h);
+  // The journal refuses it, naming the command that converts it.
+  {
+    auto refused = open_lmdb_journal(dir);
+    REQUIRE_FALSE(refused);
+    CHECK(is(refused.error(), journal_errc::unsupported_format));
+    CHECK(describe(refused.error()).find("annals-journal upgrade " + dir)
+          != std::string::npos);
+  }
+  CHECK(file_bytes(dir + "/data.mdb") == file_bytes(golden));
   auto rep = upgrade_lmdb_journal(dir);
   INFO(error_text(rep));
   REQUIRE(rep);
