@@ -391,7 +391,8 @@ TEST_CASE("a kill at any moment of annals-journal upgrade leaves the intact "
           "old journal or the complete new one, and a re-run finishes",
           "[persistence][upgrade][kill]") {
   annals::testing::temp_dir tmp;
-  auto h = annals::testing::random_history(7, 2500, 16);
+  // 1200 appends: two commits of the copy (1024 appends each at most).
+  auto h = annals::testing::random_history(7, 1200, 16);
   auto want = expected_journal(h);
   auto pristine = tmp.sub("pristine");
   make_format1(h, pristine);
