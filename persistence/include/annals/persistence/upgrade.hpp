@@ -89,9 +89,11 @@ using upgrade_observer = std::function<void(const upgrade_report&)>;
 /// `annals-journal` reader: the message names the pid), `unsupported_format`
 /// (neither format 1 nor this build's format), `corrupt_record` /
 /// `corrupt_snapshot` / `corrupt_storage` (the old journal is damaged; the
-/// message names where), `io_error`, `storage_error`, `journal_full`, or
-/// `storage_error` naming the append whose new revision or position would
-/// differ (a bug; nothing is switched).
+/// message names where), `io_error`, `journal_full` (no room for the copy
+/// beside the old journal), `storage_error` (also naming an append that
+/// would land at other revisions or positions than it had, e.g. a stream
+/// stored in a partition its hash does not name). Nothing is switched after
+/// an error.
 ///
 /// # Concurrency
 /// Blocking, for as long as the copy takes; call it from a tool, not from
