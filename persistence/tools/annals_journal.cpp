@@ -5,6 +5,7 @@
 //   annals-journal stream <dir> <category> <id> [from-revision]
 //   annals-journal partition <dir> <partition> [from-position]
 //   annals-journal verify <dir>
+//   annals-journal upgrade <dir>                   convert format 1 in place
 //
 // Exit codes: 0 ok, 1 the journal has problems or an operation failed,
 // 2 usage error. `verify` runs the check in a child process, so that a
@@ -16,7 +17,13 @@
 // command reads one consistent state (the node's last commit before it
 // began); `verify` checks one such snapshot, holding its read transaction
 // for as long as it runs (the node's data file may grow meanwhile).
+//
+// `upgrade` is the exception: it takes the directory's lock (so it refuses
+// to run beside a node or a reader) and converts a format-1 journal to this
+// build's format crash-safely (annals/persistence/upgrade.hpp), printing its
+// progress; on a journal already in this format it says so and exits 0.
 #include "annals/persistence/journal.hpp"
+#include "annals/persistence/upgrade.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,7 +46,8 @@ int usage() {
                "       annals-journal ends <dir>\n"
                "       annals-journal stream <dir> <category> <id> [from]\n"
                "       annals-journal partition <dir> <partition> [from]\n"
-               "       annals-journal verify <dir>\n");
+               "       annals-journal verify <dir>\n"
+               "       annals-journal upgrade <dir>\n");
   return 2;
 }
 
@@ -143,6 +151,69 @@ int verify(const std::string& dir) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+const char* stage_name(upgrade_report::stage x) {
+  switch (x) {
+  case upgrade_report::stage::copying:
+    return "copying";
+  case upgrade_report::stage::verifying:
+    return "verifying";
+  case upgrade_report::stage::switching:
+    return "switching";
+  case upgrade_report::stage::done:
+    break;
+  }
+  return "done";
+}
+
+int upgrade(const std::string& dir) {
+  // One line per stage, and while copying one per percent at most (one per
+  // commit on a small journal), flushed so that a pipe sees it at once.
+  auto stage = upgrade_report::stage::done;
+  uint64_t printed = 0;
+  auto progress = [&](const upgrade_report& r) {
+    if (r.at == upgrade_report::stage::done)
+      return;
+    if (r.at == stage && r.events_copied < r.events_total
+        && (r.events_copied - printed) * 100 < r.events_total)
+      return;
+    stage = r.at;
+    printed = r.events_copied;
+    std::printf("upgrade: %s: %llu of %llu events copied\n", stage_name(r.at),
+                static_cast<unsigned long long>(r.events_copied),
+                static_cast<unsigned long long>(r.events_total));
+    std::fflush(stdout);
+  };
+  auto rep = upgrade_lmdb_journal(dir, progress);
+  if (!rep) {
+    std::fprintf(stderr, "annals-journal: %s\n", describe(rep.error()).c_str());
+    return 1;
+  }
+  if (!rep->upgraded) {
+    std::printf("upgrade: %s is already in format %u; nothing to do\n",
+                dir.c_str(), rep->to_format);
+    return 0;
+  }
+  std::printf("upgrade: done: format %u -> %u, %u partitions, %llu events in "
+              "%llu appends, %llu snapshots, %llu checkpoints, %llu read-model "
+              "rows, %llu partition epochs\n",
+              rep->from_format, rep->to_format, rep->partitions,
+              static_cast<unsigned long long>(rep->events_copied),
+              static_cast<unsigned long long>(rep->appends_copied),
+              static_cast<unsigned long long>(rep->snapshots),
+              static_cast<unsigned long long>(rep->checkpoints),
+              static_cast<unsigned long long>(rep->model_rows),
+              static_cast<unsigned long long>(rep->epochs));
+  if (rep->command_ids_dropped > 0)
+    std::printf("upgrade: %llu appends shared their command id with another "
+                "append of their stream (a retry after the dedupe window); "
+                "they were copied without it\n",
+                static_cast<unsigned long long>(rep->command_ids_dropped));
+  std::printf("upgrade: the old journal is kept as %s; delete it when the "
+              "node runs well\n",
+              rep->backup.c_str());
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +223,8 @@ int main(int argc, char** argv) {
   std::string dir = argv[2];
   if (cmd == "verify")
     return verify(dir);
+  if (cmd == "upgrade")
+    return argc == 3 ? upgrade(dir) : usage();
   auto j = open_dir(dir);
   if (!j)
     return 1;
