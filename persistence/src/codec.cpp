@@ -65,64 +65,6 @@ void byte_writer::str16(std::string_view s) {
 
 // -- byte_reader --------------------------------------------------------------
 
-bool byte_reader::take(std::size_t k) noexcept {
-  if (!ok_ || n_ - off_ < k) {
-    ok_ = false;
-    return false;
-  }
-  return true;
-}
-
-uint8_t byte_reader::u8() {
-  if (!take(1))
-    return 0;
-  return p_[off_++];
-}
-
-uint16_t byte_reader::u16be() {
-  if (!take(2))
-    return 0;
-  uint16_t x = static_cast<uint16_t>((p_[off_] << 8) | p_[off_ + 1]);
-  off_ += 2;
-  return x;
-}
-
-uint32_t byte_reader::u32be() {
-  if (!take(4))
-    return 0;
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i)
-    x = (x << 8) | p_[off_++];
-  return x;
-}
-
-uint64_t byte_reader::u64be() {
-  if (!take(8))
-    return 0;
-  uint64_t x = 0;
-  for (int i = 0; i < 8; ++i)
-    x = (x << 8) | p_[off_++];
-  return x;
-}
-
-uint32_t byte_reader::u32le() {
-  if (!take(4))
-    return 0;
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i)
-    x |= static_cast<uint32_t>(p_[off_++]) << (8 * i);
-  return x;
-}
-
-uint64_t byte_reader::u64le() {
-  if (!take(8))
-    return 0;
-  uint64_t x = 0;
-  for (int i = 0; i < 8; ++i)
-    x |= static_cast<uint64_t>(p_[off_++]) << (8 * i);
-  return x;
-}
-
 std::string byte_reader::str16() {
   if (!take(2))
     return {};
@@ -144,29 +86,6 @@ std::vector<std::byte> byte_reader::blob32() {
     std::memcpy(out.data(), p_ + off_, len);
   off_ += len;
   return out;
-}
-
-std::string_view byte_reader::view16() {
-  if (!take(2))
-    return {};
-  std::size_t len = p_[off_] | (p_[off_ + 1] << 8);
-  off_ += 2;
-  if (!take(len))
-    return {};
-  std::string_view s{reinterpret_cast<const char*>(p_ + off_), len};
-  off_ += len;
-  return s;
-}
-
-const std::byte* byte_reader::view32(std::size_t& len) {
-  len = u32le();
-  if (!take(len)) {
-    len = 0;
-    return nullptr;
-  }
-  auto ptr = reinterpret_cast<const std::byte*>(p_ + off_);
-  off_ += len;
-  return ptr;
 }
 
 // -- keys -------------------------------------------------------------------

@@ -98,8 +98,10 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 }
 
 inline uint64_t suffix_u64be(std::string_view key) {
-  byte_reader r{key.data() + key.size() - 8, 8};
-  return r.u64be();
+  uint64_t x = 0;
+  for (std::size_t i = key.size() - 8; i < key.size(); ++i)
+    x = (x << 8) | static_cast<unsigned char>(key[i]);
+  return x;
 }
 
 inline std::string u32be_key(uint32_t x) {
