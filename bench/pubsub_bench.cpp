@@ -18,7 +18,8 @@
 //    full all the time) shows the live delivery rate with 1/4/16
 //    subscribers. Every run checks that each subscriber received every
 //    acknowledged event exactly once. 1b repeats the paced 1-subscriber run
-//    under four CAF scheduler settings (policy, max-threads), interleaved.
+//    with annals::config's default scheduler beside other CAF scheduler
+//    settings (policy, max-threads), interleaved.
 //
 // 2. Fan-out catch-up. A history (default 200k events, 120-byte payloads,
 //    1 event per append over 1000 streams) is written once with
@@ -46,7 +47,8 @@
 //    `scan_partition` call (what a cursor pays per dirty partition).
 //
 // Figures are medians of --reps repetitions (default 3). The CAF scheduler
-// runs with CAF's defaults unless --threads / --policy are given.
+// runs with annals::config's defaults (policy stealing, CAF's max-threads)
+// unless --threads / --policy are given.
 //
 // Usage: pubsub_bench [--quick] [--reps=N] [--seconds=S] [--rate=R]
 //          [--window=W] [--history=N] [--batch=B] [--threads=N]
@@ -57,6 +59,7 @@
 #include "annals/persistence/journal.hpp"
 #include "annals/runtime.hpp"
 
+#include "bench_scheduler.hpp"
 #include "bench_support.hpp"
 #include "sample_account.hpp"
 
@@ -136,7 +139,7 @@ struct settings {
   uint64_t history = 200'000;
   std::size_t batch = 256; ///< subscription_options::batch_size
   std::size_t threads = 0; ///< scheduler.max-threads; 0 = CAF's default
-  std::string policy;      ///< scheduler.policy; empty = CAF's default
+  std::string policy; ///< scheduler.policy; empty = annals::config's default
   bool verbose = false;
 };
 
@@ -153,7 +156,7 @@ void usage(std::FILE* out) {
          "  --history=N  pre-written events for catch-up (default 200000)\n"
          "  --batch=B    subscription batch size (default 256)\n"
          "  --threads=N  scheduler.max-threads (default: CAF's)\n"
-         "  --policy=P   scheduler.policy (default: CAF's)\n"
+         "  --policy=P   scheduler.policy (default: annals::config's)\n"
          "  --verbose    print every run\n");
 }
 
@@ -1231,15 +1234,14 @@ int main(int argc, char** argv) {
       bench_config conf{cfg};
       caf::actor_system sys{conf};
       std::printf(
-        "CAF %d.%d.%d, scheduler.policy=%s, scheduler.max-threads=%s"
-        " (%zu workers); journal: default options (1024 partitions,"
-        " fsync); subscription batch size %zu; %d repetition%s, "
+        "CAF %d.%d.%d, scheduler %s (%s); journal: default options (1024 "
+        "partitions, fsync); subscription batch size %zu; %d repetition%s, "
         "medians\n\n",
         CAF_VERSION / 10000, CAF_VERSION / 100 % 100, CAF_VERSION % 100,
-        cfg.policy.empty() ? "default (stealing)" : cfg.policy.c_str(),
-        cfg.threads > 0 ? std::to_string(cfg.threads).c_str() : "default",
-        sys.scheduler().num_workers(), cfg.batch, cfg.reps,
-        cfg.reps == 1 ? "" : "s");
+        scheduler_of(sys).c_str(),
+        cfg.policy.empty() && cfg.threads == 0 ? "annals::config's default"
+                                               : "--policy / --threads",
+        cfg.batch, cfg.reps, cfg.reps == 1 ? "" : "s");
     }
     std::fflush(stdout);
 
@@ -1328,15 +1330,22 @@ int main(int argc, char** argv) {
       std::size_t threads;
       const char* policy;
     };
-    const variant variants[] = {{"CAF defaults", 0, ""},
-                                {"max-threads=2", 2, ""},
+    // The first row is what a user who changes nothing gets.
+    const variant variants[] = {{"annals default", 0, ""},
+                                {"stealing, max-threads=2", 2, "stealing"},
                                 {"policy=sharing", 0, "sharing"},
                                 {"sharing, max-threads=2", 2, "sharing"}};
     live_params vp = cells[0].p;
     vp.seconds = std::max(1.0, cfg.seconds * 0.75);
+    std::string default_sched;
+    {
+      bench_config plain{settings{}};
+      caf::actor_system probe{plain};
+      default_sched = scheduler_of(probe);
+    }
     std::printf("1b. scheduler settings, paced 1 subscriber (%.1f s runs, "
-                "variants interleaved):\n",
-                vp.seconds);
+                "variants interleaved; annals default = %s):\n",
+                vp.seconds, default_sched.c_str());
     std::vector<std::vector<live_result>> vres(std::size(variants));
     for (int rep = 0; rep < cfg.reps; ++rep)
       for (std::size_t v = 0; v < std::size(variants); ++v) {

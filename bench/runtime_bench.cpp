@@ -44,7 +44,8 @@
 //   raw-1       one LMDB write txn + commit per command: what an aggregate
 //               without group commit could do at best.
 //
-// Every run gets a fresh temporary directory and a fresh actor system; each
+// Every run gets a fresh temporary directory and a fresh actor system (with
+// annals::config's scheduler settings unless --policy / --threads); each
 // figure is the median of --reps repetitions; each section prints the device
 // flush latency (4 KiB pwrite + fdatasync) probed before and after its runs;
 // a measurement whose probes differ by more than 3x (the device changed its
@@ -71,13 +72,13 @@
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
 
+#include "bench_scheduler.hpp"
 #include "bench_support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/atom.hpp>
 #include <caf/duration.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scheduler/abstract_coordinator.hpp>
 #include <lmdb.h>
 
 #include <fcntl.h>
@@ -111,7 +112,6 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -243,8 +243,8 @@ void usage(std::FILE* out) {
     "  --seconds=N    timed part of each runtime run (default 2.5)\n"
     "  --reps=N       repetitions of (a) and (b) (default 3)\n"
     "  --only=LIST    run only these sections (default abcd)\n"
-    "  --policy=P     CAF scheduler policy of the main runs (default "
-    "stealing)\n"
+    "  --policy=P     CAF scheduler policy of the main runs (default: "
+    "annals::config's, stealing)\n"
     "  --threads=N    scheduler.max-threads of the main runs (default: "
     "CAF's)\n"
     "  --diagnose     always re-run (b) with other settings\n"
@@ -478,7 +478,7 @@ raw_result run_raw(std::size_t batch, double seconds) {
 
 /// A CAF scheduler setting.
 struct sched_cfg {
-  caf::atom_value policy = caf::atom("stealing");
+  std::optional<caf::atom_value> policy; ///< none = annals::config's default
   int threads = 0; ///< scheduler.max-threads; 0 = CAF's default
 };
 
@@ -486,22 +486,12 @@ struct sched_cfg {
 class bench_config : public annals::config {
 public:
   explicit bench_config(const sched_cfg& s) {
-    set("scheduler.policy", s.policy);
+    if (s.policy)
+      set("scheduler.policy", *s.policy);
     if (s.threads > 0)
       set("scheduler.max-threads", s.threads);
   }
 };
-
-/// What the scheduler really is (not what was asked for).
-std::string scheduler_of(caf::actor_system& sys) {
-  std::string type = typeid(sys.scheduler()).name();
-  std::string policy
-    = type.find("work_sharing") != std::string::npos    ? "sharing"
-      : type.find("work_stealing") != std::string::npos ? "stealing"
-                                                        : "other";
-  return policy + "/" + std::to_string(sys.scheduler().num_workers())
-         + " workers";
-}
 
 /// Forwards to the LMDB journal and measures the time the journal writer
 /// spends in `commit` (and which thread it is).
@@ -1442,9 +1432,9 @@ memory_result run_memory(const settings& cfg, const sched_cfg& s) {
 
 // -- the sections -------------------------------------------------------------
 
-/// The scheduler of all runs except the diagnostic variants (--policy,
-/// --threads).
-sched_cfg default_sched{caf::atom("stealing"), 0};
+/// The scheduler of all runs except the diagnostic variants: annals::config's
+/// unless --policy / --threads say otherwise.
+sched_cfg default_sched;
 
 /// Collected for the final target check.
 struct outcome {
@@ -2078,9 +2068,12 @@ int main(int argc, char** argv) {
                 tmp.c_str(), filesystem_of(tmp).c_str());
     std::printf("aggregate bench.account: deposit -> 1 event (payload %zu B, "
                 "journal record ~%zu B with its header), get_balance = "
-                "query; scheduler %s (CAF default) unless noted; clients "
+                "query; scheduler %s (%s) unless noted; clients "
                 "request with a 60 s timeout\n",
-                payload, payload + 95, sched_name.c_str());
+                payload, payload + 95, sched_name.c_str(),
+                default_sched.policy || default_sched.threads > 0
+                  ? "--policy / --threads"
+                  : "annals::config's default");
     std::printf(
       "each run: fresh directory and actor system, timed part %.2g s; "
       "figures are medians of %d run%s; raw baselines: %zu-byte values, "

@@ -135,9 +135,10 @@ int main(int argc, char** argv) {
                 --next;
                 break;
               }
-              window.push_back(self->request(
-                h.actor(), std::chrono::seconds{60},
-                h.make("a" + std::to_string(i), touch::deposit{1})));
+              window.push_back(
+                self->request(h.actor(), std::chrono::seconds{60},
+                              h.make(std::string{"a"}.append(std::to_string(i)),
+                                     touch::deposit{1})));
             }
             if (window.empty())
               return;

@@ -6,12 +6,16 @@
 #include "sample_account.hpp"
 #include "temp_dir.hpp"
 
+#include <caf/policy/work_sharing.hpp>
+#include <caf/policy/work_stealing.hpp>
+#include <caf/scheduler/coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <catch2/catch.hpp>
 
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 using namespace annals;
 using namespace sample;
@@ -504,6 +508,34 @@ TEST_CASE("configuration comes from the command line and an INI file",
   std::string b1 = "--annals.no-such-option=1";
   char* bargv[] = {a0.data(), b1.data()};
   CHECK(bad.parse(2, bargv));
+}
+
+TEST_CASE("the scheduler is work stealing unless the config says otherwise",
+          "[runtime][config]") {
+  using stealing = caf::scheduler::coordinator<caf::policy::work_stealing>;
+  using sharing = caf::scheduler::coordinator<caf::policy::work_sharing>;
+  {
+    annals::config conf;
+    CHECK(caf::get_or(conf, "scheduler.policy", caf::atom(""))
+          == caf::atom("stealing"));
+    caf::actor_system sys{conf};
+    CHECK(dynamic_cast<stealing*>(&sys.scheduler()) != nullptr);
+  }
+  {
+    annals::config conf;
+    std::string a0 = "prog", a1 = "--scheduler.policy=sharing";
+    char* argv[] = {a0.data(), a1.data()};
+    REQUIRE_FALSE(conf.parse(2, argv));
+    caf::actor_system sys{conf};
+    CHECK(dynamic_cast<sharing*>(&sys.scheduler()) != nullptr);
+  }
+  {
+    annals::config conf;
+    std::istringstream ini{"[scheduler]\npolicy='sharing'\n"};
+    REQUIRE_FALSE(conf.parse(caf::actor_system_config::string_list{}, ini));
+    caf::actor_system sys{conf};
+    CHECK(dynamic_cast<sharing*>(&sys.scheduler()) != nullptr);
+  }
 }
 
 TEST_CASE("a writer with a stale owner epoch is refused and writes nothing",

@@ -48,6 +48,11 @@ struct runtime_config {
 /// `--annals.data-dir=...`, or an `[annals]` section of the INI file),
 /// registers annals' message types and error renderers, and loads nothing
 /// else. Derive from it to add your own ID blocks and options.
+///
+/// It sets `scheduler.policy` to `stealing` (CAF's own default, pinned:
+/// measured against `sharing` in the README, "Runtime defaults");
+/// `--scheduler.policy=sharing` or a `[scheduler]` INI section overrides
+/// it, like any CAF option.
 class config : public caf::actor_system_config {
 public:
   config();

@@ -474,8 +474,11 @@ public:
                             && n > opts_.max_events_per_command);
         if (!contiguous || too_long) {
           std::string at;
-          for (auto r : revs)
-            at += (at.empty() ? "" : ",") + std::to_string(r);
+          for (auto r : revs) {
+            if (!at.empty())
+              at += ',';
+            at += std::to_string(r);
+          }
           anomaly("duplicate", s + " " + cmd + " at revisions " + at + " in "
                                  + journals_[o].name);
         }
