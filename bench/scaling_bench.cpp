@@ -53,15 +53,41 @@
 // configuration: annals::config, whatever scheduler it sets); figures are
 // medians of --reps repetitions; the device's flush latency (4 KiB pwrite +
 // fdatasync) is probed before and after each run and printed per series; a
-// repetition whose probes differ by more than 3x is measured again once.
-// The summary says, per point, what bounds it where the counters show it:
-// recoveries per command, the writer's share of time inside
-// journal::commit, the process's CPU use.
+// repetition whose probes differ by more than 3x (some virtual disks
+// alternate between fast and throttled flushes) is measured again once.
+// Every run checks its replies (activation queries return the prefilled
+// balance) and that the journal holds the prefill plus one event per
+// acknowledged deposit.
 //
-// --quick: 10^2, 10^4 and 10^5 aggregates (instead of up to 10^6); 10^5 and
-// 10^6 events (instead of up to 10^7); 3 recovery streams x 2 runtimes; one
-// repetition of 1 s; labelled "quick" in the output and the plots. Well
-// under a minute; the full mode takes a few minutes.
+// What bounds each point, as the summary states it from the counters: more
+// than 30% of the commands recover an aggregate: "recoveries"; else the
+// journal writer inside journal::commit more than 75% of the time: "the
+// device" (a commit takes at most 1.5x raw LMDB's for the same batch) or
+// "the journal" (with the bytes written per commit); else the process using
+// more than 85% of the cores: "CPU"; otherwise "round trip between commits"
+// (the writer waits for the next batch: replies travel to the drivers and
+// their next commands back). For (3): "the replay" if the replay alone
+// takes more than half of the recovery time, "the fixed cost of activating
+// an aggregate" if the recovery takes less than twice that of aggregates
+// with 1 event (measured beside).
+//
+// Output (--out=DIR): scaling_aggregates.csv, scaling_journal_size.csv and
+// scaling_recovery.csv, one row per point, the columns named in the header
+// row (rates per second, times in ms, sizes in MiB, medians); with gnuplot,
+// scaling_aggregates.png, scaling_journal_size.png and scaling_recovery.png
+// (640x400, log x axes, log y for rates, labelled quick or full run, the
+// median fsync probe). Redraw them with `gnuplot -c bench/plots/scaling.gp
+// DIR [LABEL]`.
+//
+// --quick: 10^2, 10^4 and 10^5 aggregates (instead of up to 10^6: no LRU
+// passivation then); 10^5 and 10^6 events (instead of up to 10^7); 3
+// recovery streams x 2 runtimes; one repetition of 1 s, raw baselines of
+// 0.3 s, no re-measuring after a regime change; labelled "quick" in the
+// output and the plots. About half a minute on an idle 2-core machine. The
+// full mode takes several minutes, most of it untimed: the 10^7-event
+// prefill (~100k events/s without fsync; the journal's in-memory index tail
+// reaches its cap), copying it per repetition, opening it (the open
+// rebuilds the tail from the log), and stopping 10^5 live aggregates.
 //
 // Usage: scaling_bench [--quick] [--out=DIR] [--seconds=N] [--reps=N]
 //                      [--only=123] [--aggregates=LIST] [--events=LIST]
@@ -335,6 +361,19 @@ double process_cpu_seconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/// Bytes this process passed to write-like system calls (/proc/self/io).
+double bytes_written() {
+  std::ifstream in{"/proc/self/io"};
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value) {
+    if (key == "wchar:") {
+      return static_cast<double>(value);
+    }
+  }
+  return 0;
 }
 
 /// Flushes `file` to the device (best effort), so that its dirty pages are
@@ -893,11 +932,12 @@ struct point_spec {
 struct run_result {
   double rate = 0; ///< commands/s replied within the timed window
   double p50_ms = 0, p99_ms = 0, mean_ms = 0;
-  double batch = 0;       ///< appends per commit
-  double commit_ms = 0;   ///< mean time inside journal::commit
-  double writer_busy = 0; ///< share of the wall time inside journal::commit
-  double gap_ms = 0;      ///< wall time per commit minus commit_ms
-  double cores = 0;       ///< CPU used by the process
+  double batch = 0;          ///< appends per commit
+  double commit_ms = 0;      ///< mean time inside journal::commit
+  double kib_per_commit = 0; ///< bytes passed to write(2) per commit
+  double writer_busy = 0;    ///< share of the wall time inside journal::commit
+  double gap_ms = 0;         ///< wall time per commit minus commit_ms
+  double cores = 0;          ///< CPU used by the process
   double recoveries_per_cmd = 0;
   double passivations_per_cmd = 0;
   uint64_t live_start = 0, live_end = 0;
@@ -944,6 +984,7 @@ run_result run_point(const point_spec& p, const settings& cfg, uint64_t seed) {
     res.activation_s = seconds_between(t_act, clock_type::now());
     auto st0 = env.rt->stats();
     auto cpu0 = process_cpu_seconds();
+    auto wchar0 = bytes_written();
     auto start = clock_type::now();
     std::vector<load_spec> specs;
     for (std::size_t d = 0; d < drivers; ++d) {
@@ -982,6 +1023,9 @@ run_result run_point(const point_spec& p, const settings& cfg, uint64_t seed) {
     res.commit_ms
       = commits > 0 ? busy_s * 1000 / static_cast<double>(commits) : 0;
     res.writer_busy = busy_s / wall;
+    res.kib_per_commit = commits > 0 ? (bytes_written() - wchar0) / 1024
+                                         / static_cast<double>(commits)
+                                     : 0;
     res.gap_ms = commits > 0
                    ? wall * 1000 / static_cast<double>(commits) - res.commit_ms
                    : 0;
@@ -1017,8 +1061,9 @@ run_result run_point(const point_spec& p, const settings& cfg, uint64_t seed) {
 struct point_summary {
   std::size_t x = 0; ///< aggregates or events before
   double rate = 0, p50 = 0, p99 = 0, batch = 0, raw_rate = 0, ratio = 0,
-         commit_ms = 0, writer_busy = 0, gap_ms = 0, cores = 0, recoveries = 0,
-         passivations = 0, open_ms = 0, activation_s = 0;
+         raw_commit_ms = 0, kib_per_commit = 0, commit_ms = 0, writer_busy = 0,
+         gap_ms = 0, cores = 0, recoveries = 0, passivations = 0, open_ms = 0,
+         activation_s = 0;
   uint64_t live_start = 0, unindexed = 0, errors = 0;
   std::string first_error;
   std::vector<double> probes;
@@ -1042,8 +1087,10 @@ point_summary summarise(std::size_t x, const std::vector<run_result>& rs) {
   s.p99 = med([](const run_result& r) { return r.p99_ms; });
   s.batch = med([](const run_result& r) { return r.batch; });
   s.raw_rate = med([](const run_result& r) { return r.raw.rate; });
+  s.raw_commit_ms = med([](const run_result& r) { return r.raw.commit_ms; });
   s.ratio = med([](const run_result& r) { return r.ratio; });
   s.commit_ms = med([](const run_result& r) { return r.commit_ms; });
+  s.kib_per_commit = med([](const run_result& r) { return r.kib_per_commit; });
   s.writer_busy = med([](const run_result& r) { return r.writer_busy; });
   s.gap_ms = med([](const run_result& r) { return r.gap_ms; });
   s.cores = med([](const run_result& r) { return r.cores; });
@@ -1068,13 +1115,14 @@ point_summary summarise(std::size_t x, const std::vector<run_result>& rs) {
 
 void print_run(const run_result& r) {
   std::printf(
-    "    run: %7s cmd/s p50 %s p99 %s | batch %.1f, commit %s, writer in "
-    "commit %.0f%% | %.2f recoveries/cmd | %.2f cores | raw %s ev/s at B=%zu "
+    "    run: %7s cmd/s p50 %s p99 %s | batch %.1f, commit %s (%.0f KiB), "
+    "writer in commit %.0f%% | %.2f recoveries/cmd | %.2f cores | raw %s ev/s "
+    "at B=%zu "
     "(%.2fx) | copy %.1f s, open %s, activation %.1f s, stop %.1f s | %s | "
     "fsync %s/%s/%s/%s%s\n",
     fmt_rate(r.rate).c_str(), fmt_ms(r.p50_ms).c_str(),
     fmt_ms(r.p99_ms).c_str(), r.batch, fmt_ms(r.commit_ms).c_str(),
-    r.writer_busy * 100, r.recoveries_per_cmd, r.cores,
+    r.kib_per_commit, r.writer_busy * 100, r.recoveries_per_cmd, r.cores,
     fmt_rate(r.raw.rate).c_str(), r.raw.batch, r.ratio, r.copy_s,
     fmt_ms(r.open_ms).c_str(), r.activation_s, r.stop_s, r.scheduler.c_str(),
     fmt_ms(r.fsync_before_ms).c_str(), fmt_ms(r.fsync_after_ms).c_str(),
@@ -1131,18 +1179,25 @@ std::string regime_note(const point_summary& s) {
 
 /// What bounds a throughput point, from its counters.
 std::string bound_of(const point_summary& s) {
-  char buf[160];
+  char buf[200];
   auto ncpu = static_cast<double>(std::thread::hardware_concurrency());
   if (s.recoveries > 0.3) {
     std::snprintf(buf, sizeof buf,
                   "recoveries: %.0f%% of commands recover their aggregate "
                   "(and passivate another)",
                   s.recoveries * 100);
+  } else if (s.writer_busy > 0.75 && s.commit_ms <= 1.5 * s.raw_commit_ms) {
+    std::snprintf(buf, sizeof buf,
+                  "the device: writer in commit %.0f%%, a commit takes %s, "
+                  "raw LMDB %s for the same batch",
+                  s.writer_busy * 100, fmt_ms(s.commit_ms).c_str(),
+                  fmt_ms(s.raw_commit_ms).c_str());
   } else if (s.writer_busy > 0.75) {
     std::snprintf(buf, sizeof buf,
-                  "journal commits: writer inside journal::commit %.0f%% "
-                  "(%s per commit of %.0f)",
-                  s.writer_busy * 100, fmt_ms(s.commit_ms).c_str(), s.batch);
+                  "the journal: writer in commit %.0f%%, a commit takes %s "
+                  "and writes %.0f KiB, raw LMDB %s for the same batch",
+                  s.writer_busy * 100, fmt_ms(s.commit_ms).c_str(),
+                  s.kib_per_commit, fmt_ms(s.raw_commit_ms).c_str());
   } else if (s.cores > 0.85 * ncpu) {
     std::snprintf(buf, sizeof buf, "CPU: %.2f of %.0f cores", s.cores, ncpu);
   } else {
@@ -1210,7 +1265,8 @@ series_result series_aggregates(const settings& cfg) {
   csv_file csv{cfg.out_dir + "/scaling_aggregates.csv",
                {"aggregates", "live_at_start", "cmd_per_s", "p50_ms", "p99_ms",
                 "batch", "raw_ev_per_s", "runtime_vs_raw", "recoveries_per_cmd",
-                "commit_ms", "writer_busy", "cores", "fsync_ms", "reps"}};
+                "commit_ms", "raw_commit_ms", "kib_per_commit", "writer_busy",
+                "cores", "fsync_ms", "reps"}};
   uint64_t seed = 1;
   for (auto n : cfg.aggregate_sizes) {
     temp_dir tmpl;
@@ -1247,8 +1303,8 @@ series_result series_aggregates(const settings& cfg) {
     std::fflush(stdout);
     csv.row({static_cast<double>(n), static_cast<double>(s.live_start), s.rate,
              s.p50, s.p99, s.batch, s.raw_rate, s.ratio, s.recoveries,
-             s.commit_ms, s.writer_busy, s.cores, median(s.probes),
-             static_cast<double>(cfg.reps)});
+             s.commit_ms, s.raw_commit_ms, s.kib_per_commit, s.writer_busy,
+             s.cores, median(s.probes), static_cast<double>(cfg.reps)});
     out.probes.insert(out.probes.end(), s.probes.begin(), s.probes.end());
     out.points.push_back(std::move(s));
     ++seed;
@@ -1273,6 +1329,7 @@ series_result series_journal_size(const settings& cfg) {
   csv_file csv{cfg.out_dir + "/scaling_journal_size.csv",
                {"events_before",
                 "streams",
+                "prefill_ev_per_s",
                 "data_file_mib",
                 "used_mib",
                 "log_depth",
@@ -1290,6 +1347,8 @@ series_result series_journal_size(const settings& cfg) {
                 "raw_ev_per_s",
                 "runtime_vs_raw",
                 "commit_ms",
+                "raw_commit_ms",
+                "kib_per_commit",
                 "writer_busy",
                 "fsync_ms",
                 "reps"}};
@@ -1326,18 +1385,20 @@ series_result series_journal_size(const settings& cfg) {
     auto s = measure_point(events, p, cfg, seed * 10);
     s.layout = layout;
     std::printf("  %-6s events: %7s cmd/s  p50 %7s  p99 %7s | batch %5.1f "
-                "| raw %7s ev/s -> %.2fx | commit %s | open %s, activation "
-                "%.1f s (untimed)%s%s\n",
+                "| raw %7s ev/s -> %.2fx | commit %s, %.0f KiB written (raw "
+                "%s) | open %s, activation %.1f s (untimed)%s%s\n",
                 fmt_count(layout.events).c_str(), fmt_rate(s.rate).c_str(),
                 fmt_ms(s.p50).c_str(), fmt_ms(s.p99).c_str(), s.batch,
                 fmt_rate(s.raw_rate).c_str(), s.ratio,
-                fmt_ms(s.commit_ms).c_str(), fmt_ms(s.open_ms).c_str(),
+                fmt_ms(s.commit_ms).c_str(), s.kib_per_commit,
+                fmt_ms(s.raw_commit_ms).c_str(), fmt_ms(s.open_ms).c_str(),
                 s.activation_s, regime_note(s).c_str(),
                 s.errors > 0 ? (" | ERRORS: " + s.first_error).c_str() : "");
     std::fflush(stdout);
     auto mib = [](double b) { return b / (1 << 20); };
     csv.row({static_cast<double>(layout.events),
              static_cast<double>(layout.streams),
+             static_cast<double>(layout.events) / layout.prefill_s,
              mib(layout.file_bytes),
              mib(layout.used_bytes),
              static_cast<double>(layout.log.depth),
@@ -1355,6 +1416,8 @@ series_result series_journal_size(const settings& cfg) {
              s.raw_rate,
              s.ratio,
              s.commit_ms,
+             s.raw_commit_ms,
+             s.kib_per_commit,
              s.writer_busy,
              median(s.probes),
              static_cast<double>(cfg.reps)});
@@ -1576,19 +1639,30 @@ void print_summary(const series_result* agg, const series_result* size,
     std::printf("      fsync %s\n", fsync_range(agg->probes).c_str());
   }
   if (size != nullptr) {
-    std::printf("  (2) events    data.mdb  depth log/stream/part  cmd/s    "
-                "p50      p99    ratio  bound\n");
+    std::printf("  (2) events    data.mdb  depth log/stream/part  unindexed  "
+                "cmd/s    p50      p99    ratio  bound\n");
+    annals::journal_options jo;
+    bool capped = false;
     for (const auto& s : size->points) {
       char depth[32];
       std::snprintf(depth, sizeof depth, "%u/%u/%u", s.layout.log.depth,
                     s.layout.stream_index.depth,
                     s.layout.partition_index.depth);
-      std::printf("      %-8s %9s  %-20s %7s %8s %8s %5.2fx  %s\n",
+      capped = capped || s.layout.unindexed >= jo.max_unindexed_events;
+      std::printf("      %-8s %9s  %-20s %9s %7s %8s %8s %5.2fx  %s\n",
                   fmt_count(s.x).c_str(),
                   fmt_bytes(s.layout.file_bytes).c_str(), depth,
+                  fmt_rate(static_cast<double>(s.layout.unindexed)).c_str(),
                   fmt_rate(s.rate).c_str(), fmt_ms(s.p50).c_str(),
                   fmt_ms(s.p99).c_str(), s.ratio, bound_of(s).c_str());
     }
+    std::printf("      (unindexed = events whose index entries were still in "
+                "the journal's in-memory tail after the prefill; the open "
+                "rebuilds it from the log%s)\n",
+                capped ? "; at its cap, max_unindexed_events, commits write "
+                         "more index entries into the durable indexes to keep "
+                         "it there"
+                       : "");
     std::printf("      fsync %s\n", fsync_range(size->probes).c_str());
   }
   if (rec != nullptr) {
@@ -1783,11 +1857,10 @@ int main(int argc, char** argv) {
     std::printf("\nCSV: %s/scaling_*.csv\n", cfg.out_dir.c_str());
     if (cfg.plot) {
       char label[96];
-      std::snprintf(label, sizeof label, "%s%s, fsync %s, %u cores",
+      std::snprintf(label, sizeof label, "%s run, %u cores, fsync %s",
                     cfg.quick ? "quick" : "full",
-                    cfg.quick ? " run, smaller sizes" : " run",
-                    fmt_ms(median(probes)).c_str(),
-                    std::thread::hardware_concurrency());
+                    std::thread::hardware_concurrency(),
+                    fmt_ms(median(probes)).c_str());
       plot(cfg.out_dir, label);
     }
     std::printf("total time %.0f s, load average %s\n",

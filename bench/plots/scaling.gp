@@ -21,7 +21,7 @@ set grid xtics ytics
 set logscale x 10
 set format x "10^{%L}"
 set mxtics 10
-set key below horizontal box
+set key below horizontal maxrows 1 samplen 2
 set style line 1 lw 2 pt 7 ps 1.0 lc rgb "#1f77b4"
 set style line 2 lw 2 pt 5 ps 0.9 lc rgb "#7f7f7f" dt 2
 set style line 3 lw 2 pt 9 ps 1.0 lc rgb "#d62728"
@@ -36,19 +36,25 @@ if (file_exists(f)) {
   set output dir."/scaling_aggregates.png"
   set title "runtime (b): 256 in flight, fsync, random ids".label
   set xlabel "aggregates (max\\_live 100k: beyond it, LRU passivation and recovery are in the loop)"
-  set ylabel "commands/s (events/s for raw LMDB)"
+  set ylabel "commands/s (events/s for raw LMDB; log)"
   set y2label "p99 latency (ms)"
   set ytics nomirror
   set y2tics
-  set yrange [0:*]
+  set logscale y 10
+  set yrange [*:*]
   set y2range [0:*]
   set format y "%.0s%c"
+  set offsets graph 0.05, graph 0.05, 0, 0
   plot f using "aggregates":"cmd_per_s" with linespoints ls 1 \
-         title "runtime cmd/s", \
+         title "runtime cmd/s (label: x raw)", \
        f using "aggregates":"raw_ev_per_s" with linespoints ls 2 \
-         title "raw LMDB at the runtime's batch", \
+         title "raw LMDB, same batch", \
        f using "aggregates":"p99_ms" axes x1y2 with linespoints ls 3 \
-         title "runtime p99 (ms, right)"
+         title "runtime p99 (ms, right axis)", \
+       f using "aggregates":"cmd_per_s":(sprintf("%.2fx", \
+           column("runtime_vs_raw"))) with labels offset 0,-1.1 notitle
+  unset logscale y
+  set offsets 0, 0, 0, 0
   unset output
 }
 
@@ -58,25 +64,29 @@ f = dir."/scaling_journal_size.csv"
 if (file_exists(f)) {
   set output dir."/scaling_journal_size.png"
   set title "runtime (b), 10^4 aggregates, vs journal size".label
-  set xlabel "events in the journal before the run (labels: B-tree depth of log/stream\\_index/partition\\_index, data.mdb)"
-  set ylabel "commands/s (events/s for raw LMDB)"
+  set xlabel "events already in the journal (labels: B-tree depths log/stream/partition, data.mdb)"
+  set ylabel "commands/s (events/s for raw LMDB; log)"
   set y2label "p99 latency (ms)"
   set ytics nomirror
   set y2tics
-  set yrange [0:*]
+  set logscale y 10
+  set yrange [*:*]
   set y2range [0:*]
   set format y "%.0s%c"
-  set offsets graph 0.08, graph 0.08, graph 0.12, 0
+  set offsets graph 0.2, graph 0.2, 0, 0
   plot f using "events_before":"cmd_per_s" with linespoints ls 1 \
-         title "runtime cmd/s", \
+         title "runtime cmd/s (label: x raw)", \
        f using "events_before":"raw_ev_per_s" with linespoints ls 2 \
-         title "raw LMDB at the runtime's batch", \
+         title "raw LMDB, same batch", \
        f using "events_before":"p99_ms" axes x1y2 with linespoints ls 3 \
-         title "runtime p99 (ms, right)", \
-       f using "events_before":"cmd_per_s":(sprintf("%d/%d/%d, %.0f MiB", \
+         title "runtime p99 (ms, right axis)", \
+       f using "events_before":"raw_ev_per_s":(sprintf("%d/%d/%d, %.0f MiB", \
            column("log_depth"), column("stream_index_depth"), \
            column("partition_index_depth"), column("data_file_mib"))) \
-         with labels offset 0,1.2 notitle
+         with labels offset 0,1.1 notitle, \
+       f using "events_before":"cmd_per_s":(sprintf("%.2fx", \
+           column("runtime_vs_raw"))) with labels offset 0,-1.1 notitle
+  unset logscale y
   set offsets 0, 0, 0, 0
   unset output
 }
@@ -86,7 +96,8 @@ if (file_exists(f)) {
 f = dir."/scaling_recovery.csv"
 if (file_exists(f)) {
   set output dir."/scaling_recovery.png"
-  set title "recovery: first command to a fresh aggregate, warm cache".label
+  set title "recovery: first command to a fresh aggregate".label
+  set key inside top left vertical maxrows auto box opaque samplen 3
   set xlabel "events since the last snapshot (no snapshot)"
   set ylabel "send -> reply (ms)"
   unset y2label
