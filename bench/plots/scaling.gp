@@ -21,18 +21,25 @@ set grid xtics ytics
 set logscale x 10
 set format x "10^{%L}"
 set mxtics 10
-set key below horizontal maxrows 1 samplen 2
+set key below horizontal samplen 2 width -4
 set style line 1 lw 2 pt 7 ps 1.0 lc rgb "#1f77b4"
 set style line 2 lw 2 pt 5 ps 0.9 lc rgb "#7f7f7f" dt 2
 set style line 3 lw 2 pt 9 ps 1.0 lc rgb "#d62728"
 set style line 4 lw 1 lc rgb "#2ca02c" dt 3
 
 file_exists(f) = system("test -r '".f."' && echo 1 || echo 0") + 0
+min(a, b) = a < b ? a : b
+max(a, b) = a > b ? a : b
 
 # -- (1) throughput and p99 vs aggregates -------------------------------------
 
 f = dir."/scaling_aggregates.csv"
 if (file_exists(f)) {
+  set yrange [*:*]  # stats of one column honour the y range
+  stats f using "cmd_per_s" nooutput
+  lo = STATS_min; hi = STATS_max
+  stats f using "raw_ev_per_s" nooutput
+  lo = min(lo, STATS_min); hi = max(hi, STATS_max)
   set output dir."/scaling_aggregates.png"
   set title "runtime (b): 256 in flight, fsync, random ids".label
   set xlabel "aggregates (max\\_live 100k: beyond it, LRU passivation and recovery are in the loop)"
@@ -41,18 +48,19 @@ if (file_exists(f)) {
   set ytics nomirror
   set y2tics
   set logscale y 10
-  set yrange [*:*]
+  set yrange [lo / 3 : hi * 3]
   set y2range [0:*]
   set format y "%.0s%c"
-  set offsets graph 0.05, graph 0.05, 0, 0
+  set offsets graph 0.1, graph 0.1, 0, 0
   plot f using "aggregates":"cmd_per_s" with linespoints ls 1 \
-         title "runtime cmd/s (label: x raw)", \
+         title "runtime cmd/s (label: x raw, fsync)", \
        f using "aggregates":"raw_ev_per_s" with linespoints ls 2 \
          title "raw LMDB, same batch", \
        f using "aggregates":"p99_ms" axes x1y2 with linespoints ls 3 \
          title "runtime p99 (ms, right axis)", \
-       f using "aggregates":"cmd_per_s":(sprintf("%.2fx", \
-           column("runtime_vs_raw"))) with labels offset 0,-1.1 notitle
+       f using "aggregates":"cmd_per_s":(sprintf("%.2fx, %.2g ms", \
+           column("runtime_vs_raw"), column("fsync_ms"))) \
+         with labels offset 0,-1.1 notitle
   unset logscale y
   set offsets 0, 0, 0, 0
   unset output
@@ -62,30 +70,36 @@ if (file_exists(f)) {
 
 f = dir."/scaling_journal_size.csv"
 if (file_exists(f)) {
+  set yrange [*:*]  # stats of one column honour the y range
+  stats f using "cmd_per_s" nooutput
+  lo = STATS_min; hi = STATS_max
+  stats f using "raw_ev_per_s" nooutput
+  lo = min(lo, STATS_min); hi = max(hi, STATS_max)
   set output dir."/scaling_journal_size.png"
   set title "runtime (b), 10^4 aggregates, vs journal size".label
-  set xlabel "events already in the journal (labels: B-tree depths log/stream/partition, data.mdb)"
+  set xlabel "events already in the journal (top: B-tree depths log/stream/partition index, data.mdb)"
   set ylabel "commands/s (events/s for raw LMDB; log)"
   set y2label "p99 latency (ms)"
   set ytics nomirror
   set y2tics
   set logscale y 10
-  set yrange [*:*]
+  set yrange [lo / 3 : hi * 8]
   set y2range [0:*]
   set format y "%.0s%c"
-  set offsets graph 0.2, graph 0.2, 0, 0
+  set offsets graph 0.12, graph 0.12, 0, 0
   plot f using "events_before":"cmd_per_s" with linespoints ls 1 \
-         title "runtime cmd/s (label: x raw)", \
+         title "runtime cmd/s (label: x raw, fsync)", \
        f using "events_before":"raw_ev_per_s" with linespoints ls 2 \
          title "raw LMDB, same batch", \
        f using "events_before":"p99_ms" axes x1y2 with linespoints ls 3 \
          title "runtime p99 (ms, right axis)", \
-       f using "events_before":"raw_ev_per_s":(sprintf("%d/%d/%d, %.0f MiB", \
+       f using "events_before":(hi * 4):(sprintf("%d/%d/%d, %.0f MiB", \
            column("log_depth"), column("stream_index_depth"), \
            column("partition_index_depth"), column("data_file_mib"))) \
-         with labels offset 0,1.1 notitle, \
-       f using "events_before":"cmd_per_s":(sprintf("%.2fx", \
-           column("runtime_vs_raw"))) with labels offset 0,-1.1 notitle
+         with labels notitle, \
+       f using "events_before":"cmd_per_s":(sprintf("%.2fx, %.2g ms", \
+           column("runtime_vs_raw"), column("fsync_ms"))) \
+         with labels offset 0,-1.1 notitle
   unset logscale y
   set offsets 0, 0, 0, 0
   unset output
@@ -106,6 +120,7 @@ if (file_exists(f)) {
   set logscale y 10
   set format y "%g"
   set yrange [*:*]
+  set offsets 0, 0, 0, 0
   plot f using "events":"runtime_ms":"runtime_min_ms":"runtime_max_ms" \
          with yerrorlines ls 1 title "runtime (median, min..max)", \
        f using "events":"replay_alone_first_ms" with linespoints ls 2 \
