@@ -49,7 +49,8 @@ struct journal_options {
   /// LMDB journal: the most events whose index entries may wait in memory
   /// (the tail) before commits write them to the durable indexes faster.
   /// A bigger tail writes fewer index pages per event; it costs ~16 bytes
-  /// per event of memory and is rescanned from the log at open.
+  /// per event plus ~100 bytes per stream in it of memory (at most ~120 MiB
+  /// at the default), and is rescanned from the log at open.
   uint64_t max_unindexed_events = uint64_t{1} << 20;
 
   /// Snapshots kept per stream; older ones are deleted when a new one is
