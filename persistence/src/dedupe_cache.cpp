@@ -2,27 +2,27 @@
 #include "dedupe_cache.hpp"
 
 #include <algorithm>
+#include <functional>
 
 namespace annals::detail {
 
+uint64_t dedupe_cache::hash_of(std::string_view command_id) {
+  return std::hash<std::string_view>{}(command_id);
+}
+
 std::size_t dedupe_cache::cost(const std::string& skey,
                                const stream_window& w) {
-  std::size_t n = 128 + 2 * skey.size(); // map node, LRU node, keys
-  for (const auto& a : w.appends)
-    n += sizeof(remembered_append) + a.command_id.size();
-  return n;
+  // Map node, LRU node, both keys, the vector's capacity.
+  return 160 + 2 * skey.size() + w.appends.capacity() * sizeof(entry);
 }
 
 void dedupe_cache::trim(stream_window& w) {
   auto first_kept
-    = std::find_if(w.appends.begin(), w.appends.end(), [&](const auto& a) {
-        return w.head < window_ || a.where.last_revision > w.head - window_;
+    = std::find_if(w.appends.begin(), w.appends.end(), [&](const entry& a) {
+        return w.head < window_
+               || a.first_revision + a.count - 1 > w.head - window_;
       });
-  for (auto i = w.appends.begin(); i != first_kept; ++i) {
-    w.bytes -= sizeof(remembered_append) + i->command_id.size();
-    bytes_ -= sizeof(remembered_append) + i->command_id.size();
-    --ids_;
-  }
+  ids_ -= static_cast<uint64_t>(first_kept - w.appends.begin());
   w.appends.erase(w.appends.begin(), first_kept);
 }
 
@@ -49,10 +49,17 @@ bool dedupe_cache::find(const std::string& skey, std::string_view command_id,
   auto it = streams_.find(skey);
   if (it == streams_.end())
     return false;
-  touch(it->second);
-  for (const auto& a : it->second.appends)
-    if (a.command_id == command_id) {
-      *found = a.where;
+  auto& w = it->second;
+  touch(w);
+  auto h = hash_of(command_id);
+  for (const auto& a : w.appends)
+    if (a.hash == h) {
+      *found = append_result{w.partition,
+                             a.first_revision,
+                             a.first_revision + a.count - 1,
+                             a.first_position,
+                             a.first_position + a.count - 1,
+                             true};
       break;
     }
   return true;
@@ -68,12 +75,19 @@ void dedupe_cache::load(const std::string& skey, revision head,
   lru_.push_front(skey);
   auto& w = streams_[skey];
   w.head = head;
-  w.appends = std::move(appends);
+  w.appends.reserve(appends.size());
+  for (const auto& a : appends) {
+    w.partition = a.where.partition;
+    w.appends.push_back({hash_of(a.command_id), a.where.first_revision,
+                         a.where.first_position,
+                         static_cast<uint32_t>(a.where.last_revision
+                                               - a.where.first_revision + 1)});
+  }
   w.lru = lru_.begin();
   ids_ += w.appends.size();
+  trim(w);
   w.bytes = cost(skey, w);
   bytes_ += w.bytes;
-  trim(w);
   shrink();
 }
 
@@ -87,12 +101,16 @@ void dedupe_cache::record(const std::string& skey, revision head,
   auto& w = it->second;
   w.head = head;
   if (!command_id.empty()) {
-    w.appends.push_back({std::string{command_id}, where});
-    w.bytes += sizeof(remembered_append) + command_id.size();
-    bytes_ += sizeof(remembered_append) + command_id.size();
+    w.partition = where.partition;
+    w.appends.push_back(
+      {hash_of(command_id), where.first_revision, where.first_position,
+       static_cast<uint32_t>(where.last_revision - where.first_revision + 1)});
     ++ids_;
   }
   trim(w);
+  bytes_ -= w.bytes;
+  w.bytes = cost(skey, w);
+  bytes_ += w.bytes;
   touch(w);
   shrink();
 }

@@ -22,7 +22,10 @@ struct remembered_append {
 };
 
 /// For each cached stream: its head revision and the appends with a command
-/// id whose last event is among its last `window` events, oldest first.
+/// id whose last event is among its last `window` events, oldest first,
+/// each kept as 32 bytes (a 64-bit hash of its command id and where it
+/// went). A hash match is a candidate: callers confirm it against the
+/// record (`find` reports candidates, never a verdict).
 /// A stream that is not cached is read from the log by the caller. Bounded
 /// by `max_bytes` (least recently used streams are dropped).
 ///
@@ -37,8 +40,8 @@ public:
     : window_(window), max_bytes_(max_bytes) {
   }
 
-  /// Whether the stream is cached; if so and `command_id` is in its window,
-  /// `*found` is set to where it went.
+  /// Whether the stream is cached; if so and an append in its window has
+  /// `command_id`'s hash, `*found` is set to where it went (to be confirmed).
   bool find(const std::string& skey, std::string_view command_id,
             std::optional<append_result>* found);
 
@@ -59,9 +62,17 @@ public:
   std::size_t bytes() const;
 
 private:
+  struct entry {
+    uint64_t hash;
+    revision first_revision;
+    position first_position;
+    uint32_t count;
+  };
+  static uint64_t hash_of(std::string_view command_id);
   struct stream_window {
     revision head = 0;
-    std::vector<remembered_append> appends;
+    partition_id partition = 0;
+    std::vector<entry> appends;
     std::list<std::string>::iterator lru;
     std::size_t bytes = 0;
   };

@@ -388,6 +388,13 @@ private:
                          const tail_run& run,
                          std::vector<remembered_append>& out) const;
 
+  /// Whether revision `rev` of `stream` carries `command_id`: confirms a
+  /// dedupe cache candidate (which matched a hash).
+  caf::expected<bool> command_at(MDB_txn* txn, const stream_id& stream,
+                                 const std::string& skey, revision rev,
+                                 const tail_run& run,
+                                 std::string_view command_id) const;
+
   lmdb_failure prune_snapshots(MDB_txn* txn, const std::string& skey);
 
   /// Rewrites the durable index entries under `prefix` so that they end at

@@ -236,6 +236,35 @@ caf::error lmdb_journal::read_window(
   return {};
 }
 
+caf::expected<bool> lmdb_journal::command_at(
+  MDB_txn* txn, const stream_id& stream, const std::string& skey, revision rev,
+  const tail_run& run, std::string_view command_id) const {
+  log_reader log;
+  if (auto rc = log.open(txn, log_); rc != 0)
+    return lmdb_error(rc, "open cursor");
+  bool same = false;
+  auto what = "stream " + to_string(stream);
+  auto err = walk_index(
+    txn, streams_, skey, rev, run, what,
+    [&](revision r, uint64_t seq, bool& stop) -> caf::error {
+      stop = true;
+      MDB_val v;
+      event_view ev;
+      auto rc = log.at(seq, v);
+      if (rc != 0
+          || decode_record_view(v.mv_data, v.mv_size, ev) != record_fault::none)
+        return make_error(journal_errc::corrupt_record,
+                          what + " revision " + std::to_string(r)
+                            + ": cannot read its record");
+      same = ev.rev == r && ev.command_id == command_id
+             && ev.category == stream.category && ev.id == stream.id;
+      return {};
+    });
+  if (err)
+    return err;
+  return same;
+}
+
 caf::expected<std::optional<append_result>>
 lmdb_journal::find_command(const stream_id& stream,
                            const std::string& command_id) const {
@@ -247,18 +276,29 @@ lmdb_journal::find_command(const stream_id& stream,
 #endif
   auto skey = stream_key(stream);
   std::optional<append_result> found;
-  // The writer's cache answers for active streams, without a transaction.
-  if (dedupe_.find(skey, command_id, &found)) {
-    if (found)
-      found->duplicate = true;
-    return found;
-  }
   tail_run run;
   auto capture
     = [&](MDB_txn*, const index_tail& tail, const std::vector<position>&) {
         if (auto* r = tail.stream(skey))
           run = *r;
       };
+  // The writer's cache answers for active streams: a miss without a
+  // transaction, a hash match after reading the record it names.
+  if (dedupe_.find(skey, command_id, &found)) {
+    if (!found)
+      return found;
+    return with_read_view(
+      capture,
+      [&](MDB_txn* txn) -> caf::expected<std::optional<append_result>> {
+        auto same = command_at(txn, stream, skey, found->first_revision, run,
+                               command_id);
+        if (!same)
+          return std::move(same.error());
+        if (!*same)
+          found.reset();
+        return found;
+      });
+  }
   return with_read_view(
     capture, [&](MDB_txn* txn) -> caf::expected<std::optional<append_result>> {
       cursor_guard idx;

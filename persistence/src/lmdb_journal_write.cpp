@@ -180,7 +180,21 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
       auto ckey = skey + req.command_id;
       if (auto it = batch_ids.find(ckey); it != batch_ids.end()) {
         dup = it->second;
-      } else if (!dedupe_.find(skey, req.command_id, &dup)) {
+      } else if (dedupe_.find(skey, req.command_id, &dup)) {
+        if (dup) { // a hash match: confirm it against the record
+          tail_run run;
+          if (auto* r = tail_.stream(skey))
+            run = *r;
+          auto same = command_at(txn, req.stream, skey, dup->first_revision,
+                                 run, req.command_id);
+          if (!same) {
+            out.appends.emplace_back(std::move(same.error()));
+            continue;
+          }
+          if (!*same)
+            dup.reset();
+        }
+      } else {
         // Not cached: read the stream's window as committed (this batch's
         // own appends are in batch_ids), then remember it.
         std::vector<remembered_append> window;
