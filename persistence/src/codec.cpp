@@ -230,32 +230,6 @@ std::string lineage_key(partition_id p, uint64_t epoch) {
   return out;
 }
 
-std::string encode_command(const command_entry& x) {
-  std::string out;
-  out.reserve(52);
-  byte_writer w{out};
-  w.u32le(x.partition);
-  w.u64le(x.first_revision);
-  w.u64le(x.last_revision);
-  w.u64le(x.first_position);
-  w.u64le(x.last_position);
-  w.u64le(static_cast<uint64_t>(x.timestamp_ns));
-  w.u64le(x.order);
-  return out;
-}
-
-bool decode_command(std::string_view v, command_entry& x) {
-  byte_reader r{v.data(), v.size()};
-  x.partition = r.u32le();
-  x.first_revision = r.u64le();
-  x.last_revision = r.u64le();
-  x.first_position = r.u64le();
-  x.last_position = r.u64le();
-  x.timestamp_ns = static_cast<int64_t>(r.u64le());
-  x.order = r.u64le();
-  return r.ok() && r.remaining() == 0;
-}
-
 // -- records ------------------------------------------------------------------
 
 void encode_record(const record_view& ev, std::string& out) {

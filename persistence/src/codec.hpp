@@ -205,19 +205,6 @@ bool decode_index_entry(std::string_view v, uint64_t& first,
 /// lineage key: u32be partition, u64be epoch.
 std::string lineage_key(partition_id p, uint64_t epoch);
 
-/// Dedupe entry for (stream, command id).
-struct command_entry {
-  partition_id partition = 0;
-  revision first_revision = 0;
-  revision last_revision = 0;
-  position first_position = 0;
-  position last_position = 0;
-  int64_t timestamp_ns = 0;
-  uint64_t order = 0;
-};
-std::string encode_command(const command_entry& x);
-bool decode_command(std::string_view v, command_entry& x);
-
 // -- records ------------------------------------------------------------------
 
 /// The fields of an event record, by reference (no payload copy).

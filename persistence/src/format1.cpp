@@ -6,43 +6,11 @@
 
 #include "codec.hpp"
 #include "lmdb_errors.hpp"
+#include "lmdb_support.hpp"
 
 #include <lmdb.h>
 
 namespace annals::detail::format1 {
-
-namespace {
-
-MDB_val to_val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-std::string_view to_view(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
-uint64_t suffix_u64be(std::string_view key) {
-  byte_reader r{key.data() + key.size() - 8, 8};
-  return r.u64be();
-}
-
-/// Closes a cursor.
-struct cursor_guard {
-  MDB_cursor* cur = nullptr;
-  cursor_guard() = default;
-  cursor_guard(const cursor_guard&) = delete;
-  cursor_guard& operator=(const cursor_guard&) = delete;
-  ~cursor_guard() {
-    if (cur != nullptr)
-      mdb_cursor_close(cur);
-  }
-};
-
-} // namespace
 
 // -- keys and values ----------------------------------------------------------
 

@@ -71,6 +71,7 @@
 #include "dir_lock.hpp"
 #include "index_tail.hpp"
 #include "lmdb_errors.hpp"
+#include "lmdb_support.hpp"
 
 #include <lmdb.h>
 
@@ -84,66 +85,6 @@
 #include <vector>
 
 namespace annals::detail {
-
-inline MDB_val to_val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-inline std::string_view to_view(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
-
-inline bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
-inline uint64_t suffix_u64be(std::string_view key) {
-  uint64_t x = 0;
-  for (std::size_t i = key.size() - 8; i < key.size(); ++i)
-    x = (x << 8) | static_cast<unsigned char>(key[i]);
-  return x;
-}
-
-inline std::string u32be_key(uint32_t x) {
-  std::string out;
-  byte_writer{out}.u32be(x);
-  return out;
-}
-
-inline std::string u64be_key(uint64_t x) {
-  std::string out;
-  byte_writer{out}.u64be(x);
-  return out;
-}
-
-/// Aborts a transaction unless committed.
-struct txn_guard {
-  MDB_txn* txn = nullptr;
-  txn_guard() = default;
-  txn_guard(const txn_guard&) = delete;
-  txn_guard& operator=(const txn_guard&) = delete;
-  ~txn_guard() {
-    if (txn != nullptr)
-      mdb_txn_abort(txn);
-  }
-  int commit() {
-    auto rc = mdb_txn_commit(txn);
-    txn = nullptr;
-    return rc;
-  }
-};
-
-/// Closes a cursor.
-struct cursor_guard {
-  MDB_cursor* cur = nullptr;
-  cursor_guard() = default;
-  cursor_guard(const cursor_guard&) = delete;
-  cursor_guard& operator=(const cursor_guard&) = delete;
-  ~cursor_guard() {
-    if (cur != nullptr)
-      mdb_cursor_close(cur);
-  }
-};
 
 /// A failed LMDB call inside a transaction: its code and what was done.
 struct lmdb_failure {
@@ -387,6 +328,14 @@ private:
                          const std::string& skey, revision head,
                          const tail_run& run,
                          std::vector<remembered_append>& out) const;
+
+  /// Visits `stream`'s events from revision `from` on, each read by its
+  /// sequence number and checked (checksum, stream, revision, partition);
+  /// `g(event_view)` returns false to stop.
+  template <class G>
+  caf::error visit_stream(MDB_txn* txn, const stream_id& stream,
+                          const std::string& skey, revision from,
+                          const tail_run& run, G g) const;
 
   /// Whether revision `rev` of `stream` carries `command_id`: confirms a
   /// dedupe cache candidate (which matched a hash).

@@ -67,6 +67,43 @@ caf::error lmdb_journal::walk_index(MDB_txn* txn, MDB_dbi dbi,
   return {};
 }
 
+template <class G>
+caf::error lmdb_journal::visit_stream(MDB_txn* txn, const stream_id& stream,
+                                      const std::string& skey, revision from,
+                                      const tail_run& run, G g) const {
+  log_reader log;
+  if (auto rc = log.open(txn, log_); rc != 0)
+    return lmdb_error(rc, "open cursor");
+  auto p = partition_of(stream, partitions_);
+  auto what = "stream " + to_string(stream);
+  event_view ev;
+  return walk_index(
+    txn, streams_, skey, from, run, what,
+    [&](revision r, uint64_t seq, bool& stop) -> caf::error {
+      MDB_val v;
+      auto rc = log.at(seq, v);
+      auto where = [&] { return what + " revision " + std::to_string(r); };
+      if (rc == MDB_NOTFOUND)
+        return make_error(journal_errc::corrupt_record,
+                          where() + ": no record at log sequence "
+                            + std::to_string(seq));
+      if (rc != 0)
+        return lmdb_error(rc, where());
+      if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
+          fault != record_fault::none)
+        return record_error(fault, v.mv_size, where());
+      if (ev.rev != r || ev.partition != p || ev.category != stream.category
+          || ev.id != stream.id)
+        return make_error(journal_errc::corrupt_record,
+                          where() + ": log sequence " + std::to_string(seq)
+                            + " holds " + std::string{ev.category} + "/"
+                            + std::string{ev.id} + " revision "
+                            + std::to_string(ev.rev));
+      stop = !g(ev);
+      return {};
+    });
+}
+
 caf::error lmdb_journal::scan_stream(const stream_id& stream, revision from,
                                      const event_visitor& f) const {
   auto skey = stream_key(stream);
@@ -77,37 +114,7 @@ caf::error lmdb_journal::scan_stream(const stream_id& stream, revision from,
           run = *r;
       };
   return with_read_view(capture, [&](MDB_txn* txn) -> caf::error {
-    log_reader log;
-    if (auto rc = log.open(txn, log_); rc != 0)
-      return lmdb_error(rc, "open cursor");
-    auto p = partition_of(stream, partitions_);
-    auto what = "stream " + to_string(stream);
-    event_view ev;
-    return walk_index(
-      txn, streams_, skey, from, run, what,
-      [&](revision r, uint64_t seq, bool& stop) -> caf::error {
-        MDB_val v;
-        auto rc = log.at(seq, v);
-        auto where = [&] { return what + " revision " + std::to_string(r); };
-        if (rc == MDB_NOTFOUND)
-          return make_error(journal_errc::corrupt_record,
-                            where() + ": no record at log sequence "
-                              + std::to_string(seq));
-        if (rc != 0)
-          return lmdb_error(rc, where());
-        if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
-            fault != record_fault::none)
-          return record_error(fault, v.mv_size, where());
-        if (ev.rev != r || ev.partition != p || ev.category != stream.category
-            || ev.id != stream.id)
-          return make_error(journal_errc::corrupt_record,
-                            where() + ": log sequence " + std::to_string(seq)
-                              + " holds " + std::string{ev.category} + "/"
-                              + std::string{ev.id} + " revision "
-                              + std::to_string(ev.rev));
-        stop = !f(ev);
-        return {};
-      });
+    return visit_stream(txn, stream, skey, from, run, f);
   });
 }
 
@@ -161,77 +168,45 @@ caf::error lmdb_journal::read_window(
   auto window = opts_.dedupe_window;
   if (window == 0 || head == 0)
     return {};
-  log_reader log;
-  if (auto rc = log.open(txn, log_); rc != 0)
-    return lmdb_error(rc, "open cursor");
-  auto p = partition_of(stream, partitions_);
-  auto what = "stream " + to_string(stream);
-  event_view ev;
-  // Reads revision r (by the index) into `ev`.
-  auto read = [&](revision r, uint64_t seq) -> caf::error {
-    MDB_val v;
-    auto rc = log.at(seq, v);
-    auto where = [&] { return what + " revision " + std::to_string(r); };
-    if (rc == MDB_NOTFOUND)
-      return make_error(journal_errc::corrupt_record,
-                        where() + ": no record at log sequence "
-                          + std::to_string(seq));
-    if (rc != 0)
-      return lmdb_error(rc, where());
-    if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
-        fault != record_fault::none)
-      return record_error(fault, v.mv_size, where());
-    if (ev.rev != r || ev.partition != p || ev.category != stream.category
-        || ev.id != stream.id)
-      return make_error(journal_errc::corrupt_record,
-                        where() + ": log sequence " + std::to_string(seq)
-                          + " holds another record");
-    return {};
-  };
   // Consecutive events with one command id are one append.
   auto from = head > window ? head - window + 1 : 1;
-  auto err = walk_index(
-    txn, streams_, skey, from, run, what,
-    [&](revision r, uint64_t seq, bool& stop) -> caf::error {
-      if (r > head) {
-        stop = true;
-        return {};
-      }
-      if (auto e = read(r, seq))
-        return e;
-      if (ev.command_id.empty())
-        return {};
-      if (!out.empty() && out.back().where.last_revision == r - 1
-          && out.back().command_id == ev.command_id) {
-        out.back().where.last_revision = r;
-        out.back().where.last_position = ev.pos;
-        return {};
-      }
-      out.push_back({std::string{ev.command_id},
-                     append_result{p, r, r, ev.pos, ev.pos, true}});
-      return {};
-    });
+  auto err
+    = visit_stream(txn, stream, skey, from, run, [&](const event_view& ev) {
+        if (ev.rev > head)
+          return false;
+        if (ev.command_id.empty())
+          return true;
+        if (!out.empty() && out.back().where.last_revision == ev.rev - 1
+            && out.back().command_id == ev.command_id) {
+          out.back().where.last_revision = ev.rev;
+          out.back().where.last_position = ev.pos;
+          return true;
+        }
+        out.push_back(
+          {std::string{ev.command_id},
+           append_result{ev.partition, ev.rev, ev.rev, ev.pos, ev.pos, true}});
+        return true;
+      });
   if (err)
     return err;
   // The oldest append may have begun before the window: find its start.
   while (!out.empty() && out.front().where.first_revision == from && from > 1) {
-    auto r = from - 1;
+    auto& oldest = out.front();
     bool same = false;
-    err = walk_index(txn, streams_, skey, r, run, what,
-                     [&](revision, uint64_t seq, bool& stop) -> caf::error {
-                       stop = true;
-                       if (auto e = read(r, seq))
-                         return e;
-                       same = ev.command_id == out.front().command_id;
-                       return {};
-                     });
+    err = visit_stream(txn, stream, skey, from - 1, run,
+                       [&](const event_view& ev) {
+                         same = ev.command_id == oldest.command_id;
+                         if (same) {
+                           oldest.where.first_revision = ev.rev;
+                           oldest.where.first_position = ev.pos;
+                         }
+                         return false;
+                       });
     if (err)
       return err;
     if (!same)
       break;
-    out.front().where.first_revision = r;
-    out.front().where.first_position = ev.pos;
-    from = r;
+    from -= 1;
   }
   return {};
 }
@@ -239,27 +214,12 @@ caf::error lmdb_journal::read_window(
 caf::expected<bool> lmdb_journal::command_at(
   MDB_txn* txn, const stream_id& stream, const std::string& skey, revision rev,
   const tail_run& run, std::string_view command_id) const {
-  log_reader log;
-  if (auto rc = log.open(txn, log_); rc != 0)
-    return lmdb_error(rc, "open cursor");
   bool same = false;
-  auto what = "stream " + to_string(stream);
-  auto err = walk_index(
-    txn, streams_, skey, rev, run, what,
-    [&](revision r, uint64_t seq, bool& stop) -> caf::error {
-      stop = true;
-      MDB_val v;
-      event_view ev;
-      auto rc = log.at(seq, v);
-      if (rc != 0
-          || decode_record_view(v.mv_data, v.mv_size, ev) != record_fault::none)
-        return make_error(journal_errc::corrupt_record,
-                          what + " revision " + std::to_string(r)
-                            + ": cannot read its record");
-      same = ev.rev == r && ev.command_id == command_id
-             && ev.category == stream.category && ev.id == stream.id;
-      return {};
-    });
+  auto err
+    = visit_stream(txn, stream, skey, rev, run, [&](const event_view& ev) {
+        same = ev.rev == rev && ev.command_id == command_id;
+        return false;
+      });
   if (err)
     return err;
   return same;
