@@ -425,22 +425,8 @@ public:
       auto err
         = store.scan_partition(p, st.acked[p] + 1, [&](const event_view& v) {
             end = v.pos;
-            if (!st.opts.filter.matches(v))
-              return true;
-            if (st.parked_streams.count(stream_key_of(v.category, v.id))) {
-              park(v.category, v.id, v.rev, v.pos,
-                   "an earlier event of its "
-                   "stream is parked");
-              return true;
-            }
-            st.batch.push_back({v.partition, v.pos, v.rev,
-                                std::string{v.category}, std::string{v.id}});
-            st.events.push_back(v.to_event());
-            if (st.batch.size() >= limit) {
-              full = true;
-              return false;
-            }
-            return true;
+            full = take(v, limit);
+            return !full;
           });
       if (err)
         return stop("cannot read partition " + std::to_string(p), err);
@@ -464,6 +450,23 @@ public:
     self_->request(st.subscriber, caf::infinite, std::move(msg))
       .then([this](batch_done& done) { on_done(done); },
             [this](caf::error& err) { stop("subscriber failed", err); });
+  }
+
+  /// Adds `v` to the batch if the filter takes it, or parks it behind an
+  /// earlier parked event of its stream. @returns whether the batch is full.
+  bool take(const event_view& v, std::size_t limit) {
+    auto& st = self_->state;
+    if (!st.opts.filter.matches(v))
+      return false;
+    if (st.parked_streams.count(stream_key_of(v.category, v.id))) {
+      park(v.category, v.id, v.rev, v.pos,
+           "an earlier event of its stream is parked");
+      return false;
+    }
+    st.batch.push_back(
+      {v.partition, v.pos, v.rev, std::string{v.category}, std::string{v.id}});
+    st.events.push_back(v.to_event());
+    return st.batch.size() >= limit;
   }
 
   /// Log mode: when many partitions are behind (a catch-up), one
@@ -517,21 +520,8 @@ public:
           }
           end = v.pos;
           st.log_resume = seq + 1;
-          if (!st.opts.filter.matches(v))
-            return true;
-          if (st.parked_streams.count(stream_key_of(v.category, v.id))) {
-            park(v.category, v.id, v.rev, v.pos,
-                 "an earlier event of its stream is parked");
-            return true;
-          }
-          st.batch.push_back({v.partition, v.pos, v.rev,
-                              std::string{v.category}, std::string{v.id}});
-          st.events.push_back(v.to_event());
-          if (st.batch.size() >= limit) {
-            full = true;
-            return false;
-          }
-          return true;
+          full = take(v, limit);
+          return !full;
         });
     if (err) {
       stop("cannot read the log", err);
