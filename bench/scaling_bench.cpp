@@ -99,6 +99,7 @@
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
 
+#include "bench_account.hpp"
 #include "bench_support.hpp"
 
 #include <caf/actor_system.hpp>
@@ -141,86 +142,12 @@
 
 extern char** environ;
 
-// -- the benchmark's aggregate ------------------------------------------------
-
-namespace scaling {
-
-struct deposit {
-  int64_t cents = 0;
-  std::string memo;
-};
-struct get_balance {};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deposit& x) {
-  return f(caf::meta::type_name("scaling.deposit"), x.cents, x.memo);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, get_balance&) {
-  return f(caf::meta::type_name("scaling.get_balance"));
-}
-
-struct deposited {
-  static constexpr std::string_view type_name = "scaling.deposited";
-  int64_t cents = 0;
-  std::string memo;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, deposited& x) {
-  return f(caf::meta::type_name("scaling.deposited"), x.cents, x.memo);
-}
-
-/// An account, as in runtime_bench: one deciding command, one query.
-class account {
-public:
-  static constexpr std::string_view category = "scaling.account";
-  using commands = annals::type_list<deposit, get_balance>;
-  using events = annals::type_list<deposited>;
-
-  annals::decision<account> handle(const deposit& cmd) const {
-    return annals::emit(deposited{cmd.cents, cmd.memo});
-  }
-  int64_t handle(const get_balance&) const {
-    return balance_;
-  }
-
-  void apply(const deposited& ev) noexcept {
-    balance_ += ev.cents;
-    ++deposits_;
-    last_memo_ = ev.memo;
-  }
-
-  int64_t balance() const noexcept {
-    return balance_;
-  }
-
-  template <class Inspector>
-  friend typename Inspector::result_type inspect(Inspector& f, account& x) {
-    return f(caf::meta::type_name("scaling.account"), x.balance_, x.deposits_,
-             x.last_memo_);
-  }
-
-private:
-  int64_t balance_ = 0;
-  uint64_t deposits_ = 0;
-  std::string last_memo_;
-};
-
-} // namespace scaling
-
-CAF_BEGIN_TYPE_ID_BLOCK(scaling, caf::id_block::annals::end)
-CAF_ADD_TYPE_ID(scaling, (scaling::deposit))
-CAF_ADD_TYPE_ID(scaling, (scaling::get_balance))
-CAF_ADD_TYPE_ID(scaling, (scaling::deposited))
-CAF_END_TYPE_ID_BLOCK(scaling)
-
 namespace {
 
 using namespace annals::bench_support;
 
 using clock_type = std::chrono::steady_clock;
-using event_variant = annals::tl_variant_t<scaling::account::events>;
+using event_variant = annals::tl_variant_t<bench::account::events>;
 
 constexpr std::size_t drivers = 4;
 constexpr std::size_t window = 64; ///< per driver: 256 in flight
@@ -424,7 +351,7 @@ std::string scheduler_of(caf::actor_system& sys) {
 }
 
 annals::event_data deposit_event() {
-  event_variant ev = scaling::deposited{1, memo};
+  event_variant ev = bench::deposited{1, memo};
   annals::event_data data;
   data.type = std::string{annals::event_type_name(ev)};
   data.schema_version = annals::event_schema_version(ev);
@@ -483,7 +410,7 @@ void append_rounds(annals::journal& j, const std::vector<std::string>& ids,
     }
     for (auto i : order) {
       auto& req = batch.appends[filled++];
-      req.stream.category = scaling::account::category;
+      req.stream.category = bench::account::category;
       req.stream.id = ids[i];
       req.events.resize(1);
       req.events[0].type = data.type;
@@ -677,7 +604,7 @@ struct runtime_env {
   runtime_env(std::shared_ptr<annals::journal> store, annals::runtime_config rc)
     : sys(cfg) {
     rt = annals::runtime::start(sys, std::move(rc), std::move(store));
-    accounts = rt->host<scaling::account>();
+    accounts = rt->host<bench::account>();
   }
   runtime_env(const runtime_env&) = delete;
   runtime_env& operator=(const runtime_env&) = delete;
@@ -689,7 +616,7 @@ struct runtime_env {
   annals::config cfg;
   caf::actor_system sys;
   std::unique_ptr<annals::runtime> rt;
-  annals::aggregate_handle<scaling::account> accounts;
+  annals::aggregate_handle<bench::account> accounts;
 };
 
 // -- load drivers -------------------------------------------------------------
@@ -698,7 +625,7 @@ struct runtime_env {
 /// sending to ids[begin, end) once each (activation) or to ids drawn
 /// uniformly at random until `deadline`.
 struct load_spec {
-  annals::aggregate_handle<scaling::account> accounts;
+  annals::aggregate_handle<bench::account> accounts;
   const std::vector<std::string>* ids = nullptr;
   bool sequential = false;
   std::size_t begin = 0;
@@ -763,7 +690,7 @@ private:
     if (spec_.query) {
       self_
         ->request(spec_.accounts.actor(), timeout,
-                  spec_.accounts.make(*id, scaling::get_balance{}))
+                  spec_.accounts.make(*id, bench::get_balance{}))
         .then(
           [this, t0](int64_t v) {
             if (v != spec_.expected_balance) {
@@ -779,7 +706,7 @@ private:
     } else {
       self_
         ->request(spec_.accounts.actor(), timeout,
-                  spec_.accounts.make(*id, scaling::deposit{1, memo}))
+                  spec_.accounts.make(*id, bench::deposit{1, memo}))
         .then([this,
                t0](const annals::ack&) { on_reply(t0, clock_type::now(), {}); },
               on_error);
@@ -1451,7 +1378,7 @@ struct recovery_result {
 double timed_query(caf::scoped_actor& self, runtime_env& env,
                    const std::string& id, int64_t expected,
                    std::string& problem) {
-  auto env_msg = env.accounts.make(id, scaling::get_balance{});
+  auto env_msg = env.accounts.make(id, bench::get_balance{});
   auto t0 = clock_type::now();
   double ms = 0;
   self
@@ -1531,8 +1458,8 @@ recovery_result series_recovery(const settings& cfg) {
   // does; first in a freshly opened journal, then repeated (hot).
   auto j = open_journal(dir.path(), annals::durability::fsync);
   auto replay = [&](recovery_point& p, const std::string& id, bool decode) {
-    annals::stream_id sid{std::string{scaling::account::category}, id};
-    scaling::account acc;
+    annals::stream_id sid{std::string{bench::account::category}, id};
+    bench::account acc;
     uint64_t n = 0;
     caf::error derr;
     auto t0 = clock_type::now();
@@ -1542,7 +1469,7 @@ recovery_result series_recovery(const settings& cfg) {
         return true;
       }
       event_variant ev;
-      if (auto e = annals::decode_event<scaling::account::events>(
+      if (auto e = annals::decode_event<bench::account::events>(
             v.type, v.schema_version, v.payload, v.payload_size, ev)) {
         derr = e;
         return false;
