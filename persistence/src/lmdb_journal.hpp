@@ -346,6 +346,10 @@ private:
 
   lmdb_failure prune_snapshots(MDB_txn* txn, const std::string& skey);
 
+  /// Partition `p`'s fence epoch (0 if none), and raising it.
+  lmdb_failure read_epoch(MDB_txn* txn, partition_id p, uint64_t& out) const;
+  lmdb_failure write_epoch(MDB_txn* txn, partition_id p, uint64_t epoch);
+
   /// Rewrites the durable index entries under `prefix` so that they end at
   /// `keep` (deleting later entries, shortening the one across it).
   lmdb_failure cut_index(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix,

@@ -367,15 +367,10 @@ caf::expected<std::vector<position>> lmdb_journal::partition_ends() const {
 
 caf::expected<uint64_t> lmdb_journal::partition_epoch(partition_id p) const {
   return with_read_txn([&](MDB_txn* txn) -> caf::expected<uint64_t> {
-    auto ek = u32be_key(p);
-    MDB_val k = to_val(ek), v;
-    auto rc = mdb_get(txn, epochs_, &k, &v);
-    if (rc == MDB_NOTFOUND)
-      return uint64_t{0};
-    if (rc != 0)
-      return lmdb_error(rc, "read partition epoch");
-    byte_reader r{v.mv_data, v.mv_size};
-    return r.u64le();
+    uint64_t epoch = 0;
+    if (auto f = read_epoch(txn, p, epoch); f.rc != 0)
+      return lmdb_error(f.rc, f.what);
+    return epoch;
   });
 }
 

@@ -28,6 +28,32 @@ lmdb_failure lmdb_journal::writer_head(MDB_cursor* streams,
   return index_end_in(streams, skey, out);
 }
 
+lmdb_failure lmdb_journal::read_epoch(MDB_txn* txn, partition_id p,
+                                      uint64_t& out) const {
+  out = 0;
+  auto ek = u32be_key(p);
+  MDB_val k = to_val(ek), v;
+  auto rc = mdb_get(txn, epochs_, &k, &v);
+  if (rc == MDB_NOTFOUND)
+    return {};
+  if (rc != 0)
+    return {rc, "read partition epoch"};
+  byte_reader r{v.mv_data, v.mv_size};
+  out = r.u64le();
+  return {};
+}
+
+lmdb_failure lmdb_journal::write_epoch(MDB_txn* txn, partition_id p,
+                                       uint64_t epoch) {
+  auto ek = u32be_key(p);
+  std::string ev;
+  byte_writer{ev}.u64le(epoch);
+  MDB_val k = to_val(ek), v = to_val(ev);
+  if (auto rc = mdb_put(txn, epochs_, &k, &v, 0); rc != 0)
+    return {rc, "write partition epoch"};
+  return {};
+}
+
 lmdb_failure lmdb_journal::prune_snapshots(MDB_txn* txn,
                                            const std::string& skey) {
   cursor_guard cur;
@@ -222,16 +248,9 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
     if (writer != 0) {
       auto it = part_epoch.find(p);
       if (it == part_epoch.end()) {
-        auto ek = u32be_key(p);
-        MDB_val k = to_val(ek), v;
         uint64_t current = 0;
-        auto rc = mdb_get(txn, epochs_, &k, &v);
-        if (rc == 0) {
-          byte_reader r{v.mv_data, v.mv_size};
-          current = r.u64le();
-        } else if (rc != MDB_NOTFOUND) {
-          return {rc, "read partition epoch"};
-        }
+        if (auto f = read_epoch(txn, p, current); f.rc != 0)
+          return f;
         it = part_epoch.emplace(p, current).first;
       }
       bool stale = writer < it->second;
@@ -248,12 +267,8 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
         continue;
       }
       if (writer > it->second) {
-        auto ek = u32be_key(p);
-        std::string ev;
-        byte_writer{ev}.u64le(writer);
-        MDB_val k = to_val(ek), v = to_val(ev);
-        if (auto rc = mdb_put(txn, epochs_, &k, &v, 0); rc != 0)
-          return {rc, "write partition epoch"};
+        if (auto f = write_epoch(txn, p, writer); f.rc != 0)
+          return f;
         it->second = writer;
       }
     }
@@ -325,23 +340,12 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
       return {rc, "save checkpoint of " + cp.consumer};
   }
   for (const auto& fence : batch.fences) {
-    auto ek = u32be_key(fence.partition);
-    MDB_val k = to_val(ek), v;
     uint64_t current = 0;
-    auto rc = mdb_get(txn, epochs_, &k, &v);
-    if (rc == 0) {
-      byte_reader r{v.mv_data, v.mv_size};
-      current = r.u64le();
-    } else if (rc != MDB_NOTFOUND) {
-      return {rc, "read partition epoch"};
-    }
-    if (fence.epoch > current) {
-      std::string ev;
-      byte_writer{ev}.u64le(fence.epoch);
-      MDB_val nv = to_val(ev);
-      if (auto rc2 = mdb_put(txn, epochs_, &k, &nv, 0); rc2 != 0)
-        return {rc2, "write partition epoch"};
-    }
+    if (auto f = read_epoch(txn, fence.partition, current); f.rc != 0)
+      return f;
+    if (fence.epoch > current)
+      if (auto f = write_epoch(txn, fence.partition, fence.epoch); f.rc != 0)
+        return f;
   }
   for (const auto& mw : batch.models) {
     auto mk = model_key(mw.model, mw.key);
