@@ -16,11 +16,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace annals::bench_support {
+
+/// The machine's load averages (1, 5, 15 min), as /proc/loadavg says.
+inline std::string load_average() {
+  std::ifstream in{"/proc/loadavg"};
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
 
 /// Throws on an LMDB error (benchmarks stop on the first failure).
 inline void check(int rc, const char* what) {

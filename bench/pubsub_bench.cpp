@@ -173,13 +173,6 @@ std::string cpu_model() {
   return "unknown cpu";
 }
 
-std::string load_average() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 /// The CAF config of every actor system of the benchmark. Never parses the
 /// command line or an INI file: only what `settings` says applies.
 class bench_config : public annals::config {

@@ -1919,13 +1919,6 @@ void explain_c(const outcome& o) {
     fmt_ms(o.rec_empty).c_str());
 }
 
-std::string loadavg() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -1991,7 +1984,7 @@ int main(int argc, char** argv) {
     std::printf("runtime_bench: nproc=%u, load average %s, temp dir %s (%s), "
                 "LMDB journal with durability::fsync (1024 partitions), raw "
                 "LMDB with default sync flags\n",
-                std::thread::hardware_concurrency(), loadavg().c_str(),
+                std::thread::hardware_concurrency(), load_average().c_str(),
                 tmp.c_str(), filesystem_of(tmp).c_str());
     std::printf("aggregate bench.account: deposit -> 1 event (payload %zu B, "
                 "journal record ~%zu B with its header), get_balance = "
@@ -2028,7 +2021,7 @@ int main(int argc, char** argv) {
       explain_c(o);
     std::printf("\ntotal time %.0f s, load average %s\n",
                 seconds_between(bench_start, clock_type::now()),
-                loadavg().c_str());
+                load_average().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fflush(stdout);

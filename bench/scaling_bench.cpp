@@ -100,6 +100,7 @@
 #include "annals/runtime_config.hpp"
 
 #include "bench_account.hpp"
+#include "bench_scheduler.hpp"
 #include "bench_support.hpp"
 
 #include <caf/actor_system.hpp>
@@ -330,24 +331,6 @@ std::string fsync_range(const std::vector<double>& probes) {
   }
   auto [lo, hi] = std::minmax_element(probes.begin(), probes.end());
   return fmt_ms(median(probes)) + " (" + fmt_ms(*lo) + ".." + fmt_ms(*hi) + ")";
-}
-
-std::string loadavg() {
-  std::ifstream in{"/proc/loadavg"};
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-/// What the scheduler really is (not what was asked for).
-std::string scheduler_of(caf::actor_system& sys) {
-  std::string type = typeid(sys.scheduler()).name();
-  std::string policy
-    = type.find("work_sharing") != std::string::npos    ? "sharing"
-      : type.find("work_stealing") != std::string::npos ? "stealing"
-                                                        : "other";
-  return policy + "/" + std::to_string(sys.scheduler().num_workers())
-         + " workers";
 }
 
 annals::event_data deposit_event() {
@@ -1742,7 +1725,7 @@ int main(int argc, char** argv) {
                 "%s); runs of %.2g s, medians of %d; raw LMDB baseline with "
                 "default sync flags, %.2g s per run; output %s\n\n",
                 mode.c_str(), std::thread::hardware_concurrency(),
-                loadavg().c_str(), tmp.c_str(), filesystem_of(tmp).c_str(),
+                load_average().c_str(), tmp.c_str(), filesystem_of(tmp).c_str(),
                 sched_name.c_str(),
                 fmt_count(annals::runtime_config{}.hosts.max_live).c_str(),
                 cfg.seconds, cfg.reps, cfg.raw_seconds, cfg.out_dir.c_str());
@@ -1792,7 +1775,7 @@ int main(int argc, char** argv) {
     }
     std::printf("total time %.0f s, load average %s\n",
                 seconds_between(bench_start, clock_type::now()),
-                loadavg().c_str());
+                load_average().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fflush(stdout);
