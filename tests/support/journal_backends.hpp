@@ -6,9 +6,26 @@
 #include "temp_dir.hpp"
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 namespace annals::testing {
+
+/// The number of events in all partitions of `j`, if every partition reads
+/// back with positions 1, 2, 3, ... (none if a read fails or has a gap).
+inline std::optional<uint64_t> gap_free_partition_events(const journal& j) {
+  uint64_t total = 0;
+  for (partition_id p = 0; p < j.partition_count(); ++p) {
+    auto events = j.read_partition(p, 1);
+    if (!events)
+      return std::nullopt;
+    for (std::size_t i = 0; i < events->size(); ++i)
+      if ((*events)[i].pos != i + 1)
+        return std::nullopt;
+    total += events->size();
+  }
+  return total;
+}
 
 /// An append of one event of type "t" with payload `body` to `s`,
 /// optionally with command id `cmd`.
