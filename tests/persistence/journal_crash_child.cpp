@@ -8,8 +8,9 @@
 // The parent SIGKILLs it at a random moment. With `keep-going` (storage
 // fault tests) a failed commit prints "error <description>" and the child
 // tries five more commits, printing what each returns, then exits with 4.
-// With `truncate`, every fourth commit is followed by a truncation of a
-// random partition to half its length, printed once it returned:
+// With `truncate`, every fourth commit is followed by a truncation of the
+// partition of its last append (alternately to half its length and to just
+// before that append), printed once it returned:
 //   truncated <partition> <after>
 // The journal keeps at most 256 unindexed events, so that commits flush
 // index entries all the time and a kill often falls between a commit and
@@ -98,11 +99,20 @@ int main(int argc, char** argv) {
         return 5;
     }
     if (truncate && ++commits % 4 == 0) {
-      auto p = static_cast<partition_id>(rng() % opts.partitions);
+      // The partition of the batch's last acknowledged append: every other
+      // time at half its end, else just before that append (so that a
+      // whole acknowledged command goes).
+      const append_result* last = nullptr;
+      for (const auto& part : res->appends)
+        if (part)
+          last = &*part;
+      if (last == nullptr)
+        continue;
+      auto p = last->partition;
       auto ends = (*j)->partition_ends();
       if (!ends)
         return 6;
-      auto after = (*ends)[p] / 2;
+      auto after = commits % 8 == 0 ? (*ends)[p] / 2 : last->first_position - 1;
       auto cut = (*j)->truncate_partition(p, after);
       if (!cut) {
         std::fprintf(stderr, "truncate: %s\n", describe(cut.error()).c_str());
