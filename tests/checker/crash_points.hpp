@@ -45,8 +45,12 @@ inline std::vector<crash_point> crash_points() {
   std::vector<crash_point> out;
   for (const auto& name : failpoint_names()) {
     // Reached only by journal::truncate_partition, which no node calls yet
-    // (replication will); tests/persistence/journal_failpoint kills there.
-    if (name == "annals/journal/truncate")
+    // (replication will); and index_flush only once a node's index tail
+    // holds 4096 events, which a freshly restarted node under this load may
+    // not reach in the 20 s allowed (seen once). tests/persistence/
+    // journal_failpoint kills at both, with a small tail.
+    if (name == "annals/journal/truncate"
+        || name == "annals/journal/index_flush")
       continue;
     if (name.rfind("annals/handoff/old_", 0) == 0)
       out.push_back({name, trigger::join, 1.0});
