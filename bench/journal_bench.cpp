@@ -87,6 +87,10 @@ struct settings {
   double seconds = 1.0;
   int reps = 3;
   bool verbose = false;
+  /// Only the cells "STREAMSxBATCH" listed (empty: all), e.g. for a profile.
+  std::vector<std::string> only;
+  /// Only the journal, no raw baselines (profiling).
+  bool journal_only = false;
   /// A run ends after `seconds` once it has `min_commits`, after
   /// `max_commits`, or after 3 * `seconds` regardless.
   uint64_t min_commits = 10;
@@ -97,10 +101,15 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: journal_bench [--quick] [--seconds=N] [--reps=N] "
                "[--verbose]\n"
+               "                     [--cells=SxB,...] [--journal-only]\n"
                "  --quick      1 repetition of 0.2 s per cell (smoke run)\n"
                "  --seconds=N  time per run (default 1.0)\n"
                "  --reps=N     repetitions per cell (default 3)\n"
-               "  --verbose    print every run\n");
+               "  --verbose    print every run\n"
+               "  --cells=SxB,...  only these cells, e.g. 10000x1000 "
+               "(profiling)\n"
+               "  --journal-only   skip the raw baselines (profiling; no "
+               "ratios)\n");
 }
 
 // -- small helpers ------------------------------------------------------------
@@ -561,6 +570,15 @@ int main(int argc, char** argv) {
       reps = std::atoi(argv[i] + 7);
     } else if (arg == "--verbose") {
       cfg.verbose = true;
+    } else if (arg.starts_with("--cells=")) {
+      std::string list{arg.substr(8)};
+      for (std::size_t at = 0; at <= list.size();) {
+        auto comma = std::min(list.find(',', at), list.size());
+        cfg.only.push_back(list.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (arg == "--journal-only") {
+      cfg.journal_only = true;
     } else if (arg == "--help" || arg == "-h") {
       usage(stdout);
       return 0;
@@ -622,6 +640,12 @@ int main(int argc, char** argv) {
     uint64_t cell_no = 0;
     for (const auto& c : cells) {
       ++cell_no;
+      if (!cfg.only.empty()
+          && std::find(cfg.only.begin(), cfg.only.end(),
+                       std::to_string(c.streams) + "x"
+                         + std::to_string(c.batch))
+               == cfg.only.end())
+        continue;
       bool layout = c.streams == layout_streams && c.batch == layout_batch;
       std::vector<run_result> runs[3];
       std::vector<double> probes;
@@ -635,7 +659,7 @@ int main(int argc, char** argv) {
         probes.clear();
         for (int rep = 0; rep < cfg.reps; ++rep) {
           auto seed = cell_no * 1000 + static_cast<uint64_t>(rep);
-          for (std::size_t s = 0; s < 3; ++s) {
+          for (std::size_t s = 0; s < (cfg.journal_only ? 1 : 3); ++s) {
             auto r = run_once(all_systems[s], c, seed, ids, names, cfg, layout);
             if (cfg.verbose)
               std::printf(

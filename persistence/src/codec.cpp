@@ -90,14 +90,19 @@ std::vector<std::byte> byte_reader::blob32() {
 
 // -- keys -------------------------------------------------------------------
 
-std::string stream_key(const stream_id& s) {
-  std::string out;
+void stream_key_into(const stream_id& s, std::string& out) {
+  out.clear();
   out.reserve(4 + s.category.size() + s.id.size() + 8);
   byte_writer w{out};
   w.u16be(static_cast<uint16_t>(s.category.size()));
   w.raw(s.category.data(), s.category.size());
   w.u16be(static_cast<uint16_t>(s.id.size()));
   w.raw(s.id.data(), s.id.size());
+}
+
+std::string stream_key(const stream_id& s) {
+  std::string out;
+  stream_key_into(s, out);
   return out;
 }
 
@@ -232,13 +237,50 @@ std::string lineage_key(partition_id p, uint64_t epoch) {
 
 // -- records ------------------------------------------------------------------
 
-void encode_record(const record_view& ev, std::string& out) {
-  out.clear();
-  out.reserve(64 + ev.stream.category.size() + ev.stream.id.size()
-              + ev.type.size() + ev.command_id.size() + ev.correlation_id.size()
-              + ev.causation_id.size() + ev.payload.size());
-  byte_writer w{out};
-  w.u32le(0); // checksum, patched below
+namespace {
+
+/// Little-endian stores into a buffer whose size the caller computed.
+struct raw_writer {
+  char* at;
+  void u8(uint8_t x) noexcept {
+    *at++ = static_cast<char>(x);
+  }
+  void u32le(uint32_t x) noexcept {
+    for (int i = 0; i < 4; ++i)
+      *at++ = static_cast<char>(x >> (8 * i));
+  }
+  void u64le(uint64_t x) noexcept {
+    for (int i = 0; i < 8; ++i)
+      *at++ = static_cast<char>(x >> (8 * i));
+  }
+  void bytes(const void* data, std::size_t n) noexcept {
+    if (n > 0)
+      std::memcpy(at, data, n);
+    at += n;
+  }
+  void str16(std::string_view s) noexcept {
+    auto n = static_cast<uint16_t>(s.size());
+    u8(static_cast<uint8_t>(n));
+    u8(static_cast<uint8_t>(n >> 8));
+    bytes(s.data(), s.size());
+  }
+};
+
+/// crc + kind + rev + partition + pos + timestamp + epoch + schema version,
+/// six u16 lengths and the u32 payload length.
+constexpr std::size_t record_fixed_bytes
+  = 4 + 1 + 8 + 4 + 8 + 8 + 8 + 4 + 6 * 2 + 4;
+
+} // namespace
+
+std::size_t record_size(const record_view& ev) noexcept {
+  return record_fixed_bytes + ev.stream.category.size() + ev.stream.id.size()
+         + ev.type.size() + ev.command_id.size() + ev.correlation_id.size()
+         + ev.causation_id.size() + ev.payload.size();
+}
+
+void encode_record_to(const record_view& ev, char* out) noexcept {
+  raw_writer w{out + 4}; // checksum first, patched below
   w.u8(record_kind);
   w.u64le(ev.rev);
   w.u32le(ev.partition);
@@ -253,10 +295,15 @@ void encode_record(const record_view& ev, std::string& out) {
   w.str16(ev.correlation_id);
   w.str16(ev.causation_id);
   w.u32le(static_cast<uint32_t>(ev.payload.size()));
-  w.raw(ev.payload.data(), ev.payload.size());
-  auto crc = crc32c(out.data() + 4, out.size() - 4);
-  for (int i = 0; i < 4; ++i)
-    out[static_cast<std::size_t>(i)] = static_cast<char>(crc >> (8 * i));
+  w.bytes(ev.payload.data(), ev.payload.size());
+  auto n = static_cast<std::size_t>(w.at - out);
+  auto crc = crc32c(out + 4, n - 4);
+  raw_writer{out}.u32le(crc);
+}
+
+void encode_record(const record_view& ev, std::string& out) {
+  out.resize(record_size(ev));
+  encode_record_to(ev, out.data());
 }
 
 void encode_record(const recorded_event& ev, std::string& out) {

@@ -168,6 +168,8 @@ inline const std::byte* byte_reader::view32(std::size_t& len) {
 
 /// Self-delimiting stream key prefix: u16be |category| category u16be |id| id.
 std::string stream_key(const stream_id& s);
+/// As `stream_key`, into `out` (overwritten; its capacity reused).
+void stream_key_into(const stream_id& s, std::string& out);
 
 /// log key: u32be partition, u64be position.
 std::string log_key(partition_id p, position pos);
@@ -227,6 +229,11 @@ struct record_view {
 /// fields. `out` is overwritten.
 void encode_record(const record_view& ev, std::string& out);
 void encode_record(const recorded_event& ev, std::string& out);
+
+/// The encoded size of `ev`, and the same encoding written to exactly that
+/// many bytes at `out` (e.g. space reserved in an LMDB page).
+std::size_t record_size(const record_view& ev) noexcept;
+void encode_record_to(const record_view& ev, char* out) noexcept;
 
 /// Decodes and verifies a record. `where` names the record for errors (e.g.
 /// "stream bank.account/alice revision 7").

@@ -95,6 +95,8 @@ void dedupe_cache::record(const std::string& skey, revision head,
                           std::string_view command_id,
                           const append_result& where) {
   std::lock_guard guard{mtx_};
+  if (streams_.empty())
+    return;
   auto it = streams_.find(skey);
   if (it == streams_.end())
     return;

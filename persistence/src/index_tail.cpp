@@ -6,14 +6,22 @@
 
 namespace annals::detail {
 
+namespace {
+
+/// A partition run's buffer up to this many entries (8 KiB) is kept when
+/// the run is flushed: at most 8 MiB for 1024 partitions.
+constexpr std::size_t reused_capacity = 1024;
+
+} // namespace
+
 void index_tail::add(const std::string& skey, revision rev, partition_id p,
                      position pos, uint64_t seq) {
   add_stream(skey, rev, seq);
   add_partition(p, pos, seq);
 }
 
-void index_tail::add_stream(const std::string& skey, revision rev,
-                            uint64_t seq) {
+tail_run& index_tail::add_stream(const std::string& skey, revision rev,
+                                 uint64_t seq) {
   auto [it, fresh] = streams_.try_emplace(skey);
   auto& run = it->second;
   if (run.empty()) {
@@ -21,6 +29,14 @@ void index_tail::add_stream(const std::string& skey, revision rev,
     stream_order_.push_back({seq, skey});
   }
   assert(rev == run.first + run.seqs.size());
+  run.seqs.push_back(seq);
+  ++stream_events_;
+  return run;
+}
+
+void index_tail::extend_stream(tail_run& run, [[maybe_unused]] revision rev,
+                               uint64_t seq) {
+  assert(!run.empty() && rev == run.first + run.seqs.size());
   run.seqs.push_back(seq);
   ++stream_events_;
 }
@@ -41,6 +57,11 @@ const tail_run* index_tail::stream(const std::string& skey) const {
   return it == streams_.end() ? nullptr : &it->second;
 }
 
+tail_run* index_tail::find_stream(const std::string& skey) {
+  auto it = streams_.find(skey);
+  return it == streams_.end() ? nullptr : &it->second;
+}
+
 const tail_run* index_tail::partition(partition_id p) const {
   if (p >= parts_.size() || parts_[p].empty())
     return nullptr;
@@ -57,8 +78,13 @@ void index_tail::erase_stream(const std::string& skey) {
 
 void index_tail::erase_partition(partition_id p) {
   if (p < parts_.size()) {
-    partition_events_ -= parts_[p].seqs.size();
-    parts_[p] = tail_run{};
+    auto& run = parts_[p];
+    partition_events_ -= run.seqs.size();
+    // Keep a small run's buffer: the partition's next events refill it.
+    if (run.seqs.capacity() > reused_capacity)
+      run.seqs = {};
+    else
+      run.seqs.clear();
   }
   trim();
 }

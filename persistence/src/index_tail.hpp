@@ -47,12 +47,19 @@ public:
            uint64_t seq);
 
   /// Only the stream half of `add` (rebuilding: the partition's durable
-  /// index may already cover the event, the stream's not).
-  void add_stream(const std::string& skey, revision rev, uint64_t seq);
+  /// index may already cover the event, the stream's not). Returns the run.
+  tail_run& add_stream(const std::string& skey, revision rev, uint64_t seq);
+
+  /// `add_stream` to a run of this tail found before (`find_stream`),
+  /// without looking it up again. @pre `run` is not empty.
+  void extend_stream(tail_run& run, revision rev, uint64_t seq);
   void add_partition(partition_id p, position pos, uint64_t seq);
 
   /// The stream's (partition's) run; nullptr if it has none.
   const tail_run* stream(const std::string& skey) const;
+  /// As `stream`, for the writer: the run may then be extended. The
+  /// pointer stays valid until the run is erased.
+  tail_run* find_stream(const std::string& skey);
   const tail_run* partition(partition_id p) const;
 
   /// Removes a whole run (it was written to the durable index).

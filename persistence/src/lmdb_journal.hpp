@@ -157,6 +157,9 @@ struct commit_plan {
     uint64_t seq;
   };
   std::vector<std::string> skeys;
+  /// Per entry of `skeys`: its tail run as the commit found it (nullptr if
+  /// none), so that `apply` extends it without another lookup.
+  std::vector<tail_run*> runs;
   std::vector<added> events;
   std::vector<std::string> flushed_streams;
   std::vector<partition_id> flushed_partitions;
@@ -319,7 +322,7 @@ private:
   /// Last revision of the stream with key `skey` (0 if none) as the writer
   /// sees it: the tail, else the durable index.
   lmdb_failure writer_head(MDB_cursor* streams, const std::string& skey,
-                           revision& out) const;
+                           revision& out, tail_run*& run);
 
   /// The appends with a command id among the last `dedupe_window` events
   /// of `stream` (whose head is `head`, whose tail run is `run`), oldest
@@ -388,6 +391,19 @@ private:
   std::atomic<uint64_t> commits_{0};
   mutable dedupe_cache dedupe_{opts_.dedupe_window, opts_.dedupe_cache_bytes};
   std::string scratch_;
+  std::string skey_scratch_;
+
+  /// Per-partition state of the batch being committed; an entry is valid
+  /// where `gen` equals `batch_gen_` (nothing is cleared between batches).
+  struct batch_partition {
+    uint64_t gen = 0;
+    position end = 0; ///< after the batch's appends so far
+    bool epoch_read = false;
+    uint64_t epoch = 0;   ///< the partition's fence epoch
+    uint64_t lineage = 0; ///< its last lineage epoch
+  };
+  std::vector<batch_partition> batch_parts_;
+  uint64_t batch_gen_ = 0;
 
   // Writer state (read-write journals). `tail_` and `part_end_` change only
   // under `write_mtx_` plus `tail_mtx_` exclusively; readers copy from them

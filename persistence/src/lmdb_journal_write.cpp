@@ -19,9 +19,9 @@ constexpr uint64_t events_per_flushed_entry = 64;
 // -- writing ------------------------------------------------------------------
 
 lmdb_failure lmdb_journal::writer_head(MDB_cursor* streams,
-                                       const std::string& skey,
-                                       revision& out) const {
-  if (auto* run = tail_.stream(skey)) {
+                                       const std::string& skey, revision& out,
+                                       tail_run*& run) {
+  if ((run = tail_.find_stream(skey))) {
     out = run->last();
     return {};
   }
@@ -161,21 +161,38 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
     revision current;   ///< after this batch's appends so far
     std::size_t skey;   ///< index into plan.skeys
   };
-  std::unordered_map<std::string, stream_state> heads;
+  // Keyed by views of plan.skeys, which never reallocates (reserved).
+  plan.skeys.reserve(batch.appends.size());
+  plan.runs.reserve(batch.appends.size());
+  plan.appends.reserve(batch.appends.size());
+  plan.events.reserve(batch.appends.size());
+  std::unordered_map<std::string_view, stream_state> heads;
+  heads.reserve(batch.appends.size());
   std::unordered_map<std::string, append_result> batch_ids;
-  std::unordered_map<partition_id, position> part_end;
-  std::unordered_map<partition_id, uint64_t> part_epoch;
-  std::unordered_map<partition_id, uint64_t> lineage;
+  // This batch's view of each partition it touches (see batch_partition).
+  if (batch_parts_.size() != partitions_)
+    batch_parts_.assign(partitions_, batch_partition{});
+  auto gen = ++batch_gen_;
+  std::vector<partition_id> touched;
+  auto part = [&](partition_id p) -> batch_partition& {
+    auto& bp = batch_parts_[p];
+    if (bp.gen != gen) {
+      bp = batch_partition{gen, part_end_[p], false, 0, lineage_last_[p]};
+      touched.push_back(p);
+    }
+    return bp;
+  };
   std::vector<partition_id> refused;
   for (const auto& x : batch.expected_ends)
     if (part_end_[x.partition] != x.end)
       refused.push_back(x.partition);
+  auto& skey = skey_scratch_;
   for (const auto& req : batch.appends) {
     if (auto err = validate(req, opts_)) {
       out.appends.emplace_back(std::move(err));
       continue;
     }
-    auto skey = stream_key(req.stream);
+    stream_key_into(req.stream, skey);
     auto p = partition_of(req.stream, partitions_);
     if (std::find(refused.begin(), refused.end(), p) != refused.end()) {
       out.appends.emplace_back(make_error(
@@ -186,15 +203,18 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
       continue;
     }
     // The stream as committed before this batch, and as this batch left it.
-    auto head = heads.find(skey);
+    auto head = heads.find(std::string_view{skey});
     if (head == heads.end()) {
       revision last = 0;
-      if (auto f = writer_head(streams.cur, skey, last); f.rc != 0)
+      tail_run* run = nullptr;
+      if (auto f = writer_head(streams.cur, skey, last, run); f.rc != 0)
         return f;
       plan.skeys.push_back(skey);
-      head
-        = heads.emplace(skey, stream_state{last, last, plan.skeys.size() - 1})
-            .first;
+      plan.runs.push_back(run);
+      head = heads
+               .emplace(std::string_view{plan.skeys.back()},
+                        stream_state{last, last, plan.skeys.size() - 1})
+               .first;
     }
     bool lookup = !req.command_id.empty() && opts_.dedupe_window > 0;
 #ifdef ANNALS_PLANTED_BUGS
@@ -246,14 +266,13 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
     // Fencing: a writer with an older epoch than the partition's is stale.
     auto writer = req.writer_epoch != 0 ? req.writer_epoch : req.epoch;
     if (writer != 0) {
-      auto it = part_epoch.find(p);
-      if (it == part_epoch.end()) {
-        uint64_t current = 0;
-        if (auto f = read_epoch(txn, p, current); f.rc != 0)
+      auto& bp = part(p);
+      if (!bp.epoch_read) {
+        if (auto f = read_epoch(txn, p, bp.epoch); f.rc != 0)
           return f;
-        it = part_epoch.emplace(p, current).first;
+        bp.epoch_read = true;
       }
-      bool stale = writer < it->second;
+      bool stale = writer < bp.epoch;
 #ifdef ANNALS_PLANTED_BUGS
       if (planted::bug("no_fencing"))
         stale = false;
@@ -263,13 +282,13 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
           journal_errc::stale_epoch,
           "stream " + to_string(req.stream) + ": epoch "
             + std::to_string(writer) + " is older than partition "
-            + std::to_string(p) + "'s epoch " + std::to_string(it->second)));
+            + std::to_string(p) + "'s epoch " + std::to_string(bp.epoch)));
         continue;
       }
-      if (writer > it->second) {
+      if (writer > bp.epoch) {
         if (auto f = write_epoch(txn, p, writer); f.rc != 0)
           return f;
-        it->second = writer;
+        bp.epoch = writer;
       }
     }
     auto last = head->second.current;
@@ -280,55 +299,61 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
         last));
       continue;
     }
-    auto pe = part_end.try_emplace(p, part_end_[p]).first;
-    auto first_pos = pe->second + 1;
+    auto& bp = part(p);
+    auto first_pos = bp.end + 1;
     auto n = req.events.size();
-    if (req.epoch != 0) {
-      auto le = lineage.try_emplace(p, lineage_last_[p]).first;
-      if (req.epoch > le->second) {
-        auto lk = lineage_key(p, req.epoch);
-        std::string lv;
-        byte_writer{lv}.u64le(first_pos);
-        MDB_val k = to_val(lk), v = to_val(lv);
-        if (auto rc = mdb_put(txn, lineage_, &k, &v, 0); rc != 0)
-          return {rc, "write lineage"};
-        le->second = req.epoch;
-      }
+    if (req.epoch != 0 && req.epoch > bp.lineage) {
+      auto lk = lineage_key(p, req.epoch);
+      std::string lv;
+      byte_writer{lv}.u64le(first_pos);
+      MDB_val k = to_val(lk), v = to_val(lv);
+      if (auto rc = mdb_put(txn, lineage_, &k, &v, 0); rc != 0)
+        return {rc, "write lineage"};
+      bp.lineage = req.epoch;
     }
     for (std::size_t j = 0; j < n; ++j) {
       const auto& ev = req.events[j];
-      encode_record(record_view{req.stream, last + 1 + j, p, first_pos + j,
-                                ev.timestamp_ns != 0 ? ev.timestamp_ns : now,
-                                req.epoch, ev.schema_version, ev.type,
-                                req.command_id, ev.correlation_id,
-                                ev.causation_id, ev.payload},
-                    scratch_);
+      record_view rec{req.stream,
+                      last + 1 + j,
+                      p,
+                      first_pos + j,
+                      ev.timestamp_ns != 0 ? ev.timestamp_ns : now,
+                      req.epoch,
+                      ev.schema_version,
+                      ev.type,
+                      req.command_id,
+                      ev.correlation_id,
+                      ev.causation_id,
+                      ev.payload};
+      // Encoded in place, in the page LMDB reserves for it.
       auto lk = u64be_key(seq);
-      MDB_val k = to_val(lk), v = to_val(scratch_);
-      if (auto rc = mdb_cursor_put(log.cur, &k, &v, MDB_APPEND); rc != 0)
+      MDB_val k = to_val(lk), v{record_size(rec), nullptr};
+      if (auto rc = mdb_cursor_put(log.cur, &k, &v, MDB_APPEND | MDB_RESERVE);
+          rc != 0)
         return {rc, "append to the log"};
+      encode_record_to(rec, static_cast<char*>(v.mv_data));
       plan.events.push_back(
         {head->second.skey, last + 1 + j, p, first_pos + j, seq});
       ++seq;
     }
     appended += n;
     head->second.current = last + n;
-    pe->second = first_pos + n - 1;
+    bp.end = first_pos + n - 1;
     append_result res{p,         last + 1,          last + n,
                       first_pos, first_pos + n - 1, false};
     if (!req.command_id.empty())
-      batch_ids.emplace(skey + req.command_id, res);
+      batch_ids.emplace(std::string{skey} + req.command_id, res);
     plan.appends.push_back({head->second.skey, last + n, req.command_id, res});
     out.appends.emplace_back(res);
   }
   for (const auto& snap : batch.snapshots) {
-    auto skey = stream_key(snap.stream);
+    auto snap_key = stream_key(snap.stream);
     encode_snapshot(snap, scratch_);
-    auto sk = stream_rev_key(skey, snap.rev);
+    auto sk = stream_rev_key(snap_key, snap.rev);
     MDB_val k = to_val(sk), v = to_val(scratch_);
     if (auto rc = mdb_put(txn, snapshots_, &k, &v, 0); rc != 0)
       return {rc, "save snapshot of " + to_string(snap.stream)};
-    if (auto f = prune_snapshots(txn, skey); f.rc != 0)
+    if (auto f = prune_snapshots(txn, snap_key); f.rc != 0)
       return f;
   }
   for (const auto& cp : batch.checkpoints) {
@@ -361,20 +386,36 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
     }
   }
   plan.next_seq = seq;
-  for (auto& [p, epoch] : lineage)
-    if (epoch != lineage_last_[p])
-      plan.lineage.emplace_back(p, epoch);
+  for (auto p : touched)
+    if (batch_parts_[p].lineage != lineage_last_[p])
+      plan.lineage.emplace_back(p, batch_parts_[p].lineage);
   return flush_index(txn, appended, plan);
 }
 
 void lmdb_journal::apply(commit_plan& plan) {
   std::unique_lock guard{tail_mtx_};
+  // The runs about to be erased are no hints any more.
+  if (!plan.flushed_streams.empty()) {
+    std::vector<const tail_run*> gone;
+    gone.reserve(plan.flushed_streams.size());
+    for (const auto& skey : plan.flushed_streams)
+      gone.push_back(tail_.stream(skey));
+    std::sort(gone.begin(), gone.end());
+    for (auto& run : plan.runs)
+      if (run && std::binary_search(gone.begin(), gone.end(), run))
+        run = nullptr;
+  }
   for (const auto& skey : plan.flushed_streams)
     tail_.erase_stream(skey);
   for (auto p : plan.flushed_partitions)
     tail_.erase_partition(p);
   for (const auto& e : plan.events) {
-    tail_.add(plan.skeys[e.skey], e.rev, e.p, e.pos, e.seq);
+    auto& run = plan.runs[e.skey];
+    if (run)
+      tail_.extend_stream(*run, e.rev, e.seq);
+    else
+      run = &tail_.add_stream(plan.skeys[e.skey], e.rev, e.seq);
+    tail_.add_partition(e.p, e.pos, e.seq);
     part_end_[e.p] = e.pos;
   }
   for (auto [p, epoch] : plan.lineage)

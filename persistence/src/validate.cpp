@@ -11,25 +11,34 @@ namespace {
 
 constexpr std::size_t max_name = std::numeric_limits<uint16_t>::max();
 
-caf::error check_name(std::string_view what, const std::string& value,
-                      bool required, const std::string& where,
+/// The subject of an error message, built only when there is an error.
+template <class Where>
+caf::error check_name(std::string_view what, std::string_view value,
+                      bool required, const Where& where,
                       std::size_t limit = max_name) {
-  if (required && value.empty())
+  if (required && value.empty()) [[unlikely]]
     return make_error(journal_errc::invalid_argument,
-                      where + ": " + std::string{what} + " is empty");
-  if (value.size() > limit)
+                      where() + ": " + std::string{what} + " is empty");
+  if (value.size() > limit) [[unlikely]]
     return make_error(journal_errc::invalid_argument,
-                      where + ": " + std::string{what} + " is longer than "
+                      where() + ": " + std::string{what} + " is longer than "
                         + std::to_string(limit) + " bytes");
   return {};
 }
 
+auto about(const stream_id& s, std::string_view prefix = "stream ") {
+  return [&s, prefix] { return std::string{prefix} + to_string(s); };
+}
+
+auto about(std::string_view text) {
+  return [text] { return std::string{text}; };
+}
+
 caf::error check_stream(const stream_id& s) {
-  auto where = "stream " + to_string(s);
   if (auto err
-      = check_name("category", s.category, true, where, max_category_bytes))
+      = check_name("category", s.category, true, about(s), max_category_bytes))
     return err;
-  return check_name("id", s.id, false, where, max_stream_id_bytes);
+  return check_name("id", s.id, false, about(s), max_stream_id_bytes);
 }
 
 } // namespace
@@ -37,10 +46,10 @@ caf::error check_stream(const stream_id& s) {
 caf::error validate(const append_request& req, const journal_options& opts) {
   if (auto err = check_stream(req.stream))
     return err;
-  auto where = "stream " + to_string(req.stream);
+  auto where = about(req.stream);
   if (req.events.empty())
     return make_error(journal_errc::invalid_argument,
-                      where + ": append without events");
+                      where() + ": append without events");
   if (auto err = check_name("command id", req.command_id, false, where,
                             max_command_id_bytes))
     return err;
@@ -52,9 +61,9 @@ caf::error validate(const append_request& req, const journal_options& opts) {
       return err;
     if (auto err = check_name("causation id", ev.causation_id, false, where))
       return err;
-    if (ev.payload.size() > opts.max_payload_bytes)
+    if (ev.payload.size() > opts.max_payload_bytes) [[unlikely]]
       return make_error(journal_errc::too_large,
-                        where + ": event payload of "
+                        where() + ": event payload of "
                           + std::to_string(ev.payload.size())
                           + " bytes exceeds the limit of "
                           + std::to_string(opts.max_payload_bytes));
@@ -65,14 +74,14 @@ caf::error validate(const append_request& req, const journal_options& opts) {
 caf::error validate(const snapshot& snap, const journal_options& opts) {
   if (auto err = check_stream(snap.stream))
     return err;
-  auto where = "snapshot of stream " + to_string(snap.stream);
+  auto where = about(snap.stream, "snapshot of stream ");
   if (snap.rev == 0)
-    return make_error(journal_errc::invalid_argument, where + ": revision 0");
+    return make_error(journal_errc::invalid_argument, where() + ": revision 0");
   if (auto err = check_name("type", snap.type, true, where))
     return err;
   if (snap.payload.size() > opts.max_payload_bytes)
     return make_error(journal_errc::too_large,
-                      where + ": payload of "
+                      where() + ": payload of "
                         + std::to_string(snap.payload.size())
                         + " bytes exceeds the limit of "
                         + std::to_string(opts.max_payload_bytes));
@@ -80,7 +89,8 @@ caf::error validate(const snapshot& snap, const journal_options& opts) {
 }
 
 caf::error validate(const checkpoint_write& cp, uint32_t partitions) {
-  if (auto err = check_name("consumer", cp.consumer, true, "checkpoint", 400))
+  if (auto err
+      = check_name("consumer", cp.consumer, true, about("checkpoint"), 400))
     return err;
   if (cp.partition >= partitions)
     return make_error(journal_errc::invalid_argument,
@@ -90,7 +100,7 @@ caf::error validate(const checkpoint_write& cp, uint32_t partitions) {
 }
 
 caf::error validate(const model_write& mw) {
-  if (auto err = check_name("model", mw.model, true, "model write", 100))
+  if (auto err = check_name("model", mw.model, true, about("model write"), 100))
     return err;
   if (mw.key.empty() || mw.key.size() > 400)
     return make_error(journal_errc::invalid_argument,
