@@ -14,7 +14,8 @@
 namespace annals {
 
 runtime::runtime(caf::actor_system& sys, detail::context_ptr ctx)
-  : sys_(sys), ctx_(std::move(ctx)) {
+  : sys_(sys), ctx_(std::move(ctx)),
+    deadlines_(std::make_shared<reply_deadlines>()) {
 }
 
 caf::expected<std::unique_ptr<runtime>> runtime::start(caf::actor_system& sys,
@@ -50,6 +51,7 @@ void runtime::shutdown() {
   if (stopped_)
     return;
   stopped_ = true;
+  deadlines_->stop();
   for (auto& [name, h] : hosts_)
     caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
   hosts_.clear();

@@ -5,13 +5,16 @@
 #include "annals/aggregate.hpp"
 #include "annals/command.hpp"
 #include "annals/errc.hpp"
+#include "annals/reply_deadlines.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/sec.hpp>
 
+#include <memory>
 #include <string>
+#include <utility>
 
 namespace annals {
 
@@ -23,9 +26,13 @@ using reply_t = std::conditional_t<is_deciding_v<A, C>, ack,
 
 /// A handle to all aggregates of type `A`, wherever they live.
 ///
-/// From an actor, send `make(id, cmd)` with `request` to `actor()`; the
-/// reply is `reply_t<A, C>` or a `caf::error` (a rejection of the
+/// From an actor, `request(self, id, cmd, timeout, on_reply, on_error)`;
+/// the reply is `reply_t<A, C>` or a `caf::error` (a rejection of the
 /// aggregate's category, or `annals::errc`). From plain code, `ask` blocks.
+/// Sending `make(id, cmd)` to `actor()` with CAF's own `request` works too,
+/// but a finite CAF request timeout costs a trip through CAF's clock thread,
+/// which bounds throughput at tens of thousands of requests per second
+/// (see reply_deadlines.hpp).
 /// The handle stays the same when the cluster module routes commands to
 /// other nodes: only the actor behind it changes.
 ///
@@ -35,8 +42,10 @@ class aggregate_handle {
 public:
   aggregate_handle() = default;
   aggregate_handle(caf::actor_system& sys, caf::actor entry,
-                   caf::timespan default_timeout)
-    : sys_(&sys), entry_(std::move(entry)), timeout_(default_timeout) {
+                   caf::timespan default_timeout,
+                   std::shared_ptr<reply_deadlines> deadlines = nullptr)
+    : sys_(&sys), entry_(std::move(entry)), timeout_(default_timeout),
+      deadlines_(std::move(deadlines)) {
   }
 
   /// The actor that accepts `command_envelope`s for `A`.
@@ -78,6 +87,54 @@ public:
     return env;
   }
 
+  /// Sends `cmd` to aggregate `id` from actor `self` (an event-based actor,
+  /// inside one of its handlers). Calls `on_reply(reply_t<A, C>&)` or
+  /// `on_error(caf::error&)` once, in `self`'s context; no reply within
+  /// `timeout` (plus at most the deadlines' tick) is `errc::outcome_unknown`
+  /// for a deciding command (retry it with the same command id), else
+  /// `caf::sec::request_timeout`.
+  template <class Self, class C, class OnReply, class OnError>
+  void request(Self* self, std::string id, C cmd, caf::timespan timeout,
+               OnReply on_reply, OnError on_error,
+               const command_options& opts = {}) const {
+    using R = reply_t<A, C>;
+    auto env = make(std::move(id), std::move(cmd), opts);
+    auto fail = [on_error](caf::error& err) mutable {
+      if (err == caf::sec::request_timeout && is_deciding_v<A, C>) {
+        auto unknown
+          = make_error(errc::outcome_unknown, "no reply within the timeout");
+        on_error(unknown);
+      } else {
+        on_error(err);
+      }
+    };
+    if (!deadlines_) {
+      self->request(entry_, timeout, std::move(env))
+        .then([on_reply](R& r) mutable { on_reply(r); }, std::move(fail));
+      return;
+    }
+    auto h = self->request(entry_, caf::infinite, std::move(env));
+    auto t = deadlines_->arm(caf::actor_cast<caf::strong_actor_ptr>(self),
+                             h.id(), timeout);
+    h.then(
+      [d = deadlines_, t, on_reply](R& r) mutable {
+        d->disarm(t);
+        on_reply(r);
+      },
+      [d = deadlines_, t, fail](caf::error& err) mutable {
+        d->disarm(t);
+        fail(err);
+      });
+  }
+
+  /// As above, with the handle's default timeout.
+  template <class Self, class C, class OnReply, class OnError>
+  void request(Self* self, std::string id, C cmd, OnReply on_reply,
+               OnError on_error, const command_options& opts = {}) const {
+    request(self, std::move(id), std::move(cmd), timeout_, std::move(on_reply),
+            std::move(on_error), opts);
+  }
+
   /// Sends `cmd` to aggregate `id` and waits for the reply (blocking; not
   /// for use inside an actor's handler). A timeout of a deciding command
   /// yields `errc::outcome_unknown`: retry with the same command id.
@@ -110,6 +167,7 @@ private:
   caf::actor_system* sys_ = nullptr;
   caf::actor entry_;
   caf::timespan timeout_{std::chrono::seconds{10}};
+  std::shared_ptr<reply_deadlines> deadlines_;
 };
 
 } // namespace annals

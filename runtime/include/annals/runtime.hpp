@@ -104,7 +104,7 @@ public:
     auto& h = hosts_[std::string{A::category}];
     if (!h)
       h = sys_.spawn(detail::aggregate_host<A>, ctx_, opts);
-    return aggregate_handle<A>{sys_, h, ctx_->cfg.command_timeout};
+    return aggregate_handle<A>{sys_, h, ctx_->cfg.command_timeout, deadlines_};
   }
 
   template <class A>
@@ -205,11 +205,18 @@ public:
     return ctx_->cfg;
   }
 
+  /// The request timeouts of this runtime's aggregate handles (stopped,
+  /// failing what is armed, at shutdown).
+  const std::shared_ptr<reply_deadlines>& deadlines() const noexcept {
+    return deadlines_;
+  }
+
 private:
   runtime(caf::actor_system& sys, detail::context_ptr ctx);
 
   caf::actor_system& sys_;
   detail::context_ptr ctx_;
+  std::shared_ptr<reply_deadlines> deadlines_;
   mutable std::mutex mtx_;
   std::map<std::string, caf::actor> hosts_;
   std::vector<caf::actor> subscription_actors_;

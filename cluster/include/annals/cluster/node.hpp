@@ -69,7 +69,8 @@ public:
   template <class A>
   aggregate_handle<A> host() {
     rt_.host<A>();
-    return aggregate_handle<A>{sys_, actor_, rt_.config().command_timeout};
+    return aggregate_handle<A>{sys_, actor_, rt_.config().command_timeout,
+                               rt_.deadlines()};
   }
 
   /// Sends `env` to its aggregate's owner without blocking; `done` gets
