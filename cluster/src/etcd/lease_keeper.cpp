@@ -81,7 +81,9 @@ void lease_keeper::run() {
         on_lost_(std::move(lost));
       return;
     }
-    next = sent + interval_;
+    // After a failure, try again no later than the moment the lease may
+    // have expired, so a loss is reported then and not a tick later.
+    next = std::min(sent + interval_, std::max(valid_until_, sent));
   }
 }
 
