@@ -244,7 +244,7 @@ TEST_CASE("etcd client: a key on a lease goes when the lease is revoked or "
   CHECK(is(c.keep_alive(expiring->id).error(), etcd_errc::lease_not_found));
 }
 
-TEST_CASE("etcd client: keep-alives hold a lease past its TTL; the lease "
+TEST_CASE("etcd client: keep-alives hold a lease past its TTL, the lease "
           "keeper reports revocation and etcd's loss") {
   etcd_cluster etcd;
   auto c = etcd.make_client(500ms);
@@ -529,7 +529,7 @@ TEST_CASE("etcd client: garbage, truncated JSON and error bodies are "
   }
 }
 
-TEST_CASE("etcd client: a dead first member is skipped; the client stays "
+TEST_CASE("etcd client: a dead first member is skipped, the client stays "
           "with the member that answered",
           "[etcd3]") {
   etcd_cluster etcd{3};
