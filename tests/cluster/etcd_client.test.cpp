@@ -435,6 +435,30 @@ TEST_CASE("etcd client: an endpoint that accepts and never answers times "
   CHECK(is(w.error(), etcd_errc::timeout));
   CHECK(since(t0) < 600ms);
   CHECK(hung.accepted() == 3);
+  // Before a live endpoint, a hung one costs a read its share of the
+  // deadline; a write sent to it times out (outcome unknown) and the next
+  // call starts at the next endpoint.
+  fake_http_server ok{http_response(200, R"({"header":{"revision":"9"}})")};
+  auto both = make_client({hung.endpoint(), ok.endpoint()}, 400ms);
+  auto t1 = steady::now();
+  auto r = both.get("/x");
+  REQUIRE(r);
+  CHECK(r->revision == 9);
+  CHECK(since(t1) >= 190ms);
+  CHECK(since(t1) < 400ms);
+  CHECK(both.current_endpoint() == ok.endpoint());
+  auto again = both.with_deadline(300ms);
+  REQUIRE(again.get("/x")); // straight to the live one
+  CHECK(hung.accepted() == 4);
+  auto to_hung = make_client({hung.endpoint(), ok.endpoint()}, 300ms);
+  auto w1 = to_hung.put("/x", "1");
+  REQUIRE(!w1);
+  CHECK(is(w1.error(), etcd_errc::timeout));
+  CHECK(describe(w1.error()).find("outcome unknown") != std::string::npos);
+  CHECK(to_hung.current_endpoint() == ok.endpoint());
+  auto w2 = to_hung.put("/x", "1");
+  REQUIRE(w2);
+  CHECK(w2->revision == 9);
 }
 
 TEST_CASE("etcd client: garbage, truncated JSON and error bodies are "

@@ -227,6 +227,10 @@ caf::expected<json> call(client::state& st, std::chrono::milliseconds limit,
   std::string failures;
   bool timed_out = false;
   caf::error worst; // malformed or etcd's own error, else the last failure
+  // After a failure the next call starts at the next endpoint.
+  auto move_on = [&st, n](size_t from) {
+    st.current.compare_exchange_strong(from, (from + 1) % n);
+  };
   auto note = [&](std::string failure) {
     if (!failures.empty())
       failures += "; ";
@@ -264,8 +268,10 @@ caf::expected<json> call(client::state& st, std::chrono::milliseconds limit,
                   : detail::is_connection_error(ec)
                     ? etcd_errc::unavailable
                     : etcd_errc::malformed_response;
-      if (!idempotent)
+      if (!idempotent) {
+        move_on(idx);
         return make_error(code, path + ": " + where + " (outcome unknown)");
+      }
       timed_out |= code == etcd_errc::timeout;
       if (code == etcd_errc::malformed_response)
         worst = make_error(code, path + ": " + where);
@@ -278,8 +284,10 @@ caf::expected<json> call(client::state& st, std::chrono::milliseconds limit,
     if (answer.is_discarded() || !answer.is_object()) {
       auto err = malformed(where, "HTTP " + std::to_string(res.result_int())
                                     + " with a body that is not a JSON object");
-      if (!idempotent)
+      if (!idempotent) {
+        move_on(idx);
         return err;
+      }
       worst = std::move(err);
       note(where + ": malformed answer");
       continue;
@@ -291,8 +299,10 @@ caf::expected<json> call(client::state& st, std::chrono::milliseconds limit,
         // proposed, so even a write may go to the next member.
         auto definite
           = describe(err).find("etcdserver: no leader") != std::string::npos;
-        if (!idempotent && !definite)
+        if (!idempotent && !definite) {
+          move_on(idx);
           return err;
+        }
         timed_out |= is(err, etcd_errc::timeout);
         note(describe(err));
         continue;
@@ -307,7 +317,7 @@ caf::expected<json> call(client::state& st, std::chrono::milliseconds limit,
     return answer;
   }
   // Nobody answered: move on from the endpoint that failed first.
-  st.current.compare_exchange_strong(first, (first + 1) % n);
+  move_on(first);
   if (worst)
     return worst;
   if (timed_out || clock::now() >= deadline)
