@@ -1,0 +1,271 @@
+// annals -- test support: real etcd members on loopback (free ports, data
+// in a temp dir, fast Raft tuning), and a fake HTTP server for the client's
+// failure paths.
+#pragma once
+
+#include "await.hpp"
+#include "child_process.hpp"
+#include "etcd/etcd_client.hpp"
+#include "ports.hpp"
+#include "temp_dir.hpp"
+#include "test_certs.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <memory>
+#include <netinet/in.h>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace annals::testing {
+
+/// A cluster of `n` etcd members on loopback, started by the constructor
+/// and awaited (a linearizable read succeeds on every member), killed
+/// (SIGKILL) and removed with the object. With `tls`, client URLs are
+/// https with `--client-cert-auth` (peers stay plain on loopback) and
+/// `client_tls` is what the readiness probe uses. Not thread-safe.
+class etcd_cluster {
+public:
+  struct member {
+    std::string name;
+    uint16_t client_port = 0;
+    uint16_t peer_port = 0;
+    std::unique_ptr<child_process> proc;
+  };
+
+  explicit etcd_cluster(size_t n = 1,
+                        std::optional<tls_identity> server_tls = {},
+                        std::optional<cluster::etcd::tls_files> client_tls = {})
+    : client_tls_(std::move(client_tls)) {
+    std::string scheme = server_tls ? "https" : "http";
+    std::string initial;
+    for (size_t i = 0; i < n; ++i) {
+      member m;
+      m.name = "e" + std::to_string(i + 1);
+      m.client_port = free_port();
+      m.peer_port = free_port();
+      if (!initial.empty())
+        initial += ",";
+      initial += m.name + "=http://127.0.0.1:" + std::to_string(m.peer_port);
+      members_.push_back(std::move(m));
+    }
+    for (auto& m : members_) {
+      auto client_url
+        = scheme + "://127.0.0.1:" + std::to_string(m.client_port);
+      auto peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
+      std::vector<std::string> argv{"/usr/bin/etcd",
+                                    "--name",
+                                    m.name,
+                                    "--data-dir",
+                                    dir_.sub(m.name),
+                                    "--listen-client-urls",
+                                    client_url,
+                                    "--advertise-client-urls",
+                                    client_url,
+                                    "--listen-peer-urls",
+                                    peer_url,
+                                    "--initial-advertise-peer-urls",
+                                    peer_url,
+                                    "--initial-cluster",
+                                    initial,
+                                    "--initial-cluster-state",
+                                    "new",
+                                    "--initial-cluster-token",
+                                    "annals-test-" + dir_.path(),
+                                    "--heartbeat-interval",
+                                    "50",
+                                    "--election-timeout",
+                                    "500"};
+      if (server_tls) {
+        for (auto arg :
+             {"--cert-file", server_tls->certificate.c_str(), "--key-file",
+              server_tls->key.c_str(), "--trusted-ca-file",
+              server_tls->cafile.c_str(), "--client-cert-auth"})
+          argv.emplace_back(arg);
+      }
+      m.proc = std::make_unique<child_process>(std::move(argv), false,
+                                               dir_.sub(m.name + ".log"));
+    }
+    for (size_t i = 0; i < n; ++i)
+      if (!await_member(i))
+        throw std::runtime_error("etcd member " + members_[i].name
+                                 + " did not become ready; see "
+                                 + dir_.sub(members_[i].name + ".log"));
+  }
+
+  etcd_cluster(const etcd_cluster&) = delete;
+  etcd_cluster& operator=(const etcd_cluster&) = delete;
+
+  /// `127.0.0.1:port` of member `i`'s client URL.
+  std::string endpoint(size_t i) const {
+    return "127.0.0.1:" + std::to_string(members_.at(i).client_port);
+  }
+
+  std::vector<std::string> endpoints() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < members_.size(); ++i)
+      out.push_back(endpoint(i));
+    return out;
+  }
+
+  /// A client of every member (deadline 1 s unless given).
+  cluster::etcd::client make_client(std::chrono::milliseconds deadline
+                                    = std::chrono::seconds{1},
+                                    std::vector<std::string> eps = {}) const {
+    cluster::etcd::client_config cfg;
+    cfg.endpoints = eps.empty() ? endpoints() : std::move(eps);
+    cfg.deadline = deadline;
+    cfg.tls = client_tls_;
+    auto c = cluster::etcd::client::make(std::move(cfg));
+    if (!c)
+      throw std::runtime_error("cannot make an etcd client");
+    return std::move(*c);
+  }
+
+  /// SIGKILLs member `i` and reaps it.
+  void kill(size_t i) {
+    members_.at(i).proc->kill();
+    members_.at(i).proc->wait();
+  }
+
+  size_t size() const noexcept {
+    return members_.size();
+  }
+
+  const std::string& dir() const noexcept {
+    return dir_.path();
+  }
+
+private:
+  bool await_member(size_t i) {
+    auto c = make_client(std::chrono::milliseconds{200}, {endpoint(i)});
+    return await([&] { return static_cast<bool>(c.get("annals-ready")); },
+                 std::chrono::seconds{15});
+  }
+
+  temp_dir dir_;
+  std::optional<cluster::etcd::tls_files> client_tls_;
+  std::vector<member> members_;
+};
+
+/// A loopback TCP server on its own thread that answers every connection
+/// with `reply` (raw bytes, sent after the request's header and body
+/// arrived) and then closes it; with an empty `reply` it accepts and never
+/// answers (a hung endpoint). `close_at_once` closes each connection as
+/// soon as the request arrived. Stops with the object.
+class fake_http_server {
+public:
+  explicit fake_http_server(std::string reply, bool close_at_once = false)
+    : reply_(std::move(reply)), close_at_once_(close_at_once) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0
+        || ::listen(fd_, 16) != 0)
+      throw std::runtime_error("fake server: cannot listen");
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    if (::pipe2(wake_, O_CLOEXEC) != 0)
+      throw std::runtime_error("fake server: pipe failed");
+    thread_ = std::thread{[this] { serve(); }};
+  }
+
+  fake_http_server(const fake_http_server&) = delete;
+  fake_http_server& operator=(const fake_http_server&) = delete;
+
+  ~fake_http_server() {
+    char c = 'x';
+    [[maybe_unused]] auto n = ::write(wake_[1], &c, 1);
+    thread_.join();
+    for (int fd : open_)
+      ::close(fd);
+    ::close(fd_);
+    ::close(wake_[0]);
+    ::close(wake_[1]);
+  }
+
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(port_);
+  }
+
+  /// Connections accepted so far.
+  int accepted() const noexcept {
+    return accepted_.load();
+  }
+
+private:
+  void serve() {
+    for (;;) {
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0)
+        continue;
+      if (fds[1].revents != 0)
+        return;
+      int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0)
+        continue;
+      ++accepted_;
+      if (reply_.empty() && !close_at_once_) {
+        open_.push_back(conn); // never answered
+        continue;
+      }
+      read_request(conn);
+      if (!close_at_once_) {
+        [[maybe_unused]] auto n
+          = ::send(conn, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+      }
+      ::close(conn);
+    }
+  }
+
+  /// Reads the header and a Content-Length body (the client sends one).
+  static void read_request(int conn) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      auto end = in.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        auto cl = in.find("Content-Length: ");
+        size_t body = 0;
+        if (cl != std::string::npos && cl < end)
+          body = std::stoul(in.substr(cl + 16));
+        if (in.size() >= end + 4 + body)
+          return;
+      }
+      pollfd p{conn, POLLIN, 0};
+      if (::poll(&p, 1, 2000) <= 0)
+        return;
+      auto n = ::recv(conn, buf, sizeof buf, 0);
+      if (n <= 0)
+        return;
+      in.append(buf, static_cast<size_t>(n));
+    }
+  }
+
+  std::string reply_;
+  bool close_at_once_;
+  int fd_ = -1;
+  int wake_[2] = {-1, -1};
+  uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::vector<int> open_;
+  std::thread thread_;
+};
+
+/// An HTTP/1.1 response with `status` and a JSON `body` (Content-Length).
+inline std::string http_response(int status, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status)
+         + " X\r\nContent-Type: application/json\r\nContent-Length: "
+         + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+} // namespace annals::testing
