@@ -13,17 +13,26 @@ uint64_t dedupe_cache::hash_of(std::string_view command_id) {
 std::size_t dedupe_cache::cost(const std::string& skey,
                                const stream_window& w) {
   // Map node, LRU node, both keys, the vector's capacity.
-  return 160 + 2 * skey.size() + w.appends.capacity() * sizeof(entry);
+  return 160 + 2 * skey.size() + w.hashes.capacity() * sizeof(uint64_t)
+         + w.where.capacity() * sizeof(placement);
 }
 
 void dedupe_cache::trim(stream_window& w) {
-  auto first_kept
-    = std::find_if(w.appends.begin(), w.appends.end(), [&](const entry& a) {
-        return w.head < window_
-               || a.first_revision + a.count - 1 > w.head - window_;
-      });
-  ids_ -= static_cast<uint64_t>(first_kept - w.appends.begin());
-  w.appends.erase(w.appends.begin(), first_kept);
+  while (w.start < w.hashes.size()) {
+    const auto& a = w.where[w.start];
+    if (w.head < window_ || a.first_revision + a.count - 1 > w.head - window_)
+      break;
+    ++w.start;
+    --ids_;
+  }
+  // Drop the gone prefix once it is as long as what is left (amortised
+  // O(1) per append, instead of a shift per append).
+  if (w.start >= 32 && 2 * w.start >= w.hashes.size()) {
+    auto n = static_cast<std::ptrdiff_t>(w.start);
+    w.hashes.erase(w.hashes.begin(), w.hashes.begin() + n);
+    w.where.erase(w.where.begin(), w.where.begin() + n);
+    w.start = 0;
+  }
 }
 
 void dedupe_cache::touch(stream_window& w) {
@@ -33,7 +42,7 @@ void dedupe_cache::touch(stream_window& w) {
 void dedupe_cache::erase(
   std::unordered_map<std::string, stream_window>::iterator it) {
   bytes_ -= it->second.bytes;
-  ids_ -= it->second.appends.size();
+  ids_ -= it->second.live();
   lru_.erase(it->second.lru);
   streams_.erase(it);
 }
@@ -52,8 +61,9 @@ bool dedupe_cache::find(const std::string& skey, std::string_view command_id,
   auto& w = it->second;
   touch(w);
   auto h = hash_of(command_id);
-  for (const auto& a : w.appends)
-    if (a.hash == h) {
+  for (auto i = w.start; i < w.hashes.size(); ++i)
+    if (w.hashes[i] == h) {
+      const auto& a = w.where[i];
       *found = append_result{w.partition,
                              a.first_revision,
                              a.first_revision + a.count - 1,
@@ -75,16 +85,17 @@ void dedupe_cache::load(const std::string& skey, revision head,
   lru_.push_front(skey);
   auto& w = streams_[skey];
   w.head = head;
-  w.appends.reserve(appends.size());
+  w.hashes.reserve(appends.size());
+  w.where.reserve(appends.size());
   for (const auto& a : appends) {
     w.partition = a.where.partition;
-    w.appends.push_back({hash_of(a.command_id), a.where.first_revision,
-                         a.where.first_position,
-                         static_cast<uint32_t>(a.where.last_revision
-                                               - a.where.first_revision + 1)});
+    w.push(hash_of(a.command_id),
+           {a.where.first_revision, a.where.first_position,
+            static_cast<uint32_t>(a.where.last_revision - a.where.first_revision
+                                  + 1)});
   }
   w.lru = lru_.begin();
-  ids_ += w.appends.size();
+  ids_ += w.live();
   trim(w);
   w.bytes = cost(skey, w);
   bytes_ += w.bytes;
@@ -104,8 +115,9 @@ void dedupe_cache::record(const std::string& skey, revision head,
   w.head = head;
   if (!command_id.empty()) {
     w.partition = where.partition;
-    w.appends.push_back(
-      {hash_of(command_id), where.first_revision, where.first_position,
+    w.push(
+      hash_of(command_id),
+      {where.first_revision, where.first_position,
        static_cast<uint32_t>(where.last_revision - where.first_revision + 1)});
     ++ids_;
   }

@@ -62,19 +62,30 @@ public:
   std::size_t bytes() const;
 
 private:
-  struct entry {
-    uint64_t hash;
+  /// Where an append with a command id went (its hash is kept apart, so
+  /// that a lookup scans 8 bytes per append).
+  struct placement {
     revision first_revision;
     position first_position;
     uint32_t count;
   };
   static uint64_t hash_of(std::string_view command_id);
+  /// Appends before `start` have left the window (dropped in bulk later).
   struct stream_window {
     revision head = 0;
     partition_id partition = 0;
-    std::vector<entry> appends;
+    std::vector<uint64_t> hashes; ///< oldest first
+    std::vector<placement> where; ///< parallel to `hashes`
+    std::size_t start = 0;
     std::list<std::string>::iterator lru;
     std::size_t bytes = 0;
+    std::size_t live() const noexcept {
+      return hashes.size() - start;
+    }
+    void push(uint64_t hash, placement at) {
+      hashes.push_back(hash);
+      where.push_back(at);
+    }
   };
   static std::size_t cost(const std::string& skey, const stream_window& w);
   void trim(stream_window& w);

@@ -107,8 +107,8 @@ struct http_server::impl : connection_registry {
   bool make_room() {
     if (idle.empty())
       return false;
+    ++evicted; // before the close, which the evicted client may see
     idle.front()->evict(); // calls `now_closed`
-    ++evicted;
     return true;
   }
 
@@ -129,9 +129,11 @@ struct http_server::impl : connection_registry {
           return;
         }
         if (connections.size() >= max_connections && !make_room()) {
+          // Counted before the close, so that a client that sees the close
+          // also sees the count.
+          ++refused;
           boost::system::error_code ignored;
           socket.close(ignored);
-          ++refused;
         } else {
           admit(std::move(socket));
         }
