@@ -107,7 +107,7 @@ struct http_server::impl : connection_registry {
   bool make_room() {
     if (idle.empty())
       return false;
-    ++evicted; // before the close, which the evicted client may see
+    ++evicted;             // before the close, which the evicted client may see
     idle.front()->evict(); // calls `now_closed`
     return true;
   }
