@@ -1,0 +1,223 @@
+// annals -- tests: the replica state machine driven step by step.
+#include "replication/replica.hpp"
+
+#include "annals/persistence/errc.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <optional>
+
+using namespace annals;
+using namespace annals::replication;
+
+namespace {
+
+/// Three replicas on a perfect network: messages in FIFO order, syncs at
+/// once, unless a replica is cut off.
+struct trio {
+  trio() {
+    for (replica_id i = 0; i < 3; ++i) {
+      logs.emplace_back("inc" + std::to_string(i));
+      members.push_back({i, "inc" + std::to_string(i)});
+    }
+    for (replica_id i = 0; i < 3; ++i) {
+      replica_config cfg;
+      cfg.self = i;
+      replicas[i].emplace(cfg, logs[i]);
+    }
+  }
+
+  void handle(replica_id i, effects& out) {
+    for (auto& env : out.messages) {
+      if (!cut[i] && !cut[env.to]) {
+        queue.push_back(std::move(env));
+      }
+    }
+    if (out.sync_needed && sync_at_once) {
+      (void)logs[i].sync();
+      effects again;
+      replicas[i]->on_synced(again);
+      handle(i, again);
+    }
+  }
+
+  void run() {
+    while (!queue.empty()) {
+      auto env = std::move(queue.front());
+      queue.pop_front();
+      if (cut[env.to]) {
+        continue;
+      }
+      effects out;
+      replicas[env.to]->receive(env.msg, out);
+      handle(env.to, out);
+    }
+  }
+
+  caf::error appoint(replica_id i, uint64_t epoch) {
+    effects out;
+    auto err = replicas[i]->appoint(epoch, members, out);
+    handle(i, out);
+    run();
+    return err;
+  }
+
+  position propose(replica_id i, std::string payload) {
+    effects out;
+    auto pos = replicas[i]->propose(std::move(payload), out);
+    REQUIRE(pos);
+    handle(i, out);
+    run();
+    return *pos;
+  }
+
+  void tick(replica_id i) {
+    effects out;
+    replicas[i]->tick(out);
+    handle(i, out);
+    run();
+  }
+
+  std::deque<memory_replica_log> logs;
+  membership members;
+  std::optional<replica> replicas[3];
+  bool cut[3] = {false, false, false};
+  bool sync_at_once = true;
+  std::deque<envelope> queue;
+};
+
+} // namespace
+
+TEST_CASE("an appointed leader fences a majority, marks its epoch and serves",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  CHECK(t.replicas[0]->current_phase() == phase::leader);
+  CHECK(t.replicas[0]->epoch_start() == 1);
+  for (auto& log : t.logs) {
+    CHECK(log.fence() == 1);
+    CHECK(log.entries_lineage() == lineage{{1, 1}});
+  }
+  auto pos = t.propose(0, "a");
+  CHECK(pos == 2);
+  CHECK(t.replicas[0]->high_watermark() == 2);
+  CHECK(t.logs[1].at(2) == log_entry{1, "a"});
+  CHECK(t.logs[2].at(2) == log_entry{1, "a"});
+  // Followers learn the high watermark with the next message.
+  t.tick(0);
+  CHECK(t.replicas[1]->high_watermark() == 2);
+}
+
+TEST_CASE("proposals and stale appointments are refused with their errors",
+          "[replication][replica]") {
+  trio t;
+  effects out;
+  auto pos = t.replicas[1]->propose("x", out);
+  REQUIRE_FALSE(pos);
+  CHECK(is(pos.error(), replication_errc::not_leader));
+  REQUIRE_FALSE(t.appoint(0, 2));
+  auto again = t.appoint(1, 2);
+  CHECK(is(again, replication_errc::stale_epoch));
+  t.members[2].incarnation = "other";
+  auto learner = t.appoint(2, 3);
+  CHECK(is(learner, replication_errc::not_a_voter));
+  CHECK(t.replicas[2]->current_phase() == phase::follower);
+}
+
+TEST_CASE("nothing commits without a majority, and a fenced old leader "
+          "acknowledges nothing more",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.propose(0, "a"); // committed at 2
+  t.cut[1] = t.cut[2] = true;
+  auto lost = t.propose(0, "b"); // only on the leader
+  CHECK(lost == 3);
+  CHECK(t.replicas[0]->high_watermark() == 2);
+  // Replica 1 is appointed; 0 stays cut off.
+  t.cut[1] = t.cut[2] = false;
+  t.cut[0] = true;
+  REQUIRE_FALSE(t.appoint(1, 2));
+  CHECK(t.replicas[1]->current_phase() == phase::leader);
+  CHECK(t.replicas[1]->epoch_start() == 3);
+  t.propose(1, "c");
+  CHECK(t.replicas[1]->high_watermark() == 4);
+  // The old leader comes back: its epoch is refused, it steps down and
+  // its unreplicated suffix ("b") is cut where the lineages diverge.
+  t.cut[0] = false;
+  t.tick(0);
+  CHECK(t.replicas[0]->current_phase() == phase::follower);
+  CHECK(t.replicas[0]->high_watermark() == 2);
+  t.tick(1);
+  CHECK(t.logs[0].end() == 4);
+  CHECK(t.logs[0].at(3) == log_entry{2, ""});
+  CHECK(t.logs[0].at(4) == log_entry{2, "c"});
+  CHECK(t.logs[0].entries_lineage() == lineage{{1, 1}, {2, 3}});
+}
+
+TEST_CASE("a new leader pulls the most up-to-date log from its fence majority",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.cut[2] = true;
+  t.propose(0, "a");
+  t.propose(0, "b");
+  CHECK(t.replicas[0]->high_watermark() == 3);
+  // 2 never saw a or b; it is appointed with 1's vote and must pull them.
+  t.cut[2] = false;
+  t.cut[0] = true;
+  REQUIRE_FALSE(t.appoint(2, 2));
+  CHECK(t.replicas[2]->current_phase() == phase::leader);
+  CHECK(t.logs[2].end() == 4);
+  CHECK(t.logs[2].at(2) == log_entry{1, "a"});
+  CHECK(t.logs[2].at(3) == log_entry{1, "b"});
+  CHECK(t.replicas[2]->epoch_start() == 4);
+}
+
+TEST_CASE("a follower acknowledges only what it has synced",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.sync_at_once = false;
+  effects out;
+  REQUIRE(t.replicas[0]->propose("a", out));
+  t.handle(0, out);
+  (void)t.logs[0].sync();
+  effects shipped;
+  t.replicas[0]->on_synced(shipped);
+  t.handle(0, shipped);
+  t.run();
+  CHECK(t.logs[1].end() == 2);
+  CHECK(t.logs[1].durable_end() == 1);
+  CHECK(t.replicas[0]->high_watermark() == 1);
+  // A crash now loses the entry; it was never acknowledged.
+  t.logs[1].crash();
+  CHECK(t.logs[1].end() == 1);
+  CHECK(t.logs[2].end() == 2);
+  (void)t.logs[2].sync();
+  effects acked;
+  t.replicas[2]->on_synced(acked);
+  t.handle(2, acked);
+  t.run();
+  CHECK(t.replicas[0]->high_watermark() == 2);
+}
+
+TEST_CASE("the in-memory log refuses a stale writer and a wrong end",
+          "[replication][replica]") {
+  memory_replica_log log{"x"};
+  REQUIRE_FALSE(log.raise_fence(3));
+  auto stale = log.append(0, 2, {log_entry{2, "a"}});
+  CHECK(is(stale, journal_errc::stale_epoch));
+  auto wrong = log.append(1, 3, {log_entry{3, "a"}});
+  CHECK(is(wrong, journal_errc::wrong_expected_position));
+  REQUIRE_FALSE(log.append(0, 3, {log_entry{3, "a"}, log_entry{3, "b"}}));
+  CHECK(log.durable_end() == 0);
+  log.crash();
+  CHECK(log.end() == 0);
+  CHECK(log.entries_lineage().empty());
+  CHECK(log.fence() == 3);
+  log.wipe("y");
+  CHECK(log.fence() == 0);
+  CHECK(log.incarnation() == "y");
+}
