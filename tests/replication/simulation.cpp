@@ -44,7 +44,6 @@ private:
   uint64_t state_;
 };
 
-constexpr uint32_t replica_count = 3;
 constexpr uint64_t chaos_end = 150;
 constexpr uint64_t quiet_limit = 600;
 constexpr uint64_t tick_interval = 5;
@@ -109,18 +108,20 @@ const char* name_of(const message& msg) {
 class simulation {
 public:
   explicit simulation(const sim_options& opts) : opts_(opts), rng_(opts.seed) {
-    nodes_.reserve(replica_count);
-    for (replica_id i = 0; i < replica_count; ++i) {
+    count_ = opts.replicas != 0 ? opts.replicas : (rng_.percent(25) ? 5 : 3);
+    wipes_.resize(count_);
+    nodes_.reserve(count_);
+    for (replica_id i = 0; i < count_; ++i) {
       nodes_.emplace_back(incarnation_of(i, 0));
       members_.push_back({i, incarnation_of(i, 0)});
     }
-    for (replica_id i = 0; i < replica_count; ++i) {
+    for (replica_id i = 0; i < count_; ++i) {
       nodes_[i].r.emplace(config_of(i), nodes_[i].log);
     }
     drop_percent_ = std::array<uint64_t, 4>{0, 5, 15, 30}[rng_.below(4)];
     dup_percent_ = std::array<uint64_t, 3>{0, 5, 15}[rng_.below(3)];
     max_delay_ = rng_.between(1, 10);
-    max_sync_delay_ = rng_.between(1, 8);
+    max_sync_delay_ = rng_.between(1, rng_.percent(20) ? 20 : 8);
   }
 
   sim_result run() {
@@ -168,10 +169,13 @@ private:
 
   void plan() {
     schedule(1, ev_kind::failover, 0);
-    for (replica_id i = 0; i < replica_count; ++i) {
+    for (replica_id i = 0; i < count_; ++i) {
       schedule(rng_.between(1, tick_interval), ev_kind::tick, i);
     }
-    auto failovers = rng_.between(1, 3);
+    // Some seeds are a failover storm: many short epochs, each leaving
+    // partial suffixes behind (Raft's figure 8 needs several).
+    auto failovers
+      = rng_.percent(20) ? rng_.between(4, 10) : rng_.between(1, 3);
     for (uint64_t k = 0; k < failovers; ++k) {
       auto at = rng_.between(10, chaos_end - 1);
       schedule(at, ev_kind::failover, 0);
@@ -179,14 +183,22 @@ private:
         schedule(at + rng_.between(0, 15), ev_kind::failover, 0);
       }
     }
-    auto crashes = rng_.between(0, 3);
+    auto crashes = rng_.between(0, 4);
     for (uint64_t k = 0; k < crashes; ++k) {
-      schedule(rng_.between(5, chaos_end - 1), ev_kind::crash,
-               static_cast<replica_id>(rng_.below(replica_count)));
+      auto at = rng_.between(5, chaos_end - 1);
+      auto victim = static_cast<replica_id>(rng_.below(count_));
+      schedule(at, ev_kind::crash, victim);
+      if (rng_.percent(30)) { // a correlated failure (power, rack)
+        schedule(at, ev_kind::crash,
+                 (victim + 1 + static_cast<replica_id>(rng_.below(count_ - 1)))
+                   % count_);
+      }
     }
-    if (rng_.percent(opts_.wipe_percent)) {
-      schedule(rng_.between(5, chaos_end - 1), ev_kind::wipe,
-               static_cast<replica_id>(rng_.below(replica_count)));
+    for (int k = 0; k < 2; ++k) {
+      if (rng_.percent(opts_.wipe_percent)) {
+        schedule(rng_.between(5, chaos_end - 1), ev_kind::wipe,
+                 static_cast<replica_id>(rng_.below(count_)));
+      }
     }
     auto commands = rng_.between(5, 20);
     for (uint64_t k = 0; k < commands; ++k) {
@@ -270,7 +282,7 @@ private:
       return;
     case ev_kind::quiet:
       quiet_ = true;
-      for (replica_id i = 0; i < replica_count; ++i) {
+      for (replica_id i = 0; i < count_; ++i) {
         restart(i);
       }
       schedule(now_ + 1, ev_kind::failover, 0);
@@ -286,12 +298,14 @@ private:
           + std::to_string(n.log.end()) + ")");
     n.log.crash();
     if (wipe) {
-      // One disk loss per run: the replica set tolerates one.
+      // One disk loss at a time: the replica set tolerates one until the
+      // wiped replica has caught up and replaced its old incarnation.
       if (wiped_) {
         wipe = false;
       } else {
         wiped_ = true;
-        n.log.wipe(incarnation_of(i, 1));
+        ++result_.wipes;
+        n.log.wipe(incarnation_of(i, ++wipes_[i]));
       }
     }
     n.r.reset();
@@ -326,6 +340,13 @@ private:
     }
     auto epoch = ++last_epoch_;
     result_.epochs = epoch;
+    for (const auto& n : nodes_) {
+      if (n.up
+          && (n.r->current_phase() == phase::fencing
+              || n.r->current_phase() == phase::recovering)) {
+        ++result_.superseded_failovers; // a double failover
+      }
+    }
     last_appointee_ = voters[rng_.below(voters.size())];
     auto& n = nodes_[last_appointee_];
     trace("appoint " + std::to_string(last_appointee_) + " at epoch "
@@ -342,14 +363,13 @@ private:
 
   void client() {
     std::vector<replica_id> leaders;
-    for (replica_id i = 0; i < replica_count; ++i) {
+    for (replica_id i = 0; i < count_; ++i) {
       if (nodes_[i].up && nodes_[i].r->current_phase() == phase::leader) {
         leaders.push_back(i);
       }
     }
-    auto target = leaders.empty()
-                    ? static_cast<replica_id>(rng_.below(replica_count))
-                    : leaders[rng_.below(leaders.size())];
+    auto target = leaders.empty() ? static_cast<replica_id>(rng_.below(count_))
+                                  : leaders[rng_.below(leaders.size())];
     auto& n = nodes_[target];
     if (!n.up) {
       return;
@@ -394,8 +414,30 @@ private:
           return true;
         });
       n.replies.erase(released, n.replies.end());
+      if (r.epoch() == last_epoch_) {
+        promote_learners(r);
+      }
     }
     check_hw(i);
+  }
+
+  /// The controller lets a caught-up learner replace its old incarnation
+  /// (one map change), then tells the leader.
+  void promote_learners(replica& r) {
+    for (const auto& learner : r.caught_up_learners()) {
+      for (auto& m : members_) {
+        if (m.id == learner.id && m.incarnation != learner.incarnation) {
+          trace("promote " + learner.incarnation);
+          m.incarnation = learner.incarnation;
+          wiped_ = false;
+          ++result_.promotions;
+        }
+      }
+      effects none;
+      if (auto err = r.reconfigure(last_epoch_, members_, none)) {
+        violation("the leader refused a valid reconfiguration");
+      }
+    }
   }
 
   /// Everything at or below a replica's high watermark is committed: it
@@ -461,7 +503,7 @@ private:
     const auto& l = nodes_[last_appointee_];
     result_.final_hw = l.r->high_watermark();
     result_.acknowledged = acked_.size();
-    for (replica_id i = 0; i < replica_count; ++i) {
+    for (replica_id i = 0; i < count_; ++i) {
       for (position pos = 1; pos <= l.log.end(); ++pos) {
         if (nodes_[i].log.at(pos) != l.log.at(pos)) {
           violation("after settling, replica " + std::to_string(i)
@@ -482,6 +524,7 @@ private:
 
   sim_options opts_;
   sim_rng rng_;
+  uint32_t count_ = 3;
   sim_result result_;
   std::vector<sim_node> nodes_;
   membership members_;
@@ -490,6 +533,7 @@ private:
   uint64_t now_ = 0;
   bool quiet_ = false;
   bool wiped_ = false;
+  std::vector<uint64_t> wipes_;
   uint64_t drop_percent_ = 0;
   uint64_t dup_percent_ = 0;
   uint64_t max_delay_ = 1;

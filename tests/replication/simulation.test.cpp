@@ -55,6 +55,9 @@ TEST_CASE("the replication simulation finds no violation over many seeds",
   uint64_t acknowledged = 0;
   uint64_t epochs = 0;
   uint64_t messages = 0;
+  uint64_t superseded = 0;
+  uint64_t wipes = 0;
+  uint64_t promotions = 0;
   auto start = std::chrono::steady_clock::now();
   for (auto seed = first; seed < first + count; ++seed) {
     sim_options opts;
@@ -73,31 +76,38 @@ TEST_CASE("the replication simulation finds no violation over many seeds",
     acknowledged += res.acknowledged;
     epochs += res.epochs;
     messages += res.messages;
+    superseded += res.superseded_failovers;
+    wipes += res.wipes;
+    promotions += res.promotions;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
               std::chrono::steady_clock::now() - start)
               .count();
   std::cout << count << " seeds in " << ms << " ms: " << acknowledged
             << " acknowledged commands, " << epochs << " epochs, " << messages
-            << " messages\n";
+            << " messages, " << superseded << " double failovers, " << wipes
+            << " disk wipes, " << promotions << " learners promoted\n";
   // The workload must do something, or the checks prove nothing.
   CHECK(acknowledged > count);
   CHECK(epochs > 2 * count);
+  CHECK(superseded > count / 20);
+  CHECK(wipes > count / 10);
+  CHECK(promotions > wipes / 2);
 }
 
 TEST_CASE("the simulation catches a leader that acknowledges on its own fsync",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::ack_on_leader_fsync, 2000) != 0);
+  CHECK(first_violation(planted_bug::ack_on_leader_fsync, 50000) != 0);
 }
 
 TEST_CASE("the simulation catches a follower that does not truncate",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::no_truncation, 2000) != 0);
+  CHECK(first_violation(planted_bug::no_truncation, 50000) != 0);
 }
 
 TEST_CASE("the simulation catches a leader that skips the majority fence",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::skip_fence, 2000) != 0);
+  CHECK(first_violation(planted_bug::skip_fence, 50000) != 0);
 }
 
 TEST_CASE("the simulation catches counting replicas of an older epoch",
@@ -107,10 +117,30 @@ TEST_CASE("the simulation catches counting replicas of an older epoch",
 
 TEST_CASE("the simulation catches a follower acking before its fsync",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::follower_ack_before_fsync, 2000) != 0);
+  CHECK(first_violation(planted_bug::follower_ack_before_fsync, 50000) != 0);
 }
 
 TEST_CASE("the simulation catches counting a wiped replica as a voter",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::count_learners, 2000, 100) != 0);
+  CHECK(first_violation(planted_bug::count_learners, 50000, 100) != 0);
+}
+
+TEST_CASE("planted bug detection rates (a report, not a check)",
+          "[.][replication][planted-rates]") {
+  for (auto bug :
+       {planted_bug::ack_on_leader_fsync, planted_bug::no_truncation,
+        planted_bug::skip_fence, planted_bug::count_old_epoch,
+        planted_bug::follower_ack_before_fsync, planted_bug::count_learners}) {
+    uint64_t caught = 0;
+    auto count = seed_count();
+    for (uint64_t seed = 1; seed <= count; ++seed) {
+      sim_options opts;
+      opts.seed = seed;
+      opts.bug = bug;
+      caught += simulate(opts).violations.empty() ? 0 : 1;
+    }
+    std::cout << "planted bug " << static_cast<int>(bug) << ": " << caught
+              << " of " << count << " seeds\n";
+    CHECK(caught > 0);
+  }
 }

@@ -144,6 +144,46 @@ void replica::receive(const message& msg, effects& out) {
     msg);
 }
 
+caf::error replica::reconfigure(uint64_t epoch, const membership& members,
+                                effects&) {
+  if (phase_ != phase::leader || epoch != epoch_) {
+    return make_error(replication_errc::not_leader);
+  }
+  auto same_ids
+    = members.size() == members_.size()
+      && std::all_of(members.begin(), members.end(), [this](const member& m) {
+           return std::any_of(
+             members_.begin(), members_.end(),
+             [&m](const member& old) { return old.id == m.id; });
+         });
+  if (!same_ids) {
+    return make_error(replication_errc::invalid_membership);
+  }
+  members_ = members;
+  for (auto& f : followers_) {
+    for (const auto& m : members_) {
+      if (m.id == f.id) {
+        f.incarnation = m.incarnation;
+      }
+    }
+  }
+  update_hw();
+  return {};
+}
+
+std::vector<member> replica::caught_up_learners() const {
+  std::vector<member> out;
+  if (phase_ != phase::leader || hw_ < epoch_start_) {
+    return out;
+  }
+  for (const auto& f : followers_) {
+    if (!f.counted() && f.matched >= hw_) {
+      out.push_back({f.id, f.seen});
+    }
+  }
+  return out;
+}
+
 void replica::on_synced(effects& out) {
   if (log_.durable_end() < log_.end()) {
     out.sync_needed = true;

@@ -28,6 +28,8 @@ enum class replication_errc : uint8_t {
   /// `appoint` of a replica that is not a voter of `members` (absent, or a
   /// learner: its incarnation differs).
   not_a_voter,
+  /// `reconfigure` with other replicas than the epoch's membership.
+  invalid_membership,
 };
 
 constexpr caf::atom_value replication_category = caf::atom("replica");
@@ -143,6 +145,15 @@ public:
 
   void receive(const message& msg, effects& out);
 
+  /// The controller replaced incarnations in the membership of the current
+  /// epoch (a learner that caught up takes its old incarnation's place: one
+  /// map change). Same replica ids only. The replica counts the learner
+  /// from now on.
+  /// @returns `not_leader` (not serving `epoch`: pass the membership with
+  ///          the next appointment instead), `invalid_membership`.
+  caf::error reconfigure(uint64_t epoch, const membership& members,
+                         effects& out);
+
   /// The driver synced the log (`log.sync()` returned).
   void on_synced(effects& out);
 
@@ -169,6 +180,12 @@ public:
   position high_watermark() const noexcept {
     return hw_;
   }
+
+  /// Leader: learners (replicas answering with an incarnation that the
+  /// membership does not list) that durably hold the log up to the high
+  /// watermark, with their new incarnation: the controller may now let them
+  /// replace their old incarnation (`reconfigure`).
+  std::vector<member> caught_up_learners() const;
 
   /// Leader: the position of this epoch's marker entry (0 before serving).
   position epoch_start() const noexcept {
