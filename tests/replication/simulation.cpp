@@ -156,7 +156,9 @@ private:
     replica_config cfg;
     cfg.self = i;
     cfg.max_batch = 8;
+#ifdef ANNALS_PLANTED_BUGS
     cfg.bug = opts_.bug;
+#endif
     return cfg;
   }
 

@@ -20,6 +20,7 @@ namespace annals::testing {
 
 struct sim_options {
   uint64_t seed = 1;
+  /// Applied only in builds with ANNALS_PLANTED_BUGS.
   replication::planted_bug bug = replication::planted_bug::none;
   /// Replicas: 3 or 5; 0 = drawn per seed (3, sometimes 5).
   uint32_t replicas = 0;

@@ -100,7 +100,7 @@ caf::error replica::appoint(uint64_t epoch, const membership& members,
   votes_.push_back(fence_reply{epoch, cfg_.self, log_.incarnation(), epoch,
                                lineage_until(log_.entries_lineage(), durable),
                                durable});
-  if (cfg_.bug == planted_bug::skip_fence) {
+  if (planted(planted_bug::skip_fence)) {
     best_ = votes_.front();
     serve(out);
     return {};
@@ -234,7 +234,7 @@ bool replica::is_voter(replica_id id, const std::string& incarnation) const {
   return std::any_of(members_.begin(), members_.end(), [&](const member& m) {
     return m.id == id
            && (m.incarnation == incarnation
-               || cfg_.bug == planted_bug::count_learners);
+               || planted(planted_bug::count_learners));
   });
 }
 
@@ -326,7 +326,7 @@ void replica::serve(effects& out) {
     f.matched = 0;
     f.common = 0;
     f.next = epoch_start_;
-    if (cfg_.bug == planted_bug::count_old_epoch) {
+    if (planted(planted_bug::count_old_epoch)) {
       for (const auto& v : votes_) {
         if (v.from == f.id) {
           f.matched = v.end;
@@ -402,15 +402,15 @@ void replica::update_hw() {
   std::vector<position> held;
   held.push_back(log_.durable_end());
   for (const auto& f : followers_) {
-    auto counted = f.counted() || cfg_.bug == planted_bug::count_learners;
+    auto counted = f.counted() || planted(planted_bug::count_learners);
     held.push_back(counted ? f.matched : 0);
   }
   std::sort(held.begin(), held.end(), std::greater<>{});
   auto candidate = held[std::min(majority(), held.size()) - 1];
-  if (cfg_.bug == planted_bug::ack_on_leader_fsync) {
+  if (planted(planted_bug::ack_on_leader_fsync)) {
     candidate = log_.durable_end();
   }
-  if (candidate < epoch_start_ && cfg_.bug != planted_bug::count_old_epoch) {
+  if (candidate < epoch_start_ && !planted(planted_bug::count_old_epoch)) {
     return;
   }
   hw_ = std::max(hw_, candidate);
@@ -490,7 +490,7 @@ void replica::on_replicate(const replicate& msg, effects& out) {
   auto pos = msg.prev + 1;
   while (i < msg.entries.size() && pos <= log_.end()) {
     if (epoch_at(log_.entries_lineage(), pos) != msg.entries[i].epoch
-        && cfg_.bug != planted_bug::no_truncation) {
+        && !planted(planted_bug::no_truncation)) {
       if (auto err = log_.truncate(pos - 1)) {
         return;
       }
@@ -510,7 +510,7 @@ void replica::on_replicate(const replicate& msg, effects& out) {
   hw_ = std::max(hw_, std::min(msg.hw, matched_));
   if (log_.durable_end() < log_.end()) {
     out.sync_needed = true;
-    if (cfg_.bug == planted_bug::follower_ack_before_fsync) {
+    if (planted(planted_bug::follower_ack_before_fsync)) {
       send_ack(std::min(matched_, log_.end()), out);
     }
     return;

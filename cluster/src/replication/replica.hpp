@@ -53,7 +53,9 @@ enum class phase : uint8_t {
 const char* to_string(phase x) noexcept;
 
 /// Deliberate protocol bugs, for tests that prove the simulation catches
-/// them. Never set outside tests.
+/// them. They exist only in builds with ANNALS_PLANTED_BUGS defined (the
+/// test library `annals_replication_planted`); the normal library contains
+/// none of them.
 enum class planted_bug : uint8_t {
   none,
   /// The leader's high watermark follows its own durable end.
@@ -75,7 +77,9 @@ struct replica_config {
   replica_id self = 0;
   /// Most entries in one `replicate` or `pull_reply`.
   std::size_t max_batch = 64;
+#ifdef ANNALS_PLANTED_BUGS
   planted_bug bug = planted_bug::none;
+#endif
 };
 
 /// What a call into a `replica` asks its driver to do.
@@ -206,6 +210,14 @@ private:
       return seen == incarnation;
     }
   };
+
+  bool planted([[maybe_unused]] planted_bug bug) const noexcept {
+#ifdef ANNALS_PLANTED_BUGS
+    return cfg_.bug == bug;
+#else
+    return false;
+#endif
+  }
 
   // -- phase changes (the only place that assigns phase_) --------------------
 
