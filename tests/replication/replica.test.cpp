@@ -221,3 +221,194 @@ TEST_CASE("the in-memory log refuses a stale writer and a wrong end",
   CHECK(log.fence() == 0);
   CHECK(log.incarnation() == "y");
 }
+
+namespace {
+
+/// A memory log whose next operations of a kind fail with `io_error`.
+class failing_log : public memory_replica_log {
+public:
+  using memory_replica_log::memory_replica_log;
+
+  caf::error raise_fence(uint64_t epoch) override {
+    if (fail_fence) {
+      return make_error(journal_errc::io_error);
+    }
+    return memory_replica_log::raise_fence(epoch);
+  }
+
+  caf::error append(position expected_end, uint64_t writer_epoch,
+                    const std::vector<log_entry>& entries) override {
+    if (fail_append) {
+      return make_error(journal_errc::io_error);
+    }
+    return memory_replica_log::append(expected_end, writer_epoch, entries);
+  }
+
+  caf::error truncate(position after) override {
+    if (fail_truncate) {
+      return make_error(journal_errc::io_error);
+    }
+    return memory_replica_log::truncate(after);
+  }
+
+  bool fail_fence = false;
+  bool fail_append = false;
+  bool fail_truncate = false;
+};
+
+membership solo_members() {
+  return {{0, "solo"}};
+}
+
+} // namespace
+
+TEST_CASE("a replica set of one serves at once and commits on its own fsync",
+          "[replication][replica]") {
+  memory_replica_log log{"solo"};
+  replica r{replica_config{}, log};
+  effects out;
+  REQUIRE_FALSE(r.appoint(1, solo_members(), out));
+  CHECK(r.current_phase() == phase::leader);
+  CHECK(out.messages.empty());
+  auto pos = r.propose("a", out);
+  REQUIRE(pos);
+  CHECK(r.high_watermark() == 0); // not synced yet
+  REQUIRE_FALSE(log.sync());
+  r.on_synced(out);
+  CHECK(r.high_watermark() == *pos);
+}
+
+TEST_CASE("a failed fence leaves an appointment unaccepted",
+          "[replication][replica]") {
+  failing_log log{"solo"};
+  replica r{replica_config{}, log};
+  log.fail_fence = true;
+  effects out;
+  auto err = r.appoint(1, solo_members(), out);
+  CHECK(is(err, journal_errc::io_error));
+  CHECK(r.current_phase() == phase::follower);
+  CHECK(r.epoch() == 0);
+  // A follower whose fence fails ignores the message that needed it.
+  r.receive(fence_request{4, 1}, out);
+  CHECK(out.messages.empty());
+  CHECK(r.epoch() == 0);
+}
+
+TEST_CASE("a leader whose append fails steps down; replies end unknown",
+          "[replication][replica]") {
+  failing_log log{"solo"};
+  replica r{replica_config{}, log};
+  effects out;
+  REQUIRE_FALSE(r.appoint(1, solo_members(), out));
+  log.fail_append = true;
+  effects failed;
+  auto pos = r.propose("a", failed);
+  REQUIRE_FALSE(pos);
+  CHECK(is(pos.error(), journal_errc::io_error));
+  CHECK(failed.leadership_lost);
+  CHECK(r.current_phase() == phase::follower);
+  // It never leads this epoch again.
+  log.fail_append = false;
+  effects again;
+  CHECK(is(r.appoint(1, solo_members(), again), replication_errc::stale_epoch));
+}
+
+TEST_CASE("a follower whose truncation fails acknowledges nothing",
+          "[replication][replica]") {
+  failing_log log{"f"};
+  replica_config cfg;
+  cfg.self = 1;
+  replica r{cfg, log};
+  effects out;
+  r.receive(replicate{1, 0, 0, 0, {log_entry{1, ""}, log_entry{1, "a"}}, 0},
+            out);
+  REQUIRE_FALSE(log.sync());
+  effects synced;
+  r.on_synced(synced);
+  REQUIRE(synced.messages.size() == 1);
+  auto ack = std::get<replicate_reply>(synced.messages[0].msg);
+  CHECK(ack.outcome == replicate_outcome::ack);
+  CHECK(ack.end == 2);
+  // Epoch 2's leader has a different entry at 2: the cut fails.
+  log.fail_truncate = true;
+  effects cut;
+  r.receive(replicate{2, 2, 1, 1, {log_entry{2, ""}}, 0}, cut);
+  CHECK(cut.messages.empty());
+  CHECK(log.at(2) == log_entry{1, "a"});
+  CHECK(log.fence() == 2);
+}
+
+TEST_CASE("stale and foreign messages are refused or ignored",
+          "[replication][replica]") {
+  memory_replica_log log{"f"};
+  replica_config cfg;
+  cfg.self = 1;
+  replica r{cfg, log};
+  effects out;
+  r.receive(fence_request{5, 0}, out);
+  REQUIRE(out.messages.size() == 1);
+  auto vote = std::get<fence_reply>(out.messages[0].msg);
+  CHECK(vote.fence == 5);
+  CHECK(vote.epoch == 5);
+  // An older leader is refused, with the fence that deposes it.
+  effects old;
+  r.receive(replicate{4, 2, 0, 0, {log_entry{4, "x"}}, 0}, old);
+  REQUIRE(old.messages.size() == 1);
+  auto refusal = std::get<replicate_reply>(old.messages[0].msg);
+  CHECK(refusal.outcome == replicate_outcome::refused);
+  CHECK(refusal.fence == 5);
+  CHECK(log.end() == 0);
+  effects old_fence;
+  r.receive(fence_request{3, 2}, old_fence);
+  REQUIRE(old_fence.messages.size() == 1);
+  CHECK(std::get<fence_reply>(old_fence.messages[0].msg).fence == 5);
+  // A second leader claiming epoch 5 is not followed.
+  effects second;
+  r.receive(replicate{5, 2, 0, 0, {log_entry{5, "y"}}, 0}, second);
+  CHECK(second.messages.empty());
+  CHECK(log.end() == 0);
+  // A pull from someone who is not our leader gets no entries.
+  effects pull;
+  r.receive(pull_request{5, 2, 1, 3}, pull);
+  REQUIRE(pull.messages.size() == 1);
+  CHECK(std::get<pull_reply>(pull.messages[0].msg).entries.empty());
+}
+
+TEST_CASE("a wiped replica is a learner until the controller swaps it in",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.propose(0, "a");
+  // Replica 2 loses its disk and comes back with a new incarnation.
+  t.logs[2].wipe("inc2-new");
+  t.replicas[2].emplace(replica_config{2}, t.logs[2]);
+  t.cut[2] = true;
+  t.propose(0, "b");
+  CHECK(t.replicas[0]->high_watermark() == 3);
+  CHECK(t.replicas[0]->caught_up_learners().empty());
+  // It catches up while 1 is away, but is not counted: nothing commits.
+  t.cut[2] = false;
+  t.cut[1] = true;
+  t.tick(0);
+  t.propose(0, "c");
+  CHECK(t.logs[2].end() == 4);
+  CHECK(t.replicas[0]->high_watermark() == 3);
+  auto learners = t.replicas[0]->caught_up_learners();
+  REQUIRE(learners.size() == 1);
+  CHECK(learners[0].id == 2);
+  CHECK(learners[0].incarnation == "inc2-new");
+  t.members[2].incarnation = "inc2-new";
+  effects out;
+  CHECK(is(t.replicas[0]->reconfigure(7, t.members, out),
+           replication_errc::not_leader));
+  auto bad = t.members;
+  bad.pop_back();
+  CHECK(is(t.replicas[0]->reconfigure(1, bad, out),
+           replication_errc::invalid_membership));
+  REQUIRE_FALSE(t.replicas[0]->reconfigure(1, t.members, out));
+  CHECK(t.replicas[0]->caught_up_learners().empty());
+  // Now it counts: with 1 still cut off, 0 and 2 commit.
+  CHECK(t.replicas[0]->high_watermark() == 4);
+  t.propose(0, "d");
+  CHECK(t.replicas[0]->high_watermark() == 5);
+}

@@ -468,7 +468,8 @@ void replica::on_replicate(const replicate& msg, effects& out) {
                                    {}}});
     return;
   }
-  if (msg.epoch == epoch_ && phase_ != phase::follower) {
+  if (msg.epoch == epoch_
+      && (phase_ != phase::follower || (leader_ && *leader_ != msg.leader))) {
     return; // a second leader in one epoch: never ours to follow
   }
   if (msg.epoch > epoch_ || leader_ != msg.leader) {
