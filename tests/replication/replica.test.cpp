@@ -307,6 +307,7 @@ TEST_CASE("a leader whose append fails steps down; replies end unknown",
   CHECK(is(pos.error(), journal_errc::io_error));
   CHECK(failed.leadership_lost);
   CHECK(r.current_phase() == phase::follower);
+  CHECK_FALSE(r.leader().has_value());
   // It never leads this epoch again.
   log.fail_append = false;
   effects again;
@@ -404,6 +405,10 @@ TEST_CASE("a wiped replica is a learner until the controller swaps it in",
   auto bad = t.members;
   bad.pop_back();
   CHECK(is(t.replicas[0]->reconfigure(1, bad, out),
+           replication_errc::invalid_membership));
+  auto not_self = t.members;
+  not_self[0].incarnation = "elsewhere";
+  CHECK(is(t.replicas[0]->reconfigure(1, not_self, out),
            replication_errc::invalid_membership));
   REQUIRE_FALSE(t.replicas[0]->reconfigure(1, t.members, out));
   CHECK(t.replicas[0]->caught_up_learners().empty());

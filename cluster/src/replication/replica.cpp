@@ -116,7 +116,7 @@ caf::expected<position> replica::propose(std::string payload, effects& out) {
   }
   std::vector<log_entry> entries{log_entry{epoch_, std::move(payload)}};
   if (auto err = log_.append(log_.end(), epoch_, entries)) {
-    set_phase(phase::follower, out);
+    step_down(out);
     return err;
   }
   out.sync_needed = true;
@@ -156,7 +156,11 @@ caf::error replica::reconfigure(uint64_t epoch, const membership& members,
              members_.begin(), members_.end(),
              [&m](const member& old) { return old.id == m.id; });
          });
-  if (!same_ids) {
+  auto self_kept
+    = std::any_of(members.begin(), members.end(), [this](const member& m) {
+        return m.id == cfg_.self && m.incarnation == log_.incarnation();
+      });
+  if (!same_ids || !self_kept) {
     return make_error(replication_errc::invalid_membership);
   }
   members_ = members;
@@ -245,6 +249,14 @@ replica::follower_progress* replica::progress_of(replica_id id) {
   return i == followers_.end() ? nullptr : &*i;
 }
 
+void replica::step_down(effects& out) {
+  // Our log failed us: stop leading this epoch (we never lead it again)
+  // and follow whoever the controller appoints next.
+  leader_.reset();
+  matched_ = 0;
+  set_phase(phase::follower, out);
+}
+
 void replica::step_down_if_deposed(uint64_t fence, effects& out) {
   if (fence > epoch_) {
     follow(fence, std::nullopt, out);
@@ -302,11 +314,11 @@ void replica::on_pull_reply(const pull_reply& msg, effects& out) {
     return; // it lost part of what it reported: retry (or be re-appointed)
   }
   if (auto err = log_.truncate(pull_from_ - 1)) {
-    set_phase(phase::follower, out);
+    step_down(out);
     return;
   }
   if (auto err = log_.append(log_.end(), epoch_, msg.entries)) {
-    set_phase(phase::follower, out);
+    step_down(out);
     return;
   }
   serve(out);
@@ -317,7 +329,7 @@ void replica::serve(effects& out) {
   // watermark may count replicas only once they hold it.
   std::vector<log_entry> marker{log_entry{epoch_, {}}};
   if (auto err = log_.append(log_.end(), epoch_, marker)) {
-    set_phase(phase::follower, out);
+    step_down(out);
     return;
   }
   epoch_start_ = log_.end();

@@ -151,8 +151,8 @@ public:
 
   /// The controller replaced incarnations in the membership of the current
   /// epoch (a learner that caught up takes its old incarnation's place: one
-  /// map change). Same replica ids only. The replica counts the learner
-  /// from now on.
+  /// map change). Same replica ids only, this replica's own incarnation
+  /// unchanged. The replica counts the learner from now on.
   /// @returns `not_leader` (not serving `epoch`: pass the membership with
   ///          the next appointment instead), `invalid_membership`.
   caf::error reconfigure(uint64_t epoch, const membership& members,
@@ -235,6 +235,7 @@ private:
   void on_replicate_reply(const replicate_reply& msg, effects& out);
   void ship(follower_progress& f, effects& out);
   void update_hw();
+  void step_down(effects& out);
   void step_down_if_deposed(uint64_t fence, effects& out);
   follower_progress* progress_of(replica_id id);
   bool is_voter(replica_id id, const std::string& incarnation) const;
