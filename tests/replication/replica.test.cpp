@@ -417,3 +417,32 @@ TEST_CASE("a wiped replica is a learner until the controller swaps it in",
   t.propose(0, "d");
   CHECK(t.replicas[0]->high_watermark() == 5);
 }
+
+TEST_CASE("a failover superseded while it fences steps down and serves "
+          "nothing",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.propose(0, "a");
+  // 1 is appointed at epoch 2 but its fence requests are held up...
+  t.cut[1] = true;
+  REQUIRE_FALSE(t.appoint(1, 2));
+  CHECK(t.replicas[1]->current_phase() == phase::fencing);
+  // ...while 2 is appointed at epoch 3 and fences 0 and itself.
+  REQUIRE_FALSE(t.appoint(2, 3));
+  CHECK(t.replicas[2]->current_phase() == phase::leader);
+  CHECK(t.replicas[0]->current_phase() == phase::follower);
+  CHECK(t.logs[0].fence() == 3);
+  // 1's retransmitted fence requests are refused: it stands down.
+  t.cut[1] = false;
+  t.tick(1);
+  CHECK(t.replicas[1]->current_phase() == phase::follower);
+  CHECK(t.replicas[1]->epoch() == 3);
+  t.propose(2, "b");
+  CHECK(t.replicas[2]->high_watermark() == 4);
+  t.tick(2);
+  for (auto& log : t.logs) {
+    CHECK(log.end() == 4);
+    CHECK(log.entries_lineage() == lineage{{1, 1}, {3, 3}});
+  }
+}

@@ -7,6 +7,7 @@
 #include "replication/messages.hpp"
 #include "replication/replica_log.hpp"
 
+#include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
