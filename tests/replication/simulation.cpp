@@ -115,13 +115,14 @@ public:
       nodes_.emplace_back(incarnation_of(i, 0));
       members_.push_back({i, incarnation_of(i, 0)});
     }
-    for (replica_id i = 0; i < count_; ++i) {
-      nodes_[i].r.emplace(config_of(i), nodes_[i].log);
-    }
     drop_percent_ = std::array<uint64_t, 4>{0, 5, 15, 30}[rng_.below(4)];
     dup_percent_ = std::array<uint64_t, 3>{0, 5, 15}[rng_.below(3)];
     max_delay_ = rng_.between(1, 10);
     max_sync_delay_ = rng_.between(1, rng_.percent(20) ? 20 : 8);
+    max_batch_ = std::array<std::size_t, 3>{1, 2, 8}[rng_.below(3)];
+    for (replica_id i = 0; i < count_; ++i) {
+      nodes_[i].r.emplace(config_of(i), nodes_[i].log);
+    }
   }
 
   sim_result run() {
@@ -155,7 +156,7 @@ private:
   replica_config config_of(replica_id i) const {
     replica_config cfg;
     cfg.self = i;
-    cfg.max_batch = 8;
+    cfg.max_batch = max_batch_;
 #ifdef ANNALS_PLANTED_BUGS
     cfg.bug = opts_.bug;
 #endif
@@ -540,6 +541,7 @@ private:
   uint64_t dup_percent_ = 0;
   uint64_t max_delay_ = 1;
   uint64_t max_sync_delay_ = 1;
+  std::size_t max_batch_ = 8;
   uint64_t last_epoch_ = 0;
   replica_id last_appointee_ = 0;
   uint64_t next_command_ = 1;

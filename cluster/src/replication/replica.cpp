@@ -422,7 +422,8 @@ void replica::update_hw() {
   if (planted(planted_bug::ack_on_leader_fsync)) {
     candidate = log_.durable_end();
   }
-  if (candidate < epoch_start_ && !planted(planted_bug::count_old_epoch)) {
+  if (candidate < epoch_start_ && !planted(planted_bug::count_old_epoch)
+      && !planted(planted_bug::commit_before_epoch_start)) {
     return;
   }
   hw_ = std::max(hw_, candidate);

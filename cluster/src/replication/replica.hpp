@@ -72,6 +72,9 @@ enum class planted_bug : uint8_t {
   follower_ack_before_fsync,
   /// The leader counts a wiped replica (new incarnation) as a voter.
   count_learners,
+  /// Only half of `count_old_epoch`: the high watermark may advance before
+  /// it reaches the epoch's marker (Raft's figure 8).
+  commit_before_epoch_start,
 };
 
 struct replica_config {
