@@ -8,6 +8,29 @@
 
 namespace annals::detail {
 
+namespace {
+
+/// The record at log sequence `seq`, decoded and checksummed into `ev`;
+/// errors name `where()` (the index entry that pointed there).
+template <class Where>
+caf::error read_indexed(log_reader& log, uint64_t seq, event_view& ev,
+                        const Where& where) {
+  MDB_val v;
+  auto rc = log.at(seq, v);
+  if (rc == MDB_NOTFOUND)
+    return make_error(journal_errc::corrupt_record,
+                      where() + ": no record at log sequence "
+                        + std::to_string(seq));
+  if (rc != 0)
+    return lmdb_error(rc, where());
+  if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
+      fault != record_fault::none)
+    return record_error(fault, v.mv_size, where());
+  return {};
+}
+
+} // namespace
+
 template <class G>
 caf::error lmdb_journal::walk_index(MDB_txn* txn, MDB_dbi dbi,
                                     const std::string& prefix, uint64_t from,
@@ -80,18 +103,9 @@ caf::error lmdb_journal::visit_stream(MDB_txn* txn, const stream_id& stream,
   return walk_index(
     txn, streams_, skey, from, run, what,
     [&](revision r, uint64_t seq, bool& stop) -> caf::error {
-      MDB_val v;
-      auto rc = log.at(seq, v);
       auto where = [&] { return what + " revision " + std::to_string(r); };
-      if (rc == MDB_NOTFOUND)
-        return make_error(journal_errc::corrupt_record,
-                          where() + ": no record at log sequence "
-                            + std::to_string(seq));
-      if (rc != 0)
-        return lmdb_error(rc, where());
-      if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
-          fault != record_fault::none)
-        return record_error(fault, v.mv_size, where());
+      if (auto err = read_indexed(log, seq, ev, where))
+        return err;
       if (ev.rev != r || ev.partition != p || ev.category != stream.category
           || ev.id != stream.id)
         return make_error(journal_errc::corrupt_record,
@@ -138,18 +152,9 @@ caf::error lmdb_journal::scan_partition(partition_id p, position from,
     return walk_index(
       txn, parts_, u32be_key(p), from, run, what,
       [&](position pos, uint64_t seq, bool& stop) -> caf::error {
-        MDB_val v;
-        auto rc = log.at(seq, v);
         auto where = [&] { return what + " position " + std::to_string(pos); };
-        if (rc == MDB_NOTFOUND)
-          return make_error(journal_errc::corrupt_record,
-                            where() + ": no record at log sequence "
-                              + std::to_string(seq));
-        if (rc != 0)
-          return lmdb_error(rc, where());
-        if (auto fault = decode_record_view(v.mv_data, v.mv_size, ev);
-            fault != record_fault::none)
-          return record_error(fault, v.mv_size, where());
+        if (auto err = read_indexed(log, seq, ev, where))
+          return err;
         if (ev.partition != p || ev.pos != pos)
           return make_error(journal_errc::corrupt_record,
                             where() + ": record claims partition "

@@ -15,13 +15,6 @@ using annals::testing::simulate;
 
 namespace {
 
-uint64_t seed_count() {
-  if (const char* env = std::getenv("ANNALS_REPLICATION_SEEDS")) {
-    return std::strtoull(env, nullptr, 10);
-  }
-  return 20000;
-}
-
 /// The first seed in [1, limit] whose run reports a violation, or 0.
 uint64_t first_violation(planted_bug bug, uint64_t limit,
                          uint32_t wipe_percent = 25) {
@@ -85,7 +78,7 @@ TEST_CASE("planted bug detection rates (a report, not a check)",
         planted_bug::follower_ack_before_fsync, planted_bug::count_learners,
         planted_bug::commit_before_epoch_start}) {
     uint64_t caught = 0;
-    auto count = seed_count();
+    auto count = annals::testing::seed_count(20000);
     for (uint64_t seed = 1; seed <= count; ++seed) {
       sim_options opts;
       opts.seed = seed;

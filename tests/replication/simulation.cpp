@@ -3,11 +3,18 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <sstream>
 
 namespace annals::testing {
+
+uint64_t seed_count(uint64_t fallback) {
+  if (const char* env = std::getenv("ANNALS_REPLICATION_SEEDS"))
+    return std::strtoull(env, nullptr, 10);
+  return fallback;
+}
 
 using namespace annals::replication;
 

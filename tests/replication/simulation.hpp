@@ -50,4 +50,7 @@ struct sim_result {
 
 sim_result simulate(const sim_options& opts);
 
+/// ANNALS_REPLICATION_SEEDS if set, else `fallback`.
+uint64_t seed_count(uint64_t fallback);
+
 } // namespace annals::testing

@@ -14,13 +14,6 @@ using annals::testing::simulate;
 
 namespace {
 
-uint64_t seed_count() {
-  if (const char* env = std::getenv("ANNALS_REPLICATION_SEEDS")) {
-    return std::strtoull(env, nullptr, 10);
-  }
-  return 100000;
-}
-
 uint64_t first_seed() {
   if (const char* env = std::getenv("ANNALS_REPLICATION_FIRST_SEED")) {
     return std::strtoull(env, nullptr, 10);
@@ -32,7 +25,7 @@ uint64_t first_seed() {
 
 TEST_CASE("the replication simulation finds no violation over many seeds",
           "[replication][simulation]") {
-  auto count = seed_count();
+  auto count = annals::testing::seed_count(100000);
   auto first = first_seed();
   uint64_t acknowledged = 0;
   uint64_t epochs = 0;
