@@ -65,7 +65,7 @@ struct trio {
 
   position propose(replica_id i, std::string payload) {
     effects out;
-    auto pos = replicas[i]->propose(std::move(payload), out);
+    auto pos = replicas[i]->propose({std::move(payload)}, out);
     REQUIRE(pos);
     handle(i, out);
     run();
@@ -113,7 +113,7 @@ TEST_CASE("proposals and stale appointments are refused with their errors",
           "[replication][replica]") {
   trio t;
   effects out;
-  auto pos = t.replicas[1]->propose("x", out);
+  auto pos = t.replicas[1]->propose({"x"}, out);
   REQUIRE_FALSE(pos);
   CHECK(is(pos.error(), replication_errc::not_leader));
   REQUIRE_FALSE(t.appoint(0, 2));
@@ -181,7 +181,7 @@ TEST_CASE("a follower acknowledges only what it has synced",
   REQUIRE_FALSE(t.appoint(0, 1));
   t.sync_at_once = false;
   effects out;
-  REQUIRE(t.replicas[0]->propose("a", out));
+  REQUIRE(t.replicas[0]->propose({"a"}, out));
   t.handle(0, out);
   (void)t.logs[0].sync();
   effects shipped;
@@ -220,6 +220,42 @@ TEST_CASE("the in-memory log refuses a stale writer and a wrong end",
   log.wipe("y");
   CHECK(log.fence() == 0);
   CHECK(log.incarnation() == "y");
+  auto partial = log.append(0, 0, {log_entry{1, "a", false}});
+  CHECK(is(partial, journal_errc::invalid_argument));
+  auto none = log.append(0, 0, {});
+  CHECK(is(none, journal_errc::invalid_argument));
+  CHECK(log.end() == 0);
+}
+
+TEST_CASE("a batch never splits an append, whatever its size limit",
+          "[replication][replica]") {
+  trio t;
+  for (replica_id i = 0; i < 3; ++i) {
+    replica_config cfg;
+    cfg.self = i;
+    cfg.max_batch = 1;
+    t.replicas[i].emplace(cfg, t.logs[i]);
+  }
+  REQUIRE_FALSE(t.appoint(0, 1));
+  std::vector<std::string> events{"a", "b", "c"};
+  effects out;
+  auto pos = t.replicas[0]->propose(events, out);
+  REQUIRE(pos);
+  CHECK(*pos == 4);
+  t.handle(0, out);
+  t.run();
+  CHECK(t.replicas[0]->high_watermark() == 4);
+  for (auto& log : t.logs) {
+    REQUIRE(log.end() == 4);
+    CHECK(log.at(2) == log_entry{1, "a", false});
+    CHECK(log.at(3) == log_entry{1, "b", false});
+    CHECK(log.at(4) == log_entry{1, "c", true});
+  }
+  effects empty;
+  auto nothing = t.replicas[0]->propose({}, empty);
+  REQUIRE_FALSE(nothing);
+  CHECK(is(nothing.error(), journal_errc::invalid_argument));
+  CHECK(t.replicas[0]->current_phase() == phase::leader);
 }
 
 namespace {
@@ -270,7 +306,7 @@ TEST_CASE("a replica set of one serves at once and commits on its own fsync",
   REQUIRE_FALSE(r.appoint(1, solo_members(), out));
   CHECK(r.current_phase() == phase::leader);
   CHECK(out.messages.empty());
-  auto pos = r.propose("a", out);
+  auto pos = r.propose({"a"}, out);
   REQUIRE(pos);
   CHECK(r.high_watermark() == 0); // not synced yet
   REQUIRE_FALSE(log.sync());
@@ -302,7 +338,7 @@ TEST_CASE("a leader whose append fails steps down; replies end unknown",
   REQUIRE_FALSE(r.appoint(1, solo_members(), out));
   log.fail_append = true;
   effects failed;
-  auto pos = r.propose("a", failed);
+  auto pos = r.propose({"a"}, failed);
   REQUIRE_FALSE(pos);
   CHECK(is(pos.error(), journal_errc::io_error));
   CHECK(failed.leadership_lost);

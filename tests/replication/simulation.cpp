@@ -86,6 +86,7 @@ struct pending_reply {
   uint64_t epoch = 0;
   position pos = 0;
   std::string payload;
+  bool ends_append = true;
 };
 
 struct acked_entry {
@@ -384,13 +385,22 @@ private:
     if (!n.up) {
       return;
     }
-    auto payload = "c" + std::to_string(next_command_++);
+    // A command's events: one append of 1 to 3 entries.
+    auto command = "c" + std::to_string(next_command_++);
+    std::vector<std::string> payloads;
+    auto size = rng_.between(1, 3);
+    for (uint64_t k = 0; k < size; ++k) {
+      payloads.push_back(command + "." + std::to_string(k));
+    }
     effects out;
-    auto pos = n.r->propose(payload, out);
+    auto pos = n.r->propose(payloads, out);
     if (pos) {
-      trace("propose " + payload + " at " + std::to_string(target) + " pos "
-            + std::to_string(*pos));
-      n.replies.push_back({n.r->epoch(), *pos, payload});
+      trace("propose " + command + " (" + std::to_string(size) + ") at "
+            + std::to_string(target) + " pos " + std::to_string(*pos));
+      for (uint64_t k = 0; k < size; ++k) {
+        n.replies.push_back(
+          {n.r->epoch(), *pos - size + 1 + k, payloads[k], k + 1 == size});
+      }
     }
     after(target, out);
   }
@@ -420,7 +430,7 @@ private:
             return false;
           }
           trace("ack " + x.payload + " at " + std::to_string(x.pos));
-          acked_.push_back({x.pos, {x.epoch, x.payload}});
+          acked_.push_back({x.pos, {x.epoch, x.payload, x.ends_append}});
           return true;
         });
       n.replies.erase(released, n.replies.end());
@@ -454,6 +464,14 @@ private:
   /// must equal what every other replica had there.
   void check_hw(replica_id i) {
     auto& n = nodes_[i];
+    // Logs hold whole appends only, durable or not.
+    for (auto end : {n.log.end(), n.log.durable_end()}) {
+      if (end != 0 && !n.log.at(end).ends_append) {
+        violation("replica " + std::to_string(i) + " ends inside an append at "
+                  + std::to_string(end));
+        return;
+      }
+    }
     if (n.log.end() < n.checked) {
       violation("replica " + std::to_string(i) + " truncated to "
                 + std::to_string(n.log.end()) + " below its high watermark "

@@ -3,6 +3,8 @@
 // state machine.
 #include "replication/replica.hpp"
 
+#include "annals/persistence/errc.hpp"
+
 #include <algorithm>
 #include <functional>
 
@@ -110,11 +112,20 @@ caf::error replica::appoint(uint64_t epoch, const membership& members,
   return {};
 }
 
-caf::expected<position> replica::propose(std::string payload, effects& out) {
+caf::expected<position> replica::propose(std::vector<std::string> payloads,
+                                         effects& out) {
   if (phase_ != phase::leader) {
     return make_error(replication_errc::not_leader);
   }
-  std::vector<log_entry> entries{log_entry{epoch_, std::move(payload)}};
+  if (payloads.empty()) {
+    return make_error(journal_errc::invalid_argument);
+  }
+  std::vector<log_entry> entries;
+  entries.reserve(payloads.size());
+  for (auto& payload : payloads) {
+    entries.push_back(log_entry{epoch_, std::move(payload), false});
+  }
+  entries.back().ends_append = true;
   if (auto err = log_.append(log_.end(), epoch_, entries)) {
     step_down(out);
     return err;
@@ -327,8 +338,7 @@ void replica::on_pull_reply(const pull_reply& msg, effects& out) {
 void replica::serve(effects& out) {
   // The marker records in the lineage where this epoch starts; the high
   // watermark may count replicas only once they hold it.
-  std::vector<log_entry> marker{log_entry{epoch_, {}}};
-  if (auto err = log_.append(log_.end(), epoch_, marker)) {
+  if (auto err = log_.append_marker(log_.end(), epoch_)) {
     step_down(out);
     return;
   }
@@ -355,7 +365,8 @@ void replica::serve(effects& out) {
 
 void replica::ship(follower_progress& f, effects& out) {
   auto prev = f.next - 1;
-  auto last = std::min<position>(log_.durable_end(), prev + cfg_.max_batch);
+  auto durable = log_.durable_end();
+  auto last = std::min<position>(durable, prev + cfg_.max_batch);
   std::vector<log_entry> entries;
   if (last > prev) {
     auto read = log_.read(f.next, last);
@@ -363,6 +374,22 @@ void replica::ship(follower_progress& f, effects& out) {
       return;
     }
     entries = std::move(*read);
+    // Never split an append: the durable end is an append's end.
+    while (!entries.empty() && !entries.back().ends_append && last < durable
+           && !planted(planted_bug::split_appends)) {
+      auto more = log_.read(last + 1, std::min(durable, last + 8));
+      if (!more || more->empty()) {
+        return;
+      }
+      for (auto& entry : *more) {
+        ++last;
+        auto ends = entry.ends_append;
+        entries.push_back(std::move(entry));
+        if (ends) {
+          break;
+        }
+      }
+    }
   }
   f.next = prev + entries.size() + 1;
   out.messages.push_back(

@@ -75,11 +75,15 @@ enum class planted_bug : uint8_t {
   /// Only half of `count_old_epoch`: the high watermark may advance before
   /// it reaches the epoch's marker (Raft's figure 8).
   commit_before_epoch_start,
+  /// The leader ships batches of `max_batch` entries even when that splits
+  /// an append.
+  split_appends,
 };
 
 struct replica_config {
   replica_id self = 0;
-  /// Most entries in one `replicate` or `pull_reply`.
+  /// Entries in one `replicate`: at most this many, or one append if
+  /// that is longer (a batch never splits an append).
   std::size_t max_batch = 64;
 #ifdef ANNALS_PLANTED_BUGS
   planted_bug bug = planted_bug::none;
@@ -145,11 +149,16 @@ public:
   ///          error; then nothing changed.
   caf::error appoint(uint64_t epoch, const membership& members, effects& out);
 
-  /// Appends `payload` as the next entry (leader only). Its reply may be
-  /// released once `high_watermark() >= ` the returned position while this
-  /// replica still leads the same epoch.
-  /// @returns the entry's position, `not_leader`, or a log error.
-  caf::expected<position> propose(std::string payload, effects& out);
+  /// Appends `payloads` as one append, the next entries (leader only). Its
+  /// reply may be released once `high_watermark() >= ` the returned
+  /// position (its last entry's) while this replica still leads the same
+  /// epoch. A driver whose appends reach the log by another path (the
+  /// runtime's journal writer, stamping this epoch once the replica serves)
+  /// calls `on_synced` when they are durable instead.
+  /// @returns the last entry's position, `not_leader`, or a log error
+  ///          (`invalid_argument` for no payloads).
+  caf::expected<position> propose(std::vector<std::string> payloads,
+                                  effects& out);
 
   void receive(const message& msg, effects& out);
 

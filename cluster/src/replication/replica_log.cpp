@@ -49,6 +49,9 @@ caf::error memory_replica_log::append(position expected_end,
   if (expected_end != end()) {
     return make_error(journal_errc::wrong_expected_position);
   }
+  if (entries.empty() || !entries.back().ends_append) {
+    return make_error(journal_errc::invalid_argument);
+  }
   for (const auto& entry : entries) {
     entries_.push_back(entry);
     if (entry.epoch > last_epoch(lineage_)) {
@@ -56,6 +59,11 @@ caf::error memory_replica_log::append(position expected_end,
     }
   }
   return {};
+}
+
+caf::error memory_replica_log::append_marker(position expected_end,
+                                             uint64_t epoch) {
+  return append(expected_end, epoch, {log_entry{epoch, {}, true}});
 }
 
 caf::error memory_replica_log::truncate(position after) {

@@ -17,9 +17,13 @@ namespace annals::replication {
 
 /// One entry of a partition log as replication sees it: the epoch of the
 /// leader that wrote it and opaque contents. Its position is implicit.
+/// Entries come in appends (the events of one command, written atomically
+/// with one command id): `ends_append` marks an append's last entry. Logs
+/// only ever hold whole appends, so every batch shipped ends with one.
 struct log_entry {
   uint64_t epoch = 0;
   std::string payload;
+  bool ends_append = true;
 
   friend bool operator==(const log_entry&, const log_entry&) = default;
 };
@@ -37,8 +41,10 @@ struct log_entry {
 ///
 /// # Errors
 /// `append` fails with `journal_errc::stale_epoch` if `writer_epoch` is below
-/// the fence and with `wrong_expected_position` if the log does not end at
-/// `expected_end`; then nothing is written. Other errors are the journal's.
+/// the fence, with `wrong_expected_position` if the log does not end at
+/// `expected_end`, and with `invalid_argument` if `entries` is empty or its
+/// last entry does not end an append; then nothing is written. Other errors
+/// are the journal's.
 ///
 /// # Concurrency
 /// Confined to the thread that drives its replica.
@@ -64,11 +70,16 @@ public:
   /// Raises the fence to `epoch` (no effect if already at or above it).
   virtual caf::error raise_fence(uint64_t epoch) = 0;
 
-  /// Appends `entries` after `expected_end`, checked against the fence with
-  /// `writer_epoch`.
+  /// Appends `entries` (whole appends) after `expected_end`, checked
+  /// against the fence with `writer_epoch`.
   virtual caf::error append(position expected_end, uint64_t writer_epoch,
                             const std::vector<log_entry>& entries)
     = 0;
+
+  /// Appends the marker entry of `epoch` (one whole append, written by a
+  /// new leader before it serves: where `epoch` begins in the lineage), as
+  /// `append` does.
+  virtual caf::error append_marker(position expected_end, uint64_t epoch) = 0;
 
   /// Removes every entry after `after` (no effect if `after >= end()`).
   virtual caf::error truncate(position after) = 0;
@@ -96,6 +107,8 @@ public:
   caf::error raise_fence(uint64_t epoch) override;
   caf::error append(position expected_end, uint64_t writer_epoch,
                     const std::vector<log_entry>& entries) override;
+  /// The marker is `log_entry{epoch, ""}`.
+  caf::error append_marker(position expected_end, uint64_t epoch) override;
   caf::error truncate(position after) override;
   caf::expected<std::vector<log_entry>> read(position from,
                                              position to) const override;
