@@ -690,7 +690,9 @@ public:
       auto from = i < req.from.size() ? req.from[i] : 0;
       bool full = false;
       auto err = store.scan_partition(p, from + 1, [&](const event_view& ev) {
-        if (out.events.size() >= s.cfg.chunk_events) {
+        // Full, but never inside an append (it is imported whole).
+        if (out.events.size() >= s.cfg.chunk_events
+            && out.events.back().ends_append) {
           full = true;
           return false;
         }
@@ -787,13 +789,17 @@ public:
       req.expected = expected_revision::exactly(first.rev - 1);
       req.command_id = first.command_id;
       req.epoch = first.epoch;
+      // One append per append at the source: its events end with the one
+      // that ends it (a chunk ends with a whole append).
+      req.verbatim = true;
       std::size_t j = i;
       while (j < chunk.events.size()) {
         const auto& e = chunk.events[j];
-        if (e.category != first.category || e.id != first.id
-            || e.command_id != first.command_id || e.epoch != first.epoch
-            || e.rev != first.rev + (j - i)
-            || (j > i && first.command_id.empty()))
+        if (j > i
+            && (e.category != first.category || e.id != first.id
+                || e.command_id != first.command_id || e.epoch != first.epoch
+                || e.rev != first.rev + (j - i)
+                || chunk.events[j - 1].ends_append))
           break;
         event_data d;
         d.type = e.type;

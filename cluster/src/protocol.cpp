@@ -26,6 +26,7 @@ wire_event to_wire(const event_view& ev) {
   w.causation_id = std::string{ev.causation_id};
   w.epoch = ev.epoch;
   w.payload = to_string_bytes(ev.payload, ev.payload_size);
+  w.ends_append = ev.ends_append;
   return w;
 }
 
@@ -41,6 +42,7 @@ recorded_event from_wire(const wire_event& w) {
   ev.meta
     = event_metadata{w.command_id, w.correlation_id, w.causation_id, w.epoch};
   ev.payload = to_bytes(w.payload);
+  ev.ends_append = w.ends_append;
   return ev;
 }
 

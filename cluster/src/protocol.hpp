@@ -56,13 +56,16 @@ struct wire_event {
   std::string causation_id;
   uint64_t epoch = 0;
   std::string payload;
+  /// False if the next event (next position) belongs to the same append.
+  bool ends_append = true;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, wire_event& x) {
   return f(caf::meta::type_name("annals.cluster.event"), x.category, x.id,
            x.rev, x.partition, x.pos, x.type, x.schema_version, x.timestamp_ns,
-           x.command_id, x.correlation_id, x.causation_id, x.epoch, x.payload);
+           x.command_id, x.correlation_id, x.causation_id, x.epoch, x.payload,
+           x.ends_append);
 }
 
 wire_event to_wire(const event_view& ev);

@@ -13,7 +13,11 @@ namespace annals::detail {
 
 namespace {
 
+/// The kind byte of an event record: 1 for the last event of its append
+/// (every record before appends were marked), 2 for one continued by the
+/// next position's event of the same append.
 constexpr uint8_t record_kind = 1;
+constexpr uint8_t record_kind_continued = 2;
 constexpr uint8_t snapshot_kind = 2;
 
 } // namespace
@@ -281,7 +285,7 @@ std::size_t record_size(const record_view& ev) noexcept {
 
 void encode_record_to(const record_view& ev, char* out) noexcept {
   raw_writer w{out + 4}; // checksum first, patched below
-  w.u8(record_kind);
+  w.u8(ev.ends_append ? record_kind : record_kind_continued);
   w.u64le(ev.rev);
   w.u32le(ev.partition);
   w.u64le(ev.pos);
@@ -310,7 +314,7 @@ void encode_record(const recorded_event& ev, std::string& out) {
   encode_record(record_view{ev.stream, ev.rev, ev.partition, ev.pos,
                             ev.timestamp_ns, ev.meta.epoch, ev.schema_version,
                             ev.type, ev.meta.command_id, ev.meta.correlation_id,
-                            ev.meta.causation_id, ev.payload},
+                            ev.meta.causation_id, ev.payload, ev.ends_append},
                 out);
 }
 
@@ -338,8 +342,10 @@ record_fault decode_record_fields(const void* data, std::size_t n,
                                   event_view& ev) noexcept {
   byte_reader r{data, n};
   r.u32le();
-  if (r.u8() != record_kind)
+  auto kind = r.u8();
+  if (kind != record_kind && kind != record_kind_continued)
     return record_fault::kind;
+  ev.ends_append = kind == record_kind;
   ev.rev = r.u64le();
   ev.partition = r.u32le();
   ev.pos = r.u64le();

@@ -223,6 +223,9 @@ struct record_view {
   std::string_view correlation_id;
   std::string_view causation_id;
   const std::vector<std::byte>& payload;
+  /// Encoded in the record's kind byte (1: ends its append, 2: continued
+  /// by the next position's event of the same append).
+  bool ends_append = true;
 };
 
 /// Encodes an event record: u32le crc32c over the rest, u8 kind (1), then the

@@ -27,6 +27,7 @@ recorded_event event_view::to_event() const {
   ev.meta.causation_id = causation_id;
   ev.meta.epoch = epoch;
   ev.payload.assign(payload, payload + payload_size);
+  ev.ends_append = ends_append;
   return ev;
 }
 

@@ -216,7 +216,8 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
                         stream_state{last, last, plan.skeys.size() - 1})
                .first;
     }
-    bool lookup = !req.command_id.empty() && opts_.dedupe_window > 0;
+    bool lookup
+      = !req.command_id.empty() && opts_.dedupe_window > 0 && !req.verbatim;
 #ifdef ANNALS_PLANTED_BUGS
     if (planted::bug("no_dedupe"))
       lookup = false;
@@ -324,7 +325,8 @@ lmdb_failure lmdb_journal::try_commit(MDB_txn* txn, const write_batch& batch,
                       req.command_id,
                       ev.correlation_id,
                       ev.causation_id,
-                      ev.payload};
+                      ev.payload,
+                      j + 1 == n};
       // Encoded in place, in the page LMDB reserves for it.
       auto lk = u64be_key(seq);
       MDB_val k = to_val(lk), v{record_size(rec), nullptr};

@@ -56,7 +56,7 @@ public:
             + " does not end where the batch expected"));
         continue;
       }
-      if (!req.command_id.empty()) {
+      if (!req.command_id.empty() && !req.verbatim) {
         if (auto found = in_window(req.stream, req.command_id)) {
           out.appends.emplace_back(*found);
           continue;
@@ -106,6 +106,7 @@ public:
         rec.meta = event_metadata{req.command_id, ev.correlation_id,
                                   ev.causation_id, req.epoch};
         rec.payload = ev.payload;
+        rec.ends_append = j + 1 == req.events.size();
         stream.push_back(rec.pos);
         order_.emplace(next_seq_, std::make_pair(p, rec.pos));
         seqs_[p].push_back(next_seq_++);
@@ -370,6 +371,7 @@ private:
     v.epoch = ev.meta.epoch;
     v.payload = ev.payload.data();
     v.payload_size = ev.payload.size();
+    v.ends_append = ev.ends_append;
     return v;
   }
 

@@ -241,6 +241,51 @@ JOURNAL_TEST("command ids survive a reopen") {
   CHECK(j->last_revision(alice).value() == 1);
 }
 
+JOURNAL_TEST("every event tells whether it ends its append") {
+  auto j = single_partition<TestType>();
+  write_batch b;
+  b.appends.push_back(
+    req(alice, {ev("t", "a1"), ev("t", "a2"), ev("t", "a3")}));
+  b.appends.push_back(req(bob, {ev("t", "b1")}));
+  REQUIRE(j->commit(b));
+  REQUIRE(j->append(req(alice, {ev("t", "a4"), ev("t", "a5")})));
+  auto check = [&j] {
+    auto all = j->read_partition(0, 1);
+    REQUIRE(all);
+    std::vector<bool> ends;
+    for (const auto& e : *all)
+      ends.push_back(e.ends_append);
+    CHECK(ends == std::vector<bool>{false, false, true, true, false, true});
+    std::vector<bool> seen;
+    REQUIRE_FALSE(j->scan_stream(alice, 1, [&seen](const event_view& e) {
+      seen.push_back(e.ends_append);
+      return true;
+    }));
+    CHECK(seen == std::vector<bool>{false, false, true, false, true});
+  };
+  check();
+  j.reopen();
+  check();
+}
+
+JOURNAL_TEST("a verbatim append records its command id without looking it up") {
+  TestType j;
+  REQUIRE(j->append(req(alice, {ev("t", "1")}, {}, "cmd-1")));
+  // A replica copies a leader whose window had already forgotten cmd-1.
+  auto copy
+    = req(alice, {ev("t", "2")}, expected_revision::exactly(1), "cmd-1");
+  copy.verbatim = true;
+  auto res = j->append(copy);
+  REQUIRE(res);
+  CHECK_FALSE(res->duplicate);
+  CHECK(res->first_revision == 2);
+  // An ordinary retry of cmd-1 is a duplicate of the newest append.
+  auto retry = j->append(req(alice, {ev("t", "3")}, {}, "cmd-1"));
+  REQUIRE(retry);
+  CHECK(retry->duplicate);
+  CHECK(j->last_revision(alice).value() == 2);
+}
+
 /// Options of backend `B` with a per-stream dedupe window of `window` events.
 template <class B>
 journal_options with_window(uint32_t window) {

@@ -85,6 +85,10 @@ struct append_request {
   uint64_t writer_epoch = 0;
   /// At least one event.
   std::vector<event_data> events;
+  /// A replica copying its leader's append: the command id is recorded but
+  /// not looked up in the dedupe window (the leader did; a window that
+  /// differs between nodes must never make a copy differ from its source).
+  bool verbatim = false;
 };
 
 /// Where an append's events went.

@@ -55,6 +55,9 @@ struct recorded_event {
   int64_t timestamp_ns = 0;
   event_metadata meta;
   std::vector<std::byte> payload;
+  /// False if the next position holds the next event of the same append
+  /// (one command's events are written, and replicated, together).
+  bool ends_append = true;
 
   friend bool operator==(const recorded_event&, const recorded_event&)
     = default;
@@ -78,6 +81,8 @@ struct event_view {
   uint64_t epoch = 0;
   const std::byte* payload = nullptr;
   std::size_t payload_size = 0;
+  /// False if the next position holds the next event of the same append.
+  bool ends_append = true;
 
   /// Copies the view into an owning `recorded_event`.
   recorded_event to_event() const;
