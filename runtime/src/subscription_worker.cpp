@@ -24,7 +24,7 @@ namespace annals {
 bool subscription_filter::matches(const event_view& ev) const noexcept {
   switch (what) {
   case kind::all:
-    return true;
+    return ev.category.empty() || ev.category.front() != '$';
   case kind::category:
     return ev.category == category;
   case kind::stream:

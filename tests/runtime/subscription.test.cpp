@@ -199,6 +199,27 @@ TEST_CASE("filters: one stream, one category, from now, from a revision",
     CHECK(ev.stream.category == "sample.account");
 }
 
+TEST_CASE("`all` skips system streams; their category still subscribes",
+          "[pubsub]") {
+  runtime_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  append_request marker;
+  marker.stream = {"$epochs", "0.0"};
+  marker.events.push_back({"annals.epoch_started", 1, 0, {}, {}, {}});
+  REQUIRE(fx.store->append(marker));
+  load(accounts, 1, 2, 1);
+  auto all = std::make_shared<collector>();
+  auto s1 = fx.rt->subscribe(subscription_options{}, handler_of(all));
+  auto system = std::make_shared<collector>();
+  subscription_options o2;
+  o2.filter = subscription_filter::of_category("$epochs");
+  auto s2 = fx.rt->subscribe(o2, handler_of(system));
+  REQUIRE(await([&] { return all->size() == 2 && system->size() == 1; }));
+  std::lock_guard guard{all->mtx};
+  for (const auto& ev : all->events)
+    CHECK(ev.stream.category == "sample.account");
+}
+
 TEST_CASE("a durable consumer resumes after its last checkpoint",
           "[pubsub][durable]") {
   runtime_fixture fx;

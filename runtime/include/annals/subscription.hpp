@@ -41,7 +41,9 @@
 
 namespace annals {
 
-/// Which events a subscription sees.
+/// Which events a subscription sees. `all` skips system streams (categories
+/// starting with '$', e.g. replication's epoch markers); name a system
+/// category or stream explicitly to see it.
 struct subscription_filter {
   enum class kind : uint8_t { all, category, stream };
   kind what = kind::all;
