@@ -4,6 +4,8 @@
 
 #include "annals/persistence/errc.hpp"
 
+#include "replication/byte_codec.hpp"
+
 #include <cstring>
 
 namespace annals::replication {
@@ -15,85 +17,6 @@ namespace {
 /// u16-length strings and the payload as a u32-length string.
 constexpr uint8_t entry_version = 1;
 
-class writer {
-public:
-  explicit writer(std::string& out) : out_(out) {
-  }
-
-  template <class T>
-  void num(T x) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      out_.push_back(
-        static_cast<char>(static_cast<uint64_t>(x) >> (8 * i) & 0xff));
-    }
-  }
-
-  void str16(std::string_view x) {
-    num(static_cast<uint16_t>(x.size()));
-    out_.append(x);
-  }
-
-  void str32(std::string_view x) {
-    num(static_cast<uint32_t>(x.size()));
-    out_.append(x);
-  }
-
-private:
-  std::string& out_;
-};
-
-class reader {
-public:
-  explicit reader(std::string_view in) : in_(in) {
-  }
-
-  template <class T>
-  T num() {
-    if (in_.size() < sizeof(T)) {
-      ok_ = false;
-      return T{};
-    }
-    uint64_t x = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      x |= uint64_t{static_cast<unsigned char>(in_[i])} << (8 * i);
-    }
-    in_.remove_prefix(sizeof(T));
-    return static_cast<T>(x);
-  }
-
-  std::string_view bytes(std::size_t n) {
-    if (!ok_ || in_.size() < n) {
-      ok_ = false;
-      return {};
-    }
-    auto x = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return x;
-  }
-
-  std::string str16() {
-    auto n = num<uint16_t>();
-    return std::string{bytes(n)};
-  }
-
-  std::string_view str32() {
-    auto n = num<uint32_t>();
-    return bytes(n);
-  }
-
-  bool ok() const noexcept {
-    return ok_;
-  }
-
-  bool done() const noexcept {
-    return in_.empty();
-  }
-
-private:
-  std::string_view in_;
-  bool ok_ = true;
-};
-
 } // namespace
 
 log_entry to_entry(const event_view& ev) {
@@ -104,7 +27,7 @@ log_entry to_entry(const event_view& ev) {
   out.reserve(1 + 8 + 4 + 8 + 6 * 2 + 4 + ev.category.size() + ev.id.size()
               + ev.type.size() + ev.command_id.size() + ev.correlation_id.size()
               + ev.causation_id.size() + ev.payload_size);
-  writer w{out};
+  byte_writer w{out};
   w.num(entry_version);
   w.num(static_cast<uint64_t>(ev.rev));
   w.num(ev.schema_version);
@@ -121,7 +44,7 @@ log_entry to_entry(const event_view& ev) {
 }
 
 caf::expected<entry_event> decode_entry(std::string_view payload) {
-  reader r{payload};
+  byte_reader r{payload};
   auto version = r.num<uint8_t>();
   if (r.ok() && version != entry_version) {
     return make_error(journal_errc::invalid_argument,

@@ -1,0 +1,160 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the replication core: every partition replica of one node over
+// its journal, without actors or sockets.
+#include "replication/replication_host.hpp"
+
+#include "replication/event_entry.hpp"
+#include "replication/wire.hpp"
+
+namespace annals::replication {
+
+namespace {
+
+/// Whether every entry a frame carries is an event: checked before the
+/// replica acts on the frame (it may truncate its log for it).
+bool entries_decode(const message& msg) {
+  const std::vector<log_entry>* entries = nullptr;
+  if (auto* x = std::get_if<replicate>(&msg)) {
+    entries = &x->entries;
+  } else if (auto* y = std::get_if<pull_reply>(&msg)) {
+    entries = &y->entries;
+  }
+  if (entries == nullptr) {
+    return true;
+  }
+  for (const auto& entry : *entries) {
+    if (!decode_entry(entry.payload)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+replication_host::replication_host(journal& j) : journal_(j) {
+}
+
+caf::error replication_host::assign(partition_id p, replica_id self) {
+  if (slots_.count(p) != 0) {
+    return {};
+  }
+  auto log = journal_log::open(journal_, p);
+  if (!log) {
+    return std::move(log.error());
+  }
+  slot s;
+  s.log = std::move(*log);
+  replica_config cfg;
+  cfg.self = self;
+  s.r = std::make_unique<replica>(cfg, *s.log);
+  s.last_epoch = s.r->epoch();
+  slots_.emplace(p, std::move(s));
+  return {};
+}
+
+void replication_host::unassign(partition_id p) {
+  slots_.erase(p);
+}
+
+caf::error replication_host::appoint(partition_id p, uint64_t epoch,
+                                     const membership& members,
+                                     host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return make_error(replication_errc::not_a_voter);
+  }
+  effects fx;
+  auto err = i->second.r->appoint(epoch, members, fx);
+  after(p, i->second, fx, out);
+  return err;
+}
+
+caf::error replication_host::reconfigure(partition_id p, uint64_t epoch,
+                                         const membership& members,
+                                         host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return make_error(replication_errc::not_leader);
+  }
+  effects fx;
+  auto err = i->second.r->reconfigure(epoch, members, fx);
+  after(p, i->second, fx, out);
+  return err;
+}
+
+void replication_host::receive(partition_id p, std::string_view bytes,
+                               host_output& out) {
+  auto i = slots_.find(p);
+  auto msg = decode_message(bytes);
+  if (i == slots_.end() || !msg || !entries_decode(*msg)) {
+    ++dropped_frames_;
+    return;
+  }
+  effects fx;
+  i->second.r->receive(*msg, fx);
+  after(p, i->second, fx, out);
+}
+
+void replication_host::committed(partition_id p, host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return;
+  }
+  effects fx;
+  if (i->second.log->refresh()) {
+    return; // the next commit or tick tries again
+  }
+  i->second.r->on_synced(fx);
+  after(p, i->second, fx, out);
+}
+
+void replication_host::tick(host_output& out) {
+  for (auto& [p, s] : slots_) {
+    effects fx;
+    s.r->tick(fx);
+    after(p, s, fx, out);
+  }
+}
+
+const replica* replication_host::find(partition_id p) const {
+  auto i = slots_.find(p);
+  return i == slots_.end() ? nullptr : i->second.r.get();
+}
+
+void replication_host::after(partition_id p, slot& s, effects& fx,
+                             host_output& out) {
+  // Every journal_log write is durable when it returns: report it synced
+  // until the replica has nothing more to write.
+  for (int rounds = 0; fx.sync_needed && rounds < 16; ++rounds) {
+    fx.sync_needed = false;
+    s.r->on_synced(fx);
+  }
+  for (auto& env : fx.messages) {
+    out.frames.push_back({env.to, p, encode_message(env.msg)});
+  }
+  auto& r = *s.r;
+  auto now = r.current_phase();
+  if (fx.leadership_lost
+      || (s.last_phase == phase::leader
+          && (now != phase::leader || r.epoch() != s.last_epoch))) {
+    out.changes.push_back(
+      {partition_change::kind::lost, p, s.last_epoch, s.last_hw});
+    s.last_hw = 0;
+  }
+  if (now == phase::leader
+      && (s.last_phase != phase::leader || r.epoch() != s.last_epoch)) {
+    out.changes.push_back(
+      {partition_change::kind::serving, p, r.epoch(), r.epoch_start()});
+    s.last_hw = 0;
+  }
+  if (now == phase::leader && r.high_watermark() > s.last_hw) {
+    s.last_hw = r.high_watermark();
+    out.changes.push_back(
+      {partition_change::kind::committed, p, r.epoch(), s.last_hw});
+  }
+  s.last_phase = now;
+  s.last_epoch = r.epoch();
+}
+
+} // namespace annals::replication

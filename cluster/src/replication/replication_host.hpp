@@ -1,0 +1,116 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the replication core: every partition replica of one node over
+// its journal, without actors or sockets.
+#pragma once
+
+#include "annals/persistence/journal.hpp"
+
+#include "replication/journal_log.hpp"
+#include "replication/replica.hpp"
+
+#include <caf/error.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace annals::replication {
+
+/// A frame for the replica `to` of partition `partition` on another node.
+struct outgoing_frame {
+  replica_id to = 0;
+  partition_id partition = 0;
+  std::string bytes;
+};
+
+/// What changed for the driver: a partition began serving, lost its
+/// leadership (held replies end `outcome_unknown`), or advanced its high
+/// watermark (replies up to it may be released).
+struct partition_change {
+  enum class kind : uint8_t { serving, lost, committed };
+  kind what = kind::committed;
+  partition_id partition = 0;
+  uint64_t epoch = 0;
+  /// `serving`: the epoch's first position; `committed`: the high watermark.
+  position pos = 0;
+};
+
+/// What a call into a `replication_host` asks its driver to do.
+struct host_output {
+  std::vector<outgoing_frame> frames;
+  std::vector<partition_change> changes;
+};
+
+/// The replicas one node holds, each over one partition of the node's
+/// journal (`journal_log`), with the byte frames between nodes.
+///
+/// # Driving it
+/// `assign` the partitions this node replicates; `appoint` when the
+/// controller makes it leader; `receive` frames from peers; `committed`
+/// after the node's own writer committed appends of a partition it leads;
+/// `tick` from a timer (~50-100 ms). Every call fills a `host_output`:
+/// send its frames (best effort), act on its changes.
+///
+/// # Errors
+/// A frame that does not decode, or carries an entry that is not an event,
+/// is dropped and counted (`dropped_frames`) before its replica sees it;
+/// journal errors make the replica drop the message or step down (see
+/// `replica`). `assign` and `appoint` return errors as values.
+///
+/// # Concurrency
+/// Not thread-safe: confined to one thread (the node's replication actor).
+class replication_host {
+public:
+  explicit replication_host(journal& j);
+
+  /// Holds a replica of `p` as `self` (a follower until appointed). A
+  /// second call for the same partition keeps the replica.
+  caf::error assign(partition_id p, replica_id self);
+
+  /// Drops the replica of `p` (its journal data stays).
+  void unassign(partition_id p);
+
+  /// The controller appointed this node's replica of `p` leader of `epoch`.
+  caf::error appoint(partition_id p, uint64_t epoch, const membership& members,
+                     host_output& out);
+
+  /// See `replica::reconfigure`.
+  caf::error reconfigure(partition_id p, uint64_t epoch,
+                         const membership& members, host_output& out);
+
+  /// A frame from a peer for partition `p`.
+  void receive(partition_id p, std::string_view bytes, host_output& out);
+
+  /// The node's writer committed appends to `p` (stamped with the epoch it
+  /// leads): ship them and recompute the high watermark.
+  void committed(partition_id p, host_output& out);
+
+  /// Retransmits on every replica.
+  void tick(host_output& out);
+
+  /// The replica of `p`, if assigned (for status and tests).
+  const replica* find(partition_id p) const;
+
+  uint64_t dropped_frames() const noexcept {
+    return dropped_frames_;
+  }
+
+private:
+  struct slot {
+    std::unique_ptr<journal_log> log;
+    std::unique_ptr<replica> r;
+    phase last_phase = phase::follower;
+    uint64_t last_epoch = 0;
+    position last_hw = 0;
+  };
+
+  void after(partition_id p, slot& s, effects& fx, host_output& out);
+
+  journal& journal_;
+  std::map<partition_id, slot> slots_;
+  uint64_t dropped_frames_ = 0;
+};
+
+} // namespace annals::replication

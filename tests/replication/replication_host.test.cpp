@@ -1,0 +1,237 @@
+// annals -- tests: one replication_host per node over real LMDB journals,
+// several partitions with different leaders, frames as bytes.
+#include "replication/replication_host.hpp"
+
+#include "annals/persistence/errc.hpp"
+
+#include "journal_backends.hpp"
+#include "replication/wire.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <memory>
+
+using namespace annals;
+using namespace annals::replication;
+using annals::testing::lmdb_backend;
+
+namespace {
+
+constexpr uint32_t partitions = 4;
+
+/// A stream of partition `p` (the first "acc-k" that hashes there).
+stream_id stream_in(partition_id p, int skip = 0) {
+  for (int k = 0;; ++k) {
+    stream_id s{"bank.account", "acc-" + std::to_string(k)};
+    if (partition_of(s, partitions) == p && skip-- == 0)
+      return s;
+  }
+}
+
+append_request command(stream_id s, std::string body, std::string id,
+                       uint64_t epoch) {
+  append_request r;
+  r.stream = std::move(s);
+  r.command_id = std::move(id);
+  r.epoch = epoch;
+  event_data e;
+  e.type = "t";
+  e.payload = to_bytes(body);
+  r.events.push_back(e);
+  r.events.push_back(std::move(e));
+  return r;
+}
+
+/// Three nodes, each replicating every partition; frames travel in FIFO
+/// order unless a node is cut off.
+struct three_nodes {
+  three_nodes() {
+    auto opts = lmdb_backend::default_options();
+    opts.partitions = partitions;
+    for (replica_id i = 0; i < 3; ++i) {
+      journals.emplace_back(std::make_unique<lmdb_backend>(opts));
+      members.push_back({i, (*journals[i])->incarnation()});
+    }
+    for (replica_id i = 0; i < 3; ++i) {
+      hosts.emplace_back(std::make_unique<replication_host>(**journals[i]));
+      for (partition_id p = 0; p < partitions; ++p)
+        REQUIRE_FALSE(hosts[i]->assign(p, i));
+    }
+  }
+
+  void handle(replica_id from, host_output& out) {
+    for (auto& f : out.frames)
+      if (!cut[from] && !cut[f.to])
+        queue.push_back({from, std::move(f)});
+    for (auto& c : out.changes)
+      changes[from].push_back(c);
+    run();
+  }
+
+  void run() {
+    while (!queue.empty()) {
+      auto [from, f] = std::move(queue.front());
+      queue.pop_front();
+      if (cut[from] || cut[f.to])
+        continue;
+      host_output out;
+      hosts[f.to]->receive(f.partition, f.bytes, out);
+      for (auto& g : out.frames)
+        if (!cut[f.to] && !cut[g.to])
+          queue.push_back({f.to, std::move(g)});
+      for (auto& c : out.changes)
+        changes[f.to].push_back(c);
+    }
+  }
+
+  caf::error appoint(replica_id i, partition_id p, uint64_t epoch) {
+    host_output out;
+    auto err = hosts[i]->appoint(p, epoch, members, out);
+    handle(i, out);
+    return err;
+  }
+
+  caf::expected<append_result> write(replica_id i, append_request req) {
+    auto res = (*journals[i])->append(req);
+    if (res) {
+      host_output out;
+      hosts[i]->committed(partition_of(req.stream, partitions), out);
+      handle(i, out);
+    }
+    return res;
+  }
+
+  void tick(replica_id i) {
+    host_output out;
+    hosts[i]->tick(out);
+    handle(i, out);
+  }
+
+  /// The last change of `what` for `p` reported by node `i`.
+  const partition_change* last(replica_id i, partition_id p,
+                               partition_change::kind what) {
+    const partition_change* found = nullptr;
+    for (const auto& c : changes[i])
+      if (c.partition == p && c.what == what)
+        found = &c;
+    return found;
+  }
+
+  std::vector<recorded_event> events(replica_id i, partition_id p) {
+    auto all = (*journals[i])->read_partition(p, 1);
+    REQUIRE(all);
+    return std::move(*all);
+  }
+
+  std::vector<std::unique_ptr<lmdb_backend>> journals;
+  membership members;
+  std::vector<std::unique_ptr<replication_host>> hosts;
+  bool cut[3] = {false, false, false};
+  std::deque<std::pair<replica_id, outgoing_frame>> queue;
+  std::vector<partition_change> changes[3];
+};
+
+} // namespace
+
+TEST_CASE("each partition's leader replicates to the others and reports its "
+          "high watermark",
+          "[replication][host]") {
+  three_nodes t;
+  for (partition_id p = 0; p < partitions; ++p)
+    REQUIRE_FALSE(t.appoint(p % 3, p, 1));
+  for (partition_id p = 0; p < partitions; ++p) {
+    auto leader = p % 3;
+    auto* serving = t.last(leader, p, partition_change::kind::serving);
+    REQUIRE(serving);
+    CHECK(serving->epoch == 1);
+    CHECK(serving->pos == 1);
+    auto res = t.write(leader, command(stream_in(p), "x", "c1", 1));
+    REQUIRE(res);
+    auto* committed = t.last(leader, p, partition_change::kind::committed);
+    REQUIRE(committed);
+    CHECK(committed->pos == res->last_position);
+    for (replica_id i = 0; i < 3; ++i)
+      CHECK(t.events(i, p) == t.events(leader, p));
+  }
+}
+
+TEST_CASE("a failover moves a partition's leadership; the old leader learns "
+          "it lost and catches up",
+          "[replication][host]") {
+  three_nodes t;
+  REQUIRE_FALSE(t.appoint(0, 2, 1));
+  REQUIRE(t.write(0, command(stream_in(2), "a", "c1", 1)));
+  t.cut[0] = true;
+  REQUIRE(t.write(0, command(stream_in(2), "lost", "c2", 1)));
+  REQUIRE_FALSE(t.appoint(1, 2, 2));
+  REQUIRE(t.last(1, 2, partition_change::kind::serving));
+  auto res = t.write(1, command(stream_in(2, 1), "b", "c3", 2));
+  REQUIRE(res);
+  CHECK(t.last(1, 2, partition_change::kind::committed)->pos
+        == res->last_position);
+  t.cut[0] = false;
+  t.tick(1);
+  auto* lost = t.last(0, 2, partition_change::kind::lost);
+  REQUIRE(lost);
+  CHECK(lost->epoch == 1);
+  CHECK(t.events(0, 2) == t.events(1, 2));
+  CHECK(t.events(2, 2) == t.events(1, 2));
+  CHECK((*t.journals[0])->find_command(stream_in(2), "c2").value()
+        == std::nullopt);
+}
+
+TEST_CASE("damaged or foreign frames are dropped and counted",
+          "[replication][host]") {
+  three_nodes t;
+  REQUIRE_FALSE(t.appoint(0, 1, 1));
+  auto before = t.events(1, 1);
+  host_output out;
+  t.hosts[1]->receive(1, "garbage", out);
+  t.hosts[1]->receive(1, "", out);
+  replicate bogus{7, 0, 0, 0, {log_entry{7, "not an entry", true}}, 0};
+  auto bytes = encode_message(bogus);
+  t.hosts[1]->receive(1, bytes, out);
+  t.hosts[1]->receive(99, bytes, out); // a partition it does not hold
+  CHECK(t.hosts[1]->dropped_frames() == 4);
+  CHECK(t.events(1, 1) == before);
+  // Dropped before the replica saw it: no new epoch, no truncation.
+  CHECK(t.hosts[1]->find(1)->epoch() == 1);
+}
+
+TEST_CASE("every replication message survives the wire and rejects damage",
+          "[replication][wire]") {
+  lineage lin{{1, 1}, {3, 9}};
+  std::vector<log_entry> entries{{2, "a", false}, {2, std::string(300, 'b')}};
+  std::vector<message> all{
+    fence_request{5, 2},
+    fence_reply{5, 1, "inc", 5, lin, 12},
+    pull_request{5, 2, 3, 12},
+    pull_reply{5, 1, "inc", 5, 3, entries},
+    replicate{5, 2, 11, 3, entries, 10},
+    replicate_reply{5, 1, "inc", replicate_outcome::mismatch, 5, 12, lin}};
+  for (const auto& msg : all) {
+    auto bytes = encode_message(msg);
+    auto back = decode_message(bytes);
+    REQUIRE(back);
+    CHECK(encode_message(*back) == bytes);
+    CHECK(back->index() == msg.index());
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      auto cut = decode_message(std::string_view{bytes}.substr(0, n));
+      REQUIRE_FALSE(cut);
+      CHECK(is(cut.error(), journal_errc::invalid_argument));
+    }
+    CHECK_FALSE(decode_message(bytes + "x"));
+  }
+  std::string wrong_version = encode_message(all[0]);
+  wrong_version[0] = 2;
+  CHECK_FALSE(decode_message(wrong_version));
+  std::string wrong_kind = encode_message(all[0]);
+  wrong_kind[1] = 9;
+  CHECK_FALSE(decode_message(wrong_kind));
+  // A list count far beyond the frame is refused before allocating.
+  auto huge = encode_message(replicate{5, 2, 11, 3, {}, 10});
+  huge[1 + 1 + 8 + 4 + 8 + 8] = '\xff';
+  huge[1 + 1 + 8 + 4 + 8 + 8 + 3] = '\x7f';
+  CHECK_FALSE(decode_message(huge));
+}
