@@ -1,6 +1,7 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 #include "journal_writer.hpp"
 
+#include "annals/errc.hpp"
 #include "annals/failpoint.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
@@ -71,6 +72,59 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     imports.emplace_back(std::move(wb), self->make_response_promise());
   };
   auto on_exit = [&](caf::exit_msg&) { running = false; };
+  // Replication: a committed append's reply waits until its partition's
+  // high watermark covers it (a majority of replicas hold it durably).
+  struct held_reply {
+    position last = 0;
+    uint64_t epoch = 0;
+    caf::response_promise rp;
+    append_result res;
+  };
+  caf::actor replicator;
+  std::unordered_map<partition_id, std::deque<held_reply>> held;
+  std::unordered_map<partition_id, std::pair<uint64_t, position>> released;
+  auto unknown = [](held_reply& h, const char* why) {
+    h.rp.deliver(make_error(
+      errc::outcome_unknown,
+      std::string{why} + " before partition " + std::to_string(h.res.partition)
+        + " replicated position " + std::to_string(h.last)));
+  };
+  auto on_replicator
+    = [&](replicator_atom, caf::actor& a) { replicator = std::move(a); };
+  auto on_released
+    = [&](released_atom, partition_id p, uint64_t epoch, position hw) {
+        auto& r = released[p];
+        if (epoch > r.first || (epoch == r.first && hw > r.second))
+          r = {epoch, hw};
+        auto it = held.find(p);
+        if (it == held.end())
+          return;
+        auto& q = it->second;
+        while (!q.empty()) {
+          auto& h = q.front();
+          if (h.epoch < epoch) {
+            unknown(h, "leadership changed");
+          } else if (h.epoch == epoch && h.last <= hw) {
+            h.rp.deliver(std::move(h.res));
+          } else {
+            break;
+          }
+          q.pop_front();
+        }
+      };
+  auto on_lost = [&](lost_atom, partition_id p, uint64_t epoch) {
+    auto it = held.find(p);
+    if (it == held.end())
+      return;
+    auto& q = it->second;
+    auto keep = std::remove_if(q.begin(), q.end(), [&](held_reply& h) {
+      if (h.epoch > epoch)
+        return false;
+      unknown(h, "leadership lost");
+      return true;
+    });
+    q.erase(keep, q.end());
+  };
   // Publish from the journal: wake the cursors of the partitions a commit
   // appended to, once its events are durable and readable.
   auto wake = [&](std::vector<partition_id>& parts) {
@@ -98,11 +152,13 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     imports.clear();
   };
   while (running) {
-    self->receive(on_append, on_snapshot, on_commit, on_import, on_exit);
+    self->receive(on_append, on_snapshot, on_commit, on_import, on_exit,
+                  on_replicator, on_released, on_lost);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
-        on_append, on_snapshot, on_commit, on_import, on_exit,
+        on_append, on_snapshot, on_commit, on_import, on_exit, on_replicator,
+        on_released, on_lost,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     if (!imports.empty() && batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty()) {
@@ -134,17 +190,40 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
       touched.clear();
       for (std::size_t i = 0; i < promises.size(); ++i) {
         auto& part = res->appends[i];
-        if (part) {
-          if (!part->duplicate)
-            touched.push_back(part->partition);
-          promises[i].deliver(std::move(*part));
-        } else {
+        if (!part) {
           promises[i].deliver(std::move(part.error()));
+          continue;
         }
+        if (!part->duplicate)
+          touched.push_back(part->partition);
+        auto epoch = batch.appends[i].epoch;
+        if (!replicator || epoch == 0) {
+          promises[i].deliver(std::move(*part));
+          continue;
+        }
+        auto p = part->partition;
+        auto& q = held[p];
+        auto r = released.find(p);
+        if (q.empty() && r != released.end() && r->second.first == epoch
+            && r->second.second >= part->last_position) {
+          promises[i].deliver(std::move(*part)); // a duplicate, replicated
+          continue;
+        }
+        q.push_back({part->last_position, epoch, std::move(promises[i]),
+                     std::move(*part)});
       }
       for (auto& rp : extra)
         rp.deliver(caf::ok_atom::value);
-      wake(touched);
+      if (replicator) {
+        // Readers wake when the replicator makes the events visible.
+        std::sort(touched.begin(), touched.end());
+        touched.erase(std::unique(touched.begin(), touched.end()),
+                      touched.end());
+        if (!touched.empty())
+          self->send(replicator, committed_atom::value, touched);
+      } else {
+        wake(touched);
+      }
     }
     batch.appends.clear();
     batch.snapshots.clear();
@@ -154,6 +233,9 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     extra.clear();
     commit_imports();
   }
+  for (auto& [p, q] : held)
+    for (auto& h : q)
+      unknown(h, "the runtime stopped");
 }
 
 caf::behavior recovery_gate(caf::event_based_actor* self, std::size_t permits) {

@@ -34,8 +34,11 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   ctx->cfg = std::move(cfg);
   auto parts = ctx->store->partition_count();
   ctx->epochs = std::make_unique<std::atomic<uint64_t>[]>(parts);
-  for (uint32_t i = 0; i < parts; ++i)
+  ctx->visible = std::make_unique<std::atomic<uint64_t>[]>(parts);
+  for (uint32_t i = 0; i < parts; ++i) {
     ctx->epochs[i].store(0);
+    ctx->visible[i].store(detail::runtime_context::all_visible);
+  }
   ctx->broker = sys.spawn(detail::broker, ctx->store->partition_count());
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
   ctx->gate = sys.spawn(detail::recovery_gate, ctx->cfg.max_recoveries);
@@ -130,6 +133,29 @@ std::vector<caf::actor> runtime::host_actors() const {
 void runtime::set_epoch(partition_id p, uint64_t epoch) {
   if (p < ctx_->store->partition_count())
     ctx_->epochs[p].store(epoch, std::memory_order_release);
+}
+
+void runtime::enable_replication(const caf::actor& replicator) {
+  for (uint32_t i = 0; i < ctx_->store->partition_count(); ++i)
+    ctx_->visible[i].store(0, std::memory_order_release);
+  caf::anon_send(ctx_->writer, replicator_atom::value, replicator);
+}
+
+void runtime::set_visible(partition_id p, position end) {
+  if (p >= ctx_->store->partition_count())
+    return;
+  auto& v = ctx_->visible[p];
+  auto now = v.load(std::memory_order_acquire);
+  while (now < end
+         && !v.compare_exchange_weak(now, end, std::memory_order_acq_rel)) {
+  }
+  if (now < end)
+    caf::anon_send(ctx_->broker, wake_atom::value,
+                   std::vector<partition_id>{p});
+}
+
+position runtime::visible_end(partition_id p) const noexcept {
+  return p < ctx_->store->partition_count() ? ctx_->visible_end(p) : 0;
 }
 
 caf::actor runtime::spawn_callback_adapter(event_handler f) {

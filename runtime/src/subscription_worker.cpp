@@ -18,6 +18,7 @@
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace annals {
 
@@ -181,6 +182,11 @@ struct worker_state {
   uint64_t log_next = 0;
   uint64_t log_resume = 0;
   bool log_batch = false;
+  /// Replication: partitions whose next event was beyond what readers may
+  /// see (`runtime::set_visible`); a log scan skipped past it, so the wake
+  /// that makes it visible sends the next log scan back (`relocate`).
+  std::vector<uint8_t> blocked;
+  bool relocate = false;
   std::vector<position> scan_end; ///< per partition, during a log scan
   std::string last_failed;
   uint32_t attempts = 0;
@@ -232,6 +238,7 @@ public:
     st.parts = store.partition_count();
     st.acked.assign(st.parts, 0);
     st.dirty.assign(st.parts, 0);
+    st.blocked.assign(st.parts, 0);
     st.assigned.assign(st.parts, st.coordinator ? 0 : 1);
     if (st.opts.filter.what == subscription_filter::kind::stream) {
       st.stream_only = true;
@@ -369,9 +376,14 @@ public:
     auto& st = self_->state;
     if (!st.ready)
       return; // init() reads the partition ends after joining
-    for (auto p : parts)
+    for (auto p : parts) {
       if (p < st.parts && interested(p))
         st.dirty[p] = 1;
+      if (p < st.parts && st.blocked[p]) {
+        st.blocked[p] = 0;
+        st.relocate = true;
+      }
+    }
     pump();
   }
 
@@ -421,9 +433,14 @@ public:
       if (!st.dirty[p] || !interested(p))
         continue;
       auto end = st.acked[p];
+      auto visible = st.ctx->visible_end(p);
       bool full = false;
       auto err
         = store.scan_partition(p, st.acked[p] + 1, [&](const event_view& v) {
+            if (v.pos > visible) { // not replicated yet: woken when it is
+              st.blocked[p] = 1;
+              return false;
+            }
             end = v.pos;
             full = take(v, limit);
             return !full;
@@ -440,6 +457,8 @@ public:
         st.acked[p] = std::max(st.acked[p], end);
       if (st.log_batch)
         st.log_next = st.log_resume;
+      if (std::exchange(st.relocate, false))
+        st.log_next = 0;
       publish();
       maybe_checkpoint(true);
       return;
@@ -476,6 +495,8 @@ public:
   bool pump_log(std::size_t limit) {
     auto& st = self_->state;
     auto& store = *st.ctx->store;
+    if (std::exchange(st.relocate, false))
+      st.log_next = 0;
     if (st.log_next == 0) {
       uint64_t lo = std::numeric_limits<uint64_t>::max();
       for (partition_id p = 0; p < st.parts; ++p) {
@@ -506,6 +527,11 @@ public:
       = store.scan_log(st.log_next, [&](uint64_t seq, const event_view& v) {
           auto p = v.partition;
           if (p >= st.parts || !interested(p) || v.pos <= st.acked[p]) {
+            st.log_resume = seq + 1;
+            return true;
+          }
+          if (st.blocked[p] || v.pos > st.ctx->visible_end(p)) {
+            st.blocked[p] = 1; // not replicated yet: skip the partition
             st.log_resume = seq + 1;
             return true;
           }
@@ -552,6 +578,8 @@ public:
         st.acked[p] = std::max(st.acked[p], end);
       if (st.log_batch)
         st.log_next = st.log_resume;
+      if (std::exchange(st.relocate, false))
+        st.log_next = 0;
       st.attempts = 0;
       st.failures = 0;
       st.last_failed.clear();

@@ -150,6 +150,24 @@ public:
   /// journal refuses writers with an older epoch). Thread-safe.
   void set_epoch(partition_id p, uint64_t epoch);
 
+  /// Turns replication on (call once, before commands run): every
+  /// partition becomes invisible to subscriptions up to `set_visible`;
+  /// after each commit the writer tells `replicator`
+  /// `(committed_atom, std::vector<partition_id>)`, and holds the reply of
+  /// each append stamped with an epoch until `replicator` sends it
+  /// `(released_atom, partition, epoch, high_watermark)` covering it, or
+  /// `(lost_atom, partition, epoch)` (the reply is then
+  /// `errc::outcome_unknown`). Thread-safe.
+  void enable_replication(const caf::actor& replicator);
+
+  /// Raises what subscriptions may read of partition `p` to position `end`
+  /// (its high watermark; never lowered) and wakes them. Thread-safe.
+  void set_visible(partition_id p, position end);
+
+  /// What subscriptions may read of partition `p` (all of it without
+  /// replication).
+  position visible_end(partition_id p) const noexcept;
+
   /// The journal writer (group commit). Accepts `commit_atom, write_batch`
   /// (checkpoints, models, snapshots; replies `ok_atom`) and `import_atom,
   /// write_batch` (any batch, committed on its own; replies `batch_result`

@@ -29,6 +29,14 @@ using revoke_atom = caf::atom_constant<caf::atom("a_revoke")>;
 using watch_atom = caf::atom_constant<caf::atom("a_watch")>;
 using import_atom = caf::atom_constant<caf::atom("a_import")>;
 using handoff_atom = caf::atom_constant<caf::atom("a_handoff")>;
+/// Replication: appends of these partitions committed (writer -> replicator).
+using committed_atom = caf::atom_constant<caf::atom("a_commitd")>;
+/// Replication: replies up to a high watermark may go (replicator -> writer).
+using released_atom = caf::atom_constant<caf::atom("a_relhw")>;
+/// Replication: installs the replicator in the writer.
+using replicator_atom = caf::atom_constant<caf::atom("a_replictr")>;
+/// Replication: a partition's leadership of an epoch ended (-> writer).
+using lost_atom = caf::atom_constant<caf::atom("a_lost")>;
 
 } // namespace annals
 

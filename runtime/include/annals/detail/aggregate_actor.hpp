@@ -412,6 +412,16 @@ public:
         "commit for " + to_string(st.stream)
           + " failed, restarting from the journal: " + render(err));
     entry_at(seq).done = true;
+    if (is(err, errc::outcome_unknown)) {
+      // Committed here, but its replication ended with a leadership change:
+      // it may or may not survive, and so may the commands after it.
+      entry_at(seq).error = err;
+      fail_from(seq + 1, make_error(errc::outcome_unknown,
+                                    "an earlier command on "
+                                      + to_string(st.stream)
+                                      + " has an unknown outcome"));
+      return;
+    }
     entry_at(seq).error
       = make_error(errc::not_persisted,
                    "stream " + to_string(st.stream) + ": " + render(err));

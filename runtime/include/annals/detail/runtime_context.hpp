@@ -86,6 +86,14 @@ struct runtime_context {
   /// single node). Set by the cluster module on ownership changes.
   std::unique_ptr<std::atomic<uint64_t>[]> epochs;
 
+  /// Replication: the last position of each partition that readers may see
+  /// (its high watermark). Every entry is `all_visible` until replication
+  /// is enabled.
+  std::unique_ptr<std::atomic<uint64_t>[]> visible;
+  static constexpr uint64_t all_visible = ~uint64_t{0};
+  uint64_t visible_end(partition_id p) const noexcept {
+    return visible[p].load(std::memory_order_acquire);
+  }
   uint64_t epoch_of(const stream_id& s) const noexcept {
     return epochs[partition_of(s, store->partition_count())].load(
       std::memory_order_acquire);

@@ -1,0 +1,215 @@
+// annals -- tests of the runtime's replication hooks: replies wait for the
+// high watermark, a lost leadership ends them `outcome_unknown`, and
+// subscriptions never read past what is visible.
+#include "annals/render.hpp"
+#include "annals/runtime.hpp"
+#include "annals/runtime_types.hpp"
+
+#include "runtime_fixture.hpp"
+#include "sample_account.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <mutex>
+#include <set>
+
+using namespace annals;
+using namespace sample;
+using annals::testing::await;
+using annals::testing::runtime_fixture;
+
+namespace {
+
+/// What the writer told the stand-in replicator.
+struct committed_log {
+  std::mutex mtx;
+  std::set<partition_id> partitions;
+  bool has(partition_id p) {
+    std::lock_guard guard{mtx};
+    return partitions.count(p) != 0;
+  }
+};
+
+caf::behavior fake_replicator(caf::event_based_actor*,
+                              std::shared_ptr<committed_log> log) {
+  return {
+    [log](committed_atom, const std::vector<partition_id>& parts) {
+      std::lock_guard guard{log->mtx};
+      log->partitions.insert(parts.begin(), parts.end());
+    },
+  };
+}
+
+partition_id partition_of_account(const runtime_fixture& fx,
+                                  const std::string& id) {
+  return partition_of(stream_id{std::string{account::category}, id},
+                      fx.store->partition_count());
+}
+
+/// Two accounts in different partitions.
+std::pair<std::string, std::string> two_accounts(const runtime_fixture& fx) {
+  std::string a = "acc-0";
+  for (int k = 1;; ++k) {
+    auto b = "acc-" + std::to_string(k);
+    if (partition_of_account(fx, b) != partition_of_account(fx, a))
+      return {a, b};
+  }
+}
+
+struct replicated_fixture : runtime_fixture {
+  replicated_fixture() {
+    log = std::make_shared<committed_log>();
+    replicator = sys.spawn(fake_replicator, log);
+    rt->enable_replication(replicator);
+    for (partition_id p = 0; p < store->partition_count(); ++p)
+      rt->set_epoch(p, 1);
+  }
+  ~replicated_fixture() {
+    caf::anon_send_exit(replicator, caf::exit_reason::user_shutdown);
+  }
+  std::shared_ptr<committed_log> log;
+  caf::actor replicator;
+};
+
+} // namespace
+
+TEST_CASE("a reply waits until the partition's high watermark covers it",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of_account(fx, "alice");
+  auto reply = std::async(std::launch::async, [&] {
+    return accounts.ask("alice", deposit{5, ""});
+  });
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  // The writer holds the reply before it tells the replicator.
+  CHECK(reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
+  // A release of another epoch or below the append's position frees nothing.
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
+                 position{0});
+  auto ends = fx.store->partition_ends();
+  REQUIRE(ends);
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
+                 (*ends)[p]);
+  REQUIRE(reply.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto res = reply.get();
+  REQUIRE(res);
+  // A retried command id of a replicated append is answered at once.
+  CHECK(fx.store->read_partition(p, 1).value().size() == 1);
+}
+
+TEST_CASE("a lost leadership ends held replies outcome_unknown",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of_account(fx, "bob");
+  auto reply = std::async(std::launch::async, [&] {
+    return accounts.ask("bob", deposit{5, ""});
+  });
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  caf::anon_send(fx.rt->writer(), lost_atom::value, p, uint64_t{1});
+  REQUIRE(reply.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto res = reply.get();
+  REQUIRE_FALSE(res);
+  INFO(render(res.error()));
+  CHECK(is(res.error(), errc::outcome_unknown));
+}
+
+TEST_CASE("subscriptions read each partition only up to what is visible",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto [a, b] = two_accounts(fx);
+  auto pa = partition_of_account(fx, a);
+  auto pb = partition_of_account(fx, b);
+  for (const auto& id : {a, b}) {
+    auto reply = std::async(std::launch::async, [&accounts, id = id] {
+      return accounts.ask(id, deposit{1, ""});
+    });
+    auto p = partition_of_account(fx, id);
+    REQUIRE(await([&] { return fx.log->has(p); }));
+    auto ends = fx.store->partition_ends();
+    caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
+                   (*ends)[p]);
+    REQUIRE(reply.get());
+  }
+  std::mutex mtx;
+  std::vector<std::string> seen;
+  auto sub = fx.rt->subscribe(subscription_options{},
+                              [&](const recorded_event& ev) -> caf::error {
+                                std::lock_guard guard{mtx};
+                                seen.push_back(ev.stream.id);
+                                return {};
+                              });
+  fx.rt->set_visible(pb, 1);
+  REQUIRE(await([&] {
+    std::lock_guard guard{mtx};
+    return !seen.empty();
+  }));
+  {
+    std::lock_guard guard{mtx};
+    CHECK(seen == std::vector<std::string>{b});
+  }
+  CHECK(fx.rt->visible_end(pa) == 0);
+  fx.rt->set_visible(pa, 1);
+  REQUIRE(await([&] {
+    std::lock_guard guard{mtx};
+    return seen.size() == 2;
+  }));
+  std::lock_guard guard{mtx};
+  CHECK(seen.back() == a);
+}
+
+TEST_CASE("a catch-up over many partitions skips the invisible ones and "
+          "comes back for them",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto parts = fx.store->partition_count();
+  // Events in 40 partitions, written directly (the journal's own path).
+  std::vector<partition_id> used;
+  for (int k = 0; used.size() < 40; ++k) {
+    stream_id s{"other.thing", "t" + std::to_string(k)};
+    auto p = partition_of(s, parts);
+    if (std::find(used.begin(), used.end(), p) != used.end())
+      continue;
+    used.push_back(p);
+    append_request req;
+    req.stream = s;
+    req.events.push_back({"t", 1, 0, {}, {}, to_bytes("x")});
+    REQUIRE(fx.store->append(req));
+  }
+  // Every other partition visible.
+  for (std::size_t i = 0; i < used.size(); i += 2)
+    fx.rt->set_visible(used[i], 1);
+  std::mutex mtx;
+  std::set<partition_id> seen;
+  int repeats = 0;
+  auto sub = fx.rt->subscribe(subscription_options{},
+                              [&](const recorded_event& ev) -> caf::error {
+                                std::lock_guard guard{mtx};
+                                if (!seen.insert(ev.partition).second)
+                                  ++repeats;
+                                return {};
+                              });
+  REQUIRE(await([&] {
+    std::lock_guard guard{mtx};
+    return seen.size() == 20;
+  }));
+  {
+    std::lock_guard guard{mtx};
+    for (std::size_t i = 1; i < used.size(); i += 2)
+      CHECK(seen.count(used[i]) == 0);
+  }
+  for (std::size_t i = 1; i < used.size(); i += 2)
+    fx.rt->set_visible(used[i], 1);
+  REQUIRE(await([&] {
+    std::lock_guard guard{mtx};
+    return seen.size() == 40;
+  }));
+  std::lock_guard guard{mtx};
+  CHECK(repeats == 0);
+}
