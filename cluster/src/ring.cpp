@@ -73,4 +73,25 @@ std::vector<std::string> ring::owners(uint32_t partition_count) const {
   return out;
 }
 
+std::vector<std::string> ring::successors(partition_id p, size_t n) const {
+  std::vector<std::string> out;
+  n = std::min(n, members_.size());
+  if (n == 0)
+    return out;
+  out.reserve(n);
+  std::vector<bool> taken(members_.size(), false);
+  auto h = ring_hash("partition/" + std::to_string(p));
+  auto start = std::lower_bound(points_.begin(), points_.end(),
+                                std::make_pair(h, uint32_t{0}));
+  auto first = static_cast<size_t>(start - points_.begin());
+  for (size_t i = 0; i < points_.size() && out.size() < n; ++i) {
+    auto m = points_[(first + i) % points_.size()].second;
+    if (!taken[m]) {
+      taken[m] = true;
+      out.push_back(members_[m]);
+    }
+  }
+  return out;
+}
+
 } // namespace annals::cluster

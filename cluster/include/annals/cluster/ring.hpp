@@ -56,6 +56,12 @@ public:
   /// @pre `!empty()`.
   std::vector<std::string> owners(uint32_t partition_count) const;
 
+  /// The first `n` distinct members clockwise from partition `p`'s point
+  /// (fewer if the ring has fewer members): `owner(p)` first, then the
+  /// members of the following points in order, each once. The replica set
+  /// of `p` at replication factor `n`. Empty on an empty ring.
+  std::vector<std::string> successors(partition_id p, size_t n) const;
+
 private:
   void rebuild();
 

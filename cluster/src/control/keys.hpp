@@ -1,0 +1,39 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module (internal): the control plane's etcd keys.
+//
+// Under `/annals/<cluster>/`: `members/<name>` (a node's registration, on
+// its lease), `controller` (the elected controller's name, on its lease),
+// `map` (the partition map, written only by the controller's CAS).
+// Threads: a value type.
+#pragma once
+
+#include <string>
+
+namespace annals::cluster::control {
+
+struct cluster_keys {
+  /// `/annals/<cluster>/`.
+  std::string prefix;
+
+  explicit cluster_keys(const std::string& cluster)
+    : prefix("/annals/" + cluster + "/") {
+  }
+
+  std::string members_prefix() const {
+    return prefix + "members/";
+  }
+
+  std::string member(const std::string& name) const {
+    return members_prefix() + name;
+  }
+
+  std::string controller() const {
+    return prefix + "controller";
+  }
+
+  std::string map() const {
+    return prefix + "map";
+  }
+};
+
+} // namespace annals::cluster::control
