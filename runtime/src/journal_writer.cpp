@@ -49,7 +49,25 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   std::vector<caf::response_promise> extra; // commit requests (no appends)
   std::vector<partition_id> touched;
   auto max_batch = std::max<std::size_t>(1, ctx->cfg.max_batch);
+  // Replication (see `runtime::enable_replication`): the replicator, and per
+  // partition the highest epoch whose leadership this node lost.
+  caf::actor replicator;
+  std::unordered_map<partition_id, uint64_t> lost_epochs;
   auto on_append = [&](append_atom, append_request& req) {
+    if (replicator) {
+      // Only a serving leader writes a replicated partition: its epoch is
+      // set, and newer than any leadership this node lost.
+      auto p = partition_of(req.stream, ctx->store->partition_count());
+      auto lost = lost_epochs.find(p);
+      if (req.epoch == 0
+          || (lost != lost_epochs.end() && req.epoch <= lost->second)) {
+        self->make_response_promise().deliver(
+          make_error(errc::unavailable, "this node does not lead partition "
+                                          + std::to_string(p) + " (epoch "
+                                          + std::to_string(req.epoch) + ")"));
+        return;
+      }
+    }
     promises.push_back(self->make_response_promise());
     batch.appends.push_back(std::move(req));
   };
@@ -80,7 +98,6 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     caf::response_promise rp;
     append_result res;
   };
-  caf::actor replicator;
   std::unordered_map<partition_id, std::deque<held_reply>> held;
   std::unordered_map<partition_id, std::pair<uint64_t, position>> released;
   auto unknown = [](held_reply& h, const char* why) {
@@ -113,6 +130,8 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
         }
       };
   auto on_lost = [&](lost_atom, partition_id p, uint64_t epoch) {
+    auto& lost = lost_epochs[p];
+    lost = std::max(lost, epoch);
     auto it = held.find(p);
     if (it == held.end())
       return;
@@ -202,6 +221,13 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
           continue;
         }
         auto p = part->partition;
+        if (auto lost = lost_epochs.find(p);
+            lost != lost_epochs.end() && epoch <= lost->second) {
+          held_reply h{part->last_position, epoch, std::move(promises[i]),
+                       std::move(*part)};
+          unknown(h, "leadership lost");
+          continue;
+        }
         auto& q = held[p];
         auto r = released.find(p);
         if (q.empty() && r != released.end() && r->second.first == epoch

@@ -153,6 +153,11 @@ void replication_host::after(partition_id p, slot& s, effects& fx,
     out.changes.push_back(
       {partition_change::kind::committed, p, r.epoch(), s.last_hw});
   }
+  if (r.high_watermark() > s.last_visible) {
+    s.last_visible = r.high_watermark();
+    out.changes.push_back(
+      {partition_change::kind::visible, p, r.epoch(), s.last_visible});
+  }
   s.last_phase = now;
   s.last_epoch = r.epoch();
 }

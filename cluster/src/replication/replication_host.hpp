@@ -26,14 +26,16 @@ struct outgoing_frame {
 };
 
 /// What changed for the driver: a partition began serving, lost its
-/// leadership (held replies end `outcome_unknown`), or advanced its high
-/// watermark (replies up to it may be released).
+/// leadership (held replies end `outcome_unknown`), advanced its high
+/// watermark as leader (replies up to it may be released), or raised the
+/// high watermark it knows, in any phase (readers may see up to it).
 struct partition_change {
-  enum class kind : uint8_t { serving, lost, committed };
+  enum class kind : uint8_t { serving, lost, committed, visible };
   kind what = kind::committed;
   partition_id partition = 0;
   uint64_t epoch = 0;
-  /// `serving`: the epoch's first position; `committed`: the high watermark.
+  /// `serving`: the epoch's first position; `committed` and `visible`: the
+  /// high watermark.
   position pos = 0;
 };
 
@@ -104,6 +106,7 @@ private:
     phase last_phase = phase::follower;
     uint64_t last_epoch = 0;
     position last_hw = 0;
+    position last_visible = 0;
   };
 
   void after(partition_id p, slot& s, effects& fx, host_output& out);

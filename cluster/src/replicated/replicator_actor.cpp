@@ -1,0 +1,223 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module (internal): the actor that runs a node's
+// partition replicas.
+#include "replicated/replicator_actor.hpp"
+
+#include "annals/log.hpp"
+#include "annals/render.hpp"
+#include "annals/runtime_types.hpp"
+
+#include "control/partition_map.hpp"
+#include "replication/replication_host.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+namespace annals::cluster::detail {
+
+namespace {
+
+using replication::host_output;
+using replication::partition_change;
+using replication::replication_host;
+
+struct replicator_state {
+  runtime* rt = nullptr;
+  replicator_config cfg;
+  caf::actor listener;
+  std::unique_ptr<replication_host> host;
+  std::optional<control::partition_map> map;
+  std::map<std::string, caf::actor> peers;
+  /// Per partition: the epoch this node's replica was appointed to lead.
+  std::vector<uint64_t> appointed;
+  std::string incarnation;
+  uint64_t unroutable = 0;
+};
+
+using actor_type = caf::stateful_actor<replicator_state>;
+
+class replicator_logic {
+public:
+  explicit replicator_logic(actor_type* self) : self_(self) {
+  }
+
+  void apply_map(const std::string& json) {
+    auto& st = self_->state;
+    auto decoded = control::decode_partition_map(json);
+    if (!decoded) {
+      log(log_level::error, st.cfg.self + ": ignoring a partition map: "
+                              + render(decoded.error()));
+      return;
+    }
+    if (st.map && decoded->version <= st.map->version)
+      return;
+    auto parts = st.rt->store().partition_count();
+    if (decoded->partitions.size() != parts) {
+      log(log_level::error, st.cfg.self + ": ignoring a partition map of "
+                              + std::to_string(decoded->partitions.size())
+                              + " partitions (the journal has "
+                              + std::to_string(parts) + ")");
+      return;
+    }
+    st.map = std::move(*decoded);
+    host_output out;
+    for (partition_id p = 0; p < parts; ++p)
+      apply(p, out);
+    handle(out);
+  }
+
+  void apply(partition_id p, host_output& out) {
+    auto& st = self_->state;
+    const auto& a = st.map->partitions[p];
+    std::optional<replication::replica_id> slot;
+    for (std::size_t i = 0; i < a.replicas.size(); ++i)
+      if (a.replicas[i].node == st.cfg.self)
+        slot = static_cast<replication::replica_id>(i);
+    if (!slot) {
+      st.host->unassign(p);
+      return;
+    }
+    if (auto err = st.host->assign(p, *slot)) {
+      log(log_level::error, st.cfg.self
+                              + ": cannot hold a replica of partition "
+                              + std::to_string(p) + ": " + render(err));
+      return;
+    }
+    if (a.leader != st.cfg.self || a.epoch <= st.appointed[p]
+        || a.replicas[*slot].incarnation != st.incarnation)
+      return;
+    st.appointed[p] = a.epoch;
+    replication::membership members;
+    for (std::size_t i = 0; i < a.replicas.size(); ++i)
+      members.push_back(
+        {static_cast<replication::replica_id>(i), a.replicas[i].incarnation});
+    if (auto err = st.host->appoint(p, a.epoch, members, out))
+      log(log_level::warning, st.cfg.self + ": appointment to lead partition "
+                                + std::to_string(p) + " at epoch "
+                                + std::to_string(a.epoch)
+                                + " refused: " + render(err));
+  }
+
+  void handle(host_output& out) {
+    auto& st = self_->state;
+    for (auto& f : out.frames) {
+      const auto& a = st.map->partitions[f.partition];
+      if (f.to >= a.replicas.size()) {
+        ++st.unroutable;
+        continue;
+      }
+      auto peer = st.peers.find(a.replicas[f.to].node);
+      if (peer == st.peers.end() || !peer->second) {
+        ++st.unroutable; // retransmitted on a tick once it is reachable
+        continue;
+      }
+      self_->send(peer->second, repl_frame_atom::value, f.partition,
+                  std::move(f.bytes));
+    }
+    for (const auto& c : out.changes) {
+      switch (c.what) {
+      case partition_change::kind::visible:
+        st.rt->set_visible(c.partition, c.pos);
+        break;
+      case partition_change::kind::committed:
+        self_->send(st.rt->writer(), released_atom::value, c.partition, c.epoch,
+                    c.pos);
+        break;
+      case partition_change::kind::serving:
+        st.rt->set_epoch(c.partition, c.epoch);
+        if (st.listener)
+          self_->send(st.listener, repl_serving_atom::value, c.partition,
+                      c.epoch);
+        break;
+      case partition_change::kind::lost:
+        self_->send(st.rt->writer(), lost_atom::value, c.partition, c.epoch);
+        // Aggregates of the partition hold state that the next leader may
+        // change under them: stop them (they recover when they serve again).
+        for (auto& h : st.rt->host_actors())
+          self_->send(h, handoff_atom::value,
+                      std::vector<partition_id>{c.partition});
+        if (st.listener)
+          self_->send(st.listener, repl_lost_atom::value, c.partition, c.epoch);
+        break;
+      }
+    }
+    out.frames.clear();
+    out.changes.clear();
+  }
+
+  std::string status() {
+    auto& st = self_->state;
+    std::ostringstream os;
+    for (partition_id p = 0; p < st.appointed.size(); ++p) {
+      auto* r = st.host->find(p);
+      if (r == nullptr)
+        continue;
+      os << p << ' ' << replication::to_string(r->current_phase()) << " epoch "
+         << r->epoch() << " hw " << r->high_watermark() << '\n';
+    }
+    return os.str();
+  }
+
+private:
+  actor_type* self_;
+};
+
+caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
+                         caf::actor listener) {
+  auto& st = self->state;
+  st.rt = rt;
+  st.cfg = std::move(cfg);
+  st.listener = std::move(listener);
+  st.host = std::make_unique<replication_host>(rt->store());
+  st.appointed.assign(rt->store().partition_count(), 0);
+  st.incarnation = rt->store().incarnation();
+  auto logic = std::make_shared<replicator_logic>(self);
+  self->delayed_send(self, st.cfg.tick, repl_tick_atom::value);
+  return {
+    [logic](repl_map_atom, const std::string& json) { logic->apply_map(json); },
+    [self](repl_peer_atom, const std::string& node, caf::actor& peer) {
+      self->state.peers[node] = std::move(peer);
+    },
+    [self, logic](repl_frame_atom, partition_id p, const std::string& bytes) {
+      if (!self->state.map)
+        return;
+      host_output out;
+      self->state.host->receive(p, bytes, out);
+      logic->handle(out);
+    },
+    [self, logic](committed_atom, const std::vector<partition_id>& parts) {
+      if (!self->state.map)
+        return;
+      host_output out;
+      for (auto p : parts)
+        self->state.host->committed(p, out);
+      logic->handle(out);
+    },
+    [self, logic](repl_tick_atom) {
+      self->delayed_send(self, self->state.cfg.tick, repl_tick_atom::value);
+      if (!self->state.map)
+        return;
+      host_output out;
+      self->state.host->tick(out);
+      logic->handle(out);
+    },
+    [logic](repl_status_atom) { return logic->status(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_replicator(caf::actor_system& sys, runtime& rt,
+                            replicator_config cfg, caf::actor listener) {
+  auto a = sys.spawn<caf::detached>(replicator, &rt, std::move(cfg),
+                                    std::move(listener));
+  rt.enable_replication(a);
+  return a;
+}
+
+} // namespace annals::cluster::detail

@@ -1,0 +1,64 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// Part of the cluster module (internal): the actor that runs a node's
+// partition replicas (replication_host) between the partition map, the
+// runtime and the replicators of the other nodes.
+//
+// # Operation
+// - `(repl_map_atom, std::string map_json)`: the node's latest partition
+//   map (control/partition_map.hpp). The replicator holds a replica of
+//   every partition whose voters name this node (replica id = its slot),
+//   and asks its replica to lead when the map makes this node the leader
+//   of a newer epoch than it was appointed for.
+// - `(repl_peer_atom, std::string node, caf::actor replicator)`: where the
+//   replicator of `node` is (a null actor: unreachable).
+// - `(repl_frame_atom, partition_id, std::string bytes)`: a frame from a
+//   peer's replica.
+// - `(committed_atom, std::vector<partition_id>)`: from the runtime's
+//   writer after each commit (see `runtime::enable_replication`).
+// - A tick every `tick` retransmits what may have been lost.
+//
+// Effects on the runtime: a high watermark that rises makes the events up
+// to it visible (`runtime::set_visible`) and, on the leader, releases the
+// held replies (`released_atom` to the writer); a lost leadership ends them
+// `outcome_unknown` (`lost_atom`); serving an epoch sets the runtime's
+// epoch for the partition (`runtime::set_epoch`), so its writes carry it.
+// `listener` (may be null) gets `(repl_serving_atom, partition_id, epoch)`
+// and `(repl_lost_atom, partition_id, epoch)` for routing.
+//
+// # Concurrency
+// Detached (journal commits block): one thread of its own.
+#pragma once
+
+#include "annals/runtime.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace annals::cluster::detail {
+
+using repl_map_atom = caf::atom_constant<caf::atom("r_map")>;
+using repl_peer_atom = caf::atom_constant<caf::atom("r_peer")>;
+using repl_frame_atom = caf::atom_constant<caf::atom("r_frame")>;
+using repl_tick_atom = caf::atom_constant<caf::atom("r_tick")>;
+using repl_serving_atom = caf::atom_constant<caf::atom("r_serving")>;
+using repl_lost_atom = caf::atom_constant<caf::atom("r_lost")>;
+/// `(repl_status_atom)` -> `std::string`: one line per replica (tests,
+/// status pages).
+using repl_status_atom = caf::atom_constant<caf::atom("r_status")>;
+
+struct replicator_config {
+  /// This node's name in the partition map.
+  std::string self;
+  std::chrono::milliseconds tick{50};
+};
+
+/// Spawns the replicator of `rt` (which must outlive it) and turns
+/// replication on in `rt` (`runtime::enable_replication`).
+caf::actor spawn_replicator(caf::actor_system& sys, runtime& rt,
+                            replicator_config cfg, caf::actor listener);
+
+} // namespace annals::cluster::detail
