@@ -37,6 +37,10 @@ public:
     std::string name;
     uint16_t client_port = 0;
     uint16_t peer_port = 0;
+    /// The command line (kept for `restart`).
+    std::vector<std::string> argv;
+    /// How often the member was started (names its log file).
+    int starts = 0;
     std::unique_ptr<child_process> proc;
   };
 
@@ -60,44 +64,39 @@ public:
       auto client_url
         = scheme + "://127.0.0.1:" + std::to_string(m.client_port);
       auto peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
-      std::vector<std::string> argv{"/usr/bin/etcd",
-                                    "--name",
-                                    m.name,
-                                    "--data-dir",
-                                    dir_.sub(m.name),
-                                    "--listen-client-urls",
-                                    client_url,
-                                    "--advertise-client-urls",
-                                    client_url,
-                                    "--listen-peer-urls",
-                                    peer_url,
-                                    "--initial-advertise-peer-urls",
-                                    peer_url,
-                                    "--initial-cluster",
-                                    initial,
-                                    "--initial-cluster-state",
-                                    "new",
-                                    "--initial-cluster-token",
-                                    "annals-test-" + dir_.path(),
-                                    "--heartbeat-interval",
-                                    "50",
-                                    "--election-timeout",
-                                    "500"};
+      m.argv = {"/usr/bin/etcd",
+                "--name",
+                m.name,
+                "--data-dir",
+                dir_.sub(m.name),
+                "--listen-client-urls",
+                client_url,
+                "--advertise-client-urls",
+                client_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "annals-test-" + dir_.path(),
+                "--heartbeat-interval",
+                "50",
+                "--election-timeout",
+                "500"};
       if (server_tls) {
         for (auto arg :
              {"--cert-file", server_tls->certificate.c_str(), "--key-file",
               server_tls->key.c_str(), "--trusted-ca-file",
               server_tls->cafile.c_str(), "--client-cert-auth"})
-          argv.emplace_back(arg);
+          m.argv.emplace_back(arg);
       }
-      m.proc = std::make_unique<child_process>(std::move(argv), false,
-                                               dir_.sub(m.name + ".log"));
+      spawn(m);
     }
-    for (size_t i = 0; i < n; ++i)
-      if (!await_member(i))
-        throw std::runtime_error("etcd member " + members_[i].name
-                                 + " did not become ready; see "
-                                 + dir_.sub(members_[i].name + ".log"));
+    await_all();
   }
 
   etcd_cluster(const etcd_cluster&) = delete;
@@ -135,6 +134,28 @@ public:
     members_.at(i).proc->wait();
   }
 
+  /// Starts member `i` again (after `kill`) with the same name, data
+  /// directory and ports: etcd recovers its data (keys, revisions and
+  /// leases, whose expiry restarts at the TTL) and rejoins its cluster
+  /// (`--initial-cluster-state` is ignored for an existing data dir). Its
+  /// log goes to `<name>.<start>.log`. Does not wait: a member of a
+  /// multi-member cluster answers only once a quorum runs; `await_all`.
+  void restart(size_t i) {
+    auto& m = members_.at(i);
+    m.proc->wait();
+    spawn(m);
+  }
+
+  /// Waits until every member answers a linearizable read (15 s each);
+  /// throws if one does not.
+  void await_all() {
+    for (size_t i = 0; i < members_.size(); ++i)
+      if (!await_member(i))
+        throw std::runtime_error("etcd member " + members_[i].name
+                                 + " did not become ready; see "
+                                 + log_file(members_[i]));
+  }
+
   size_t size() const noexcept {
     return members_.size();
   }
@@ -144,6 +165,17 @@ public:
   }
 
 private:
+  std::string log_file(const member& m) const {
+    return dir_.sub(m.starts <= 1
+                      ? m.name + ".log"
+                      : m.name + "." + std::to_string(m.starts) + ".log");
+  }
+
+  void spawn(member& m) {
+    ++m.starts;
+    m.proc = std::make_unique<child_process>(m.argv, false, log_file(m));
+  }
+
   bool await_member(size_t i) {
     auto c = make_client(std::chrono::milliseconds{200}, {endpoint(i)});
     return await([&] { return static_cast<bool>(c.get("annals-ready")); },

@@ -18,7 +18,7 @@ decode_map_key(const std::vector<etcd::key_value>& kvs) {
                               + std::to_string(kvs.front().mod_revision) + ")");
   }
   return std::optional<map_read>{
-    map_read{std::move(*map), kvs.front().mod_revision}};
+    map_read{std::move(*map), kvs.front().mod_revision, kvs.front().value}};
 }
 
 caf::expected<std::optional<map_read>> read_map(const etcd::client& c,

@@ -19,6 +19,7 @@
 #include <caf/expected.hpp>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace annals::cluster::control {
@@ -27,6 +28,9 @@ namespace annals::cluster::control {
 struct map_read {
   partition_map map;
   int64_t mod_revision = 0;
+  /// The map key's value as etcd holds it (the JSON `map` was decoded
+  /// from), for callers that pass the map on verbatim.
+  std::string json;
 };
 
 /// Decodes the map key as read (`kvs` empty: no map yet).
