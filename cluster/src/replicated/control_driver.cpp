@@ -138,16 +138,20 @@ void control_driver::stop() {
 
 // -- the lease and the registration -------------------------------------------
 
+void control_driver::lease_lost(const caf::error& reason) {
+  {
+    std::lock_guard guard{mtx_};
+    lease_lost_ = true;
+    lost_reason_ = describe(reason);
+    status_.lease_alive = false;
+    status_.is_controller = false;
+  }
+  cv_.notify_all();
+}
+
 caf::error control_driver::connect() {
-  auto keeper = etcd::lease_keeper::start(client_, cfg_.lease_ttl,
-                                          [this](caf::error reason) {
-                                            {
-                                              std::lock_guard guard{mtx_};
-                                              lease_lost_ = true;
-                                              lost_reason_ = describe(reason);
-                                            }
-                                            cv_.notify_all();
-                                          });
+  auto keeper = etcd::lease_keeper::start(
+    client_, cfg_.lease_ttl, [this](caf::error reason) { lease_lost(reason); });
   if (!keeper)
     return std::move(keeper.error());
   auto id = (*keeper)->id();

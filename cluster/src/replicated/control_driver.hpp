@@ -152,6 +152,9 @@ private:
   /// Grants a lease and registers on it (control thread, or `start`).
   caf::error connect();
 
+  /// The keeper's `on_lost`: wakes the control thread (keeper's thread).
+  void lease_lost(const caf::error& reason);
+
   /// Drops a lost lease and its controller (control thread).
   void disconnect(const std::string& why);
 
