@@ -5,11 +5,15 @@
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 
+#include "control/partition_map.hpp"
 #include "node_actor.hpp"
 #include "protocol.hpp"
+#include "replicated/control_driver.hpp"
+#include "replicated/replicator_actor.hpp"
 #include "tcp_probe.hpp"
 #include "tls_error_queue.hpp"
 
+#include <caf/after.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -136,6 +140,12 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
           "one header): use --cluster.tls, or --cluster.insecure on a "
           "network you trust");
   }
+  caf::actor mm
+    = cfg.tls
+        ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
+        : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  if (!cfg.etcd.empty())
+    return start_replicated(sys, rt, std::move(cfg), std::move(mm));
   // A restarted node rejoins the view it stored.
   std::optional<view> stored;
   auto row = rt.store().load_model(detail::view_model, detail::view_key);
@@ -148,10 +158,6 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
     if (v->epochs.size() == rt.store().partition_count())
       stored = std::move(*v);
   }
-  caf::actor mm
-    = cfg.tls
-        ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
-        : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
   member self{cfg.name, cfg.host, cfg.port};
   auto a = detail::spawn_node_actor(sys, rt, cfg, self, stored, mm);
   rt.adopt(a);
@@ -225,10 +231,81 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
   return last;
 }
 
+caf::expected<std::unique_ptr<node>>
+node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
+                       caf::actor mm) {
+  member self{cfg.name, cfg.host, cfg.port};
+  auto a = detail::spawn_node_actor(sys, rt, cfg, self, std::nullopt, mm);
+  rt.adopt(a);
+  auto port = cfg.tls
+                ? caf::openssl::publish(a, cfg.port, cfg.host.c_str(), true)
+                : sys.middleman().publish(a, cfg.port, cfg.host.c_str(), true);
+  if (!port) {
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    return std::move(port.error());
+  }
+  std::unique_ptr<node> out{new node(sys, rt, a, *port, cfg.name)};
+  self.port = *port;
+  caf::scoped_actor me{sys};
+  caf::error err;
+  me->request(a, std::chrono::seconds{10}, connected_atom::value, self)
+    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+  if (err)
+    return err;
+  out->replicator_ = detail::spawn_replicator(
+    sys, rt, detail::replicator_config{cfg.name}, a);
+  me->request(a, std::chrono::seconds{10}, detail::repl_local_atom::value,
+              out->replicator_)
+    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+  if (err)
+    return err;
+  control::driver_config dc;
+  dc.etcd.endpoints = cfg.etcd;
+  if (cfg.tls) {
+    const auto& c = sys.config();
+    dc.etcd.tls
+      = etcd::tls_files{c.openssl_cafile, c.openssl_certificate, c.openssl_key};
+  }
+  dc.controller.cluster = cfg.cluster_name;
+  dc.controller.self = cfg.name;
+  dc.controller.plan.partitions = rt.store().partition_count();
+  dc.controller.plan.rf = cfg.replication_factor;
+  dc.controller.plan.vnodes = cfg.vnodes;
+  dc.bootstrap_members = std::max<uint32_t>(1, cfg.initial_members);
+  dc.self.incarnation = rt.store().incarnation();
+  dc.self.address = cfg.host + ":" + std::to_string(*port);
+  auto name = cfg.name;
+  auto driver = control::control_driver::start(
+    std::move(dc),
+    [a](const control::partition_map&, std::string json) {
+      caf::anon_send(a, detail::repl_map_atom::value, std::move(json));
+    },
+    [name](const std::string& what) {
+      log(log_level::info, name + ": " + what);
+    });
+  if (!driver)
+    return std::move(driver.error());
+  out->driver_ = std::move(*driver);
+  log(log_level::info, cfg.name + ": replicated node up (etcd "
+                         + cfg.etcd.front() + ", replication factor "
+                         + std::to_string(cfg.replication_factor) + ")");
+  return out;
+}
+
 void node::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  if (driver_) // revokes the lease: the others fail over at once
+    driver_->stop();
+  if (replicator_) {
+    // It uses the runtime: gone before the runtime can be.
+    caf::scoped_actor me{sys_};
+    me->monitor(replicator_);
+    me->send_exit(replicator_, caf::exit_reason::user_shutdown);
+    me->receive([](const caf::down_msg&) {},
+                caf::after(std::chrono::seconds{10}) >> [] {});
+  }
   caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
 }
 
@@ -246,6 +323,18 @@ caf::expected<cluster_status> node::status() const {
   me->request(actor_, std::chrono::seconds{10}, status_atom::value)
     .receive([&](cluster_status& s) { out = std::move(s); },
              [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+std::string node::replication_status() const {
+  if (!replicator_)
+    return {};
+  caf::scoped_actor me{sys_};
+  std::string out;
+  me->request(replicator_, std::chrono::seconds{10},
+              detail::repl_status_atom::value)
+    .receive([&](std::string& s) { out = std::move(s); },
+             [&](caf::error& e) { out = "error " + render(e); });
   return out;
 }
 

@@ -8,7 +8,9 @@
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
 
+#include "control/partition_map.hpp"
 #include "protocol.hpp"
+#include "replicated/replicator_actor.hpp"
 #include "tcp_probe.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -82,6 +84,13 @@ struct node_state {
   runtime* rt = nullptr;
   node_config cfg;
   member self;
+  /// Replicated mode (`node_config::etcd` set): views come from the
+  /// partition map in etcd, owners are the partitions' leaders, and the
+  /// replicator moves the data; no hand-off, no settle protocol.
+  bool replicated = false;
+  caf::actor replicator;
+  /// Replicated mode: the epoch each partition serves here (0 = none).
+  std::vector<uint64_t> serving;
   uint32_t parts = 0;
   caf::actor mm;
   view cur;
@@ -176,6 +185,10 @@ public:
         deliver_local(std::move(env), rp);
         return;
       case inbound: {
+        if (s.replicated) { // appointed: held until the replica serves
+          s.held[p].push_back({std::move(env), rp, hops});
+          return;
+        }
         auto src = inbound_source(p);
         if (!src.empty() && out_of_reach(src)) {
           ++s.unavailable;
@@ -416,6 +429,26 @@ public:
     self_->send(pr.root, hello_atom::value, st().self,
                 caf::actor_cast<caf::actor>(self_), st().cur);
     retry_inflows();
+    if (st().replicated)
+      introduce_replicator(pr.root);
+  }
+
+  /// Replicated mode: tells a peer's node where our replicator is (frames
+  /// between replicators go directly). Repeated on every tick: idempotent,
+  /// and a lost introduction heals by itself.
+  void introduce_replicator(const caf::actor& root) {
+    self_->send(root, repl_peer_atom::value, st().self.name, st().replicator);
+  }
+
+  /// Replicated mode: peer `name`'s node told us where its replicator is.
+  void on_replicator_of(const std::string& name, caf::actor theirs,
+                        const caf::strong_actor_ptr& sender) {
+    auto it = st().peers.find(name);
+    if (it == st().peers.end() || !it->second.root || !sender
+        || it->second.root.address() != sender->address())
+      return; // not (or no longer) the peer we are connected to
+    self_->send(st().replicator, repl_peer_atom::value, name,
+                std::move(theirs));
   }
 
   void on_down(const caf::down_msg& dm) {
@@ -469,6 +502,8 @@ public:
     pr.lost = true;
     fail_calls(name,
                "node " + name + " failed while the command was in flight");
+    if (s.replicated)
+      self_->send(s.replicator, repl_peer_atom::value, name, caf::actor{});
     log(log_level::warning,
         s.self.name + ": lost node " + name + " (" + why + ")");
     // Commands held for partitions coming from it fail fast.
@@ -489,7 +524,8 @@ public:
   /// Adopts `v` if it is newer than the current view.
   void adopt(const view& v) {
     auto& s = st();
-    if (v.version <= s.cur.version || v.epochs.size() != s.parts)
+    if (s.replicated || v.version <= s.cur.version
+        || v.epochs.size() != s.parts)
       return;
     auto first = s.cur.empty();
     auto old_owner = s.owner;
@@ -545,6 +581,86 @@ public:
     for (uint32_t p = 0; p < s.parts; ++p)
       if (s.routes[p].outstanding == 0 && !s.routes[p].waiting.empty())
         route_done(p);
+  }
+
+  /// Replicated mode: a partition map from the control plane (newer
+  /// versions only). Owners become the partitions' leaders; partitions this
+  /// node leads are `inbound` (commands held) until its replica serves.
+  void adopt_map(const std::string& json) {
+    auto& s = st();
+    auto map = control::decode_partition_map(json);
+    if (!map || map->partitions.size() != s.parts
+        || map->version <= s.cur.version)
+      return;
+    self_->send(s.replicator, repl_map_atom::value, json);
+    view v;
+    v.version = map->version;
+    for (const auto& m : map->members) {
+      auto colon = m.address.rfind(':');
+      member x{m.name, m.address.substr(0, colon), 0};
+      if (colon != std::string::npos)
+        x.port = static_cast<uint16_t>(
+          std::strtoul(m.address.c_str() + colon + 1, nullptr, 10));
+      v.members.push_back(std::move(x));
+    }
+    for (const auto& a : map->partitions)
+      v.epochs.push_back(a.epoch);
+    s.cur = std::move(v);
+    s.owner.resize(s.parts);
+    for (uint32_t p = 0; p < s.parts; ++p) {
+      const auto& a = map->partitions[p];
+      s.owner[p] = a.leader;
+      if (a.leader != s.self.name) {
+        s.state[p] = foreign;
+        fail_held(p, "partition " + std::to_string(p) + " is led by node "
+                       + a.leader + " now");
+      } else if (s.serving[p] == a.epoch) {
+        s.state[p] = active;
+      } else {
+        s.state[p] = inbound;
+      }
+    }
+    for (const auto& m : s.cur.members)
+      if (m.port != 0)
+        connect(m);
+    for (uint32_t p = 0; p < s.parts; ++p)
+      if (s.routes[p].outstanding == 0 && !s.routes[p].waiting.empty())
+        route_done(p);
+  }
+
+  /// Replicated mode: the replica of `p` serves `epoch` here.
+  void on_serving(partition_id p, uint64_t epoch) {
+    auto& s = st();
+    if (p >= s.parts)
+      return;
+    s.serving[p] = epoch;
+    if (s.owner[p] != s.self.name || s.cur.epochs[p] != epoch)
+      return;
+    s.state[p] = active;
+    auto held = std::move(s.held[p]);
+    s.held[p].clear();
+    for (auto& h : held)
+      route(std::move(h.env), h.rp, h.hops);
+  }
+
+  /// Replicated mode: the replica of `p` no longer leads `epoch`.
+  void on_lost(partition_id p, uint64_t epoch) {
+    auto& s = st();
+    if (p >= s.parts || s.serving[p] != epoch)
+      return;
+    s.serving[p] = 0;
+    if (s.state[p] == active)
+      s.state[p] = s.owner[p] == s.self.name ? inbound : foreign;
+  }
+
+  /// Fails the commands held for `p` (nothing of them ran).
+  void fail_held(partition_id p, const std::string& why) {
+    auto& s = st();
+    for (auto& h : s.held[p]) {
+      ++s.unavailable;
+      h.rp.deliver(unavailable(why));
+    }
+    s.held[p].clear();
   }
 
   /// Persists the current view; a node settles a view only once it is
@@ -899,8 +1015,8 @@ public:
 
   void maybe_settle() {
     auto& s = st();
-    if (s.cur.empty() || !s.inflows.empty() || !s.cur.find(s.self.name)
-        || s.stored_version < s.cur.version)
+    if (s.replicated || s.cur.empty() || !s.inflows.empty()
+        || !s.cur.find(s.self.name) || s.stored_version < s.cur.version)
       return;
     send_to_leader(
       caf::make_message(settled_atom::value, s.cur.version, s.self.name));
@@ -1100,13 +1216,14 @@ public:
         return;
       }
       fetch_reply out;
-      auto err = s.rt->store().scan_stream(sid, std::max<uint64_t>(from, 1),
-                                           [&](const event_view& ev) {
-                                             if (out.events.size() >= max)
-                                               return false;
-                                             out.events.push_back(to_wire(ev));
-                                             return true;
-                                           });
+      auto visible = s.rt->visible_end(p);
+      auto err = s.rt->store().scan_stream(
+        sid, std::max<uint64_t>(from, 1), [&](const event_view& ev) {
+          if (ev.pos > visible || out.events.size() >= max)
+            return false;
+          out.events.push_back(to_wire(ev));
+          return true;
+        });
       if (err)
         rp.deliver(std::move(err));
       else
@@ -1182,8 +1299,11 @@ public:
       bool to_end = false;
       if (p < st().parts && out.events.size() < req.max_events) {
         to_end = true;
+        auto visible = st().rt->visible_end(p);
         auto err
           = store.scan_partition(p, after + 1, [&](const event_view& ev) {
+              if (ev.pos > visible) // not replicated yet
+                return false;
               if (out.events.size() >= req.max_events) {
                 to_end = false;
                 return false;
@@ -1207,7 +1327,8 @@ public:
       if (auto ends = store.partition_ends())
         for (std::size_t i = 0; i < req.partitions.size(); ++i)
           if (auto p = req.partitions[i]; p < ends->size())
-            out.ends[i] = std::max(out.ends[i], (*ends)[p]);
+            out.ends[i] = std::max(
+              out.ends[i], std::min((*ends)[p], st().rt->visible_end(p)));
     rp.deliver(std::move(out));
     return true;
   }
@@ -1271,6 +1392,10 @@ public:
       }
     }
     check_peers();
+    if (s.replicated)
+      for (auto& [name, pr] : s.peers)
+        if (pr.root)
+          introduce_replicator(pr.root);
     for (auto& [name, pr] : s.peers)
       if (pr.connecting && now - pr.connect_started > std::chrono::seconds{5})
         pr.connecting = false;
@@ -1302,6 +1427,13 @@ public:
       out.outbound += x == releasing;
     }
     out.settled = s.all_settled >= s.cur.version && !s.cur.empty();
+    if (s.replicated) {
+      // Settled: a map, and every partition this node leads serves.
+      out.settled = !s.cur.empty() && s.owner.size() == s.parts;
+      for (uint32_t p = 0; out.settled && p < s.parts; ++p)
+        if (s.owner[p] == s.self.name && s.state[p] != active)
+          out.settled = false;
+    }
     out.routed = s.routed;
     out.forwarded = s.forwarded;
     out.unavailable = s.unavailable;
@@ -1367,6 +1499,8 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
   s.state.assign(s.parts, foreign);
   s.held.resize(s.parts);
   s.routes.resize(s.parts);
+  s.serving.assign(s.parts, 0);
+  s.replicated = !s.cfg.etcd.empty();
   auto logic = std::make_shared<node_logic>(self);
   self->set_down_handler([logic](caf::down_msg& dm) { logic->on_down(dm); });
   if (stored)
@@ -1452,6 +1586,21 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
       return ns.cur;
     },
     [logic](tick_atom) { logic->on_tick(); },
+    // Replicated mode.
+    [self](repl_local_atom, caf::actor& replicator) {
+      self->state.replicator = std::move(replicator);
+      return caf::ok_atom::value;
+    },
+    [self, logic](repl_peer_atom, std::string& name, caf::actor& theirs) {
+      logic->on_replicator_of(name, std::move(theirs), self->current_sender());
+    },
+    [logic](repl_map_atom, const std::string& json) { logic->adopt_map(json); },
+    [logic](repl_serving_atom, partition_id p, uint64_t epoch) {
+      logic->on_serving(p, epoch);
+    },
+    [logic](repl_lost_atom, partition_id p, uint64_t epoch) {
+      logic->on_lost(p, epoch);
+    },
     [self, logic](alive_atom, const std::string& name, bool answer) {
       logic->on_alive(name, answer, self->current_sender());
     },

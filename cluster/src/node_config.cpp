@@ -22,7 +22,15 @@ config::config() {
     .add(seeds_, "seeds", "comma-separated host:port of members to join")
     .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)")
     .add(insecure_, "insecure",
-         "allow plain traffic on a non-loopback host (trusted networks)");
+         "allow plain traffic on a non-loopback host (trusted networks)")
+    .add(etcd_, "etcd",
+         "comma-separated host:port of etcd (replicated mode; empty: none)")
+    .add(cluster_name_, "cluster-name", "the cluster's name in etcd")
+    .add(replication_factor_, "replication-factor",
+         "replicas per partition in replicated mode (default 3)")
+    .add(initial_members_, "initial-members",
+         "replicated mode: nodes a new cluster waits for before its first "
+         "partition map (default 1)");
   load<caf::io::middleman>();
   load<caf::openssl::manager>();
   static_cast<void>(detail::tls_error_queue_anchor());
@@ -32,21 +40,35 @@ config::config() {
   register_protocol(*this);
 }
 
-node_config config::node() const {
-  node_config nc;
-  nc.name = name_;
-  nc.host = host_;
-  nc.port = port_;
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
   std::string cur;
-  for (char c : seeds_ + ",") {
+  for (char c : text + ",") {
     if (c == ',') {
       if (!cur.empty())
-        nc.seeds.push_back(cur);
+        out.push_back(cur);
       cur.clear();
     } else if (c != ' ') {
       cur += c;
     }
   }
+  return out;
+}
+
+} // namespace
+
+node_config config::node() const {
+  node_config nc;
+  nc.name = name_;
+  nc.host = host_;
+  nc.port = port_;
+  nc.seeds = split_list(seeds_);
+  nc.etcd = split_list(etcd_);
+  nc.cluster_name = cluster_name_;
+  nc.replication_factor = replication_factor_;
+  nc.initial_members = initial_members_;
   nc.tls = tls_;
   nc.insecure = insecure_;
   return nc;

@@ -90,6 +90,19 @@ public:
     return line->substr(5);
   }
 
+  /// Replicated mode: the node's replica lines (`replicas` command).
+  std::vector<std::string> replicas() {
+    REQUIRE(proc_->send_line("replicas"));
+    std::vector<std::string> out;
+    for (;;) {
+      auto line = proc_->await_line("REPLICA", std::chrono::seconds{15});
+      REQUIRE(line);
+      if (*line == "REPLICAS END")
+        return out;
+      out.push_back(line->substr(8));
+    }
+  }
+
   std::vector<double> handoff_pauses() {
     REQUIRE(proc_->send_line("handoff"));
     auto line = proc_->await_line("HANDOFF", std::chrono::seconds{15});

@@ -51,7 +51,7 @@ struct three_runtimes {
       REQUIRE(rt);
       n->rt = std::move(*rt);
       n->replicator = cluster::detail::spawn_replicator(
-        sys, *n->rt, cluster::detail::replicator_config{n->name, {}},
+        sys, *n->rt, cluster::detail::replicator_config{n->name},
         caf::actor{});
     }
     connect_all();

@@ -12,6 +12,7 @@
 
 #include <caf/stateful_actor.hpp>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,13 @@ struct replicator_state {
   std::vector<uint64_t> appointed;
   std::string incarnation;
   uint64_t unroutable = 0;
+  /// Counters (status): frames in and out, ticks, commits, maps, peers.
+  uint64_t frames_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t ticks = 0;
+  uint64_t commits = 0;
+  uint64_t maps = 0;
+  uint64_t peer_updates = 0;
 };
 
 using actor_type = caf::stateful_actor<replicator_state>;
@@ -116,6 +124,7 @@ public:
         ++st.unroutable; // retransmitted on a tick once it is reachable
         continue;
       }
+      ++st.frames_out;
       self_->send(peer->second, repl_frame_atom::value, f.partition,
                   std::move(f.bytes));
     }
@@ -153,12 +162,24 @@ public:
   std::string status() {
     auto& st = self_->state;
     std::ostringstream os;
+    os << "counters frames_in " << st.frames_in << " frames_out "
+       << st.frames_out << " unroutable " << st.unroutable << " ticks "
+       << st.ticks << " commits " << st.commits << " maps " << st.maps
+       << " peer_updates " << st.peer_updates << " peers";
+    for (const auto& [name, a] : st.peers)
+      os << ' ' << name << (a ? "+" : "-");
+    os << '\n';
+    auto ends = st.rt->store().partition_ends();
     for (partition_id p = 0; p < st.appointed.size(); ++p) {
       auto* r = st.host->find(p);
       if (r == nullptr)
         continue;
       os << p << ' ' << replication::to_string(r->current_phase()) << " epoch "
-         << r->epoch() << " hw " << r->high_watermark() << '\n';
+         << r->epoch() << " hw " << r->high_watermark() << " end "
+         << (ends ? (*ends)[p] : 0) << " leader "
+         << (r->leader() ? std::to_string(*r->leader()) : std::string{"-"})
+         << " unroutable " << st.unroutable << " dropped "
+         << st.host->dropped_frames() << '\n';
     }
     return os.str();
   }
@@ -172,6 +193,8 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
   auto& st = self->state;
   st.rt = rt;
   st.cfg = std::move(cfg);
+  // A zero tick would spin the actor.
+  st.cfg.tick = std::max(st.cfg.tick, std::chrono::milliseconds{10});
   st.listener = std::move(listener);
   st.host = std::make_unique<replication_host>(rt->store());
   st.appointed.assign(rt->store().partition_count(), 0);
@@ -179,11 +202,16 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
   auto logic = std::make_shared<replicator_logic>(self);
   self->delayed_send(self, st.cfg.tick, repl_tick_atom::value);
   return {
-    [logic](repl_map_atom, const std::string& json) { logic->apply_map(json); },
+    [self, logic](repl_map_atom, const std::string& json) {
+      ++self->state.maps;
+      logic->apply_map(json);
+    },
     [self](repl_peer_atom, const std::string& node, caf::actor& peer) {
+      ++self->state.peer_updates;
       self->state.peers[node] = std::move(peer);
     },
     [self, logic](repl_frame_atom, partition_id p, const std::string& bytes) {
+      ++self->state.frames_in;
       if (!self->state.map)
         return;
       host_output out;
@@ -191,6 +219,7 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       logic->handle(out);
     },
     [self, logic](committed_atom, const std::vector<partition_id>& parts) {
+      ++self->state.commits;
       if (!self->state.map)
         return;
       host_output out;
@@ -200,6 +229,7 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
     },
     [self, logic](repl_tick_atom) {
       self->delayed_send(self, self->state.cfg.tick, repl_tick_atom::value);
+      ++self->state.ticks;
       if (!self->state.map)
         return;
       host_output out;

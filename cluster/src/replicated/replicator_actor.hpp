@@ -49,6 +49,8 @@ using repl_lost_atom = caf::atom_constant<caf::atom("r_lost")>;
 /// `(repl_status_atom)` -> `std::string`: one line per replica (tests,
 /// status pages).
 using repl_status_atom = caf::atom_constant<caf::atom("r_status")>;
+/// To a node actor: `(repl_local_atom, caf::actor replicator)` -> ok.
+using repl_local_atom = caf::atom_constant<caf::atom("r_local")>;
 
 struct replicator_config {
   /// This node's name in the partition map.

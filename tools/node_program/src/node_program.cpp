@@ -83,6 +83,11 @@ int run_node_program(int argc, char** argv, const node_program_hooks& hooks) {
         for (auto ms : s->handoff_ms)
           out += ' ' + std::to_string(ms);
       say(out);
+    } else if (line == "replicas") {
+      std::istringstream lines{(*node)->replication_status()};
+      for (std::string l; std::getline(lines, l);)
+        say("REPLICA " + l);
+      say("REPLICAS END");
     } else if (line == "stats") {
       auto st = (*rt)->stats();
       say("STATS " + std::to_string(st.commits) + ' '

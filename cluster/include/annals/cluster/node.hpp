@@ -18,6 +18,10 @@
 
 namespace annals::cluster {
 
+namespace control {
+class control_driver;
+} // namespace control
+
 /// A node of an annals cluster: the runtime of this process plus
 /// membership, routing and hand-off.
 ///
@@ -93,6 +97,10 @@ public:
   /// What this node knows about the cluster.
   caf::expected<cluster_status> status() const;
 
+  /// Replicated mode: one line per partition replica held here
+  /// (`<partition> <phase> epoch <e> hw <position>`); empty otherwise.
+  std::string replication_status() const;
+
   /// Waits until every member finished the hand-offs of the current view.
   caf::error await_settled(caf::timespan timeout
                            = std::chrono::seconds{30}) const;
@@ -148,6 +156,11 @@ private:
   node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
        std::string name);
 
+  /// `start` with `cfg.etcd` set: the replicated node.
+  static caf::expected<std::unique_ptr<node>>
+  start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
+                   caf::actor mm);
+
   /// A probe for a new cursor, registered for `subscriptions`.
   std::shared_ptr<annals::detail::cursor_probe>
   make_probe(std::string consumer);
@@ -161,6 +174,9 @@ private:
   /// One per cursor; expires with it.
   std::vector<std::weak_ptr<annals::detail::cursor_probe>> probes_;
   bool stopped_ = false;
+  /// Replicated mode: the control plane's driver and the replicator.
+  std::unique_ptr<control::control_driver> driver_;
+  caf::actor replicator_;
 };
 
 } // namespace annals::cluster

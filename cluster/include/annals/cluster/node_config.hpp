@@ -42,6 +42,18 @@ struct node_config {
   /// Without it, `start` refuses a non-loopback host unless `tls` is set:
   /// CAF 0.17's plain port lets any peer message the node.
   bool insecure = false;
+  /// Replicated mode: etcd's client endpoints (`host:port`). Empty: the
+  /// node runs without etcd and without replication (membership views,
+  /// hand-off; a single node costs nothing more).
+  std::vector<std::string> etcd;
+  /// Replicated mode: the cluster's name in etcd (`/annals/<name>/`).
+  std::string cluster_name = "annals";
+  /// Replicated mode: replicas per partition (clamped to the members).
+  uint32_t replication_factor = 3;
+  /// Replicated mode: a new cluster's first partition map waits until this
+  /// many nodes registered, so that they all start as voters (like
+  /// Consul's `bootstrap_expect`). Nodes joining later become learners.
+  uint32_t initial_members = 1;
 };
 
 /// The actor system config of a cluster node: `annals::config` plus the
@@ -73,6 +85,10 @@ private:
   std::string seeds_;
   bool tls_ = false;
   bool insecure_ = false;
+  std::string etcd_;
+  std::string cluster_name_ = "annals";
+  uint32_t replication_factor_ = 3;
+  uint32_t initial_members_ = 1;
 };
 
 } // namespace annals::cluster

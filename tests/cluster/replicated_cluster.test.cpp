@@ -1,0 +1,122 @@
+// annals -- tests: three replicated node processes and a real etcd on
+// loopback. Nothing acknowledged is lost when a leader is SIGKILLed: its
+// partitions fail over to another replica and keep answering; the killed
+// node comes back as a follower and catches up.
+#include "annals/errc.hpp"
+#include "annals/render.hpp"
+
+#include "cluster_harness.hpp"
+#include "etcd_harness.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+
+using namespace annals;
+using namespace annals::testing;
+
+namespace {
+
+struct replicated_nodes {
+  temp_dir root;
+  etcd_cluster etcd{1};
+  std::vector<std::string> extra{"--cluster.etcd=" + etcd.endpoint(0),
+                                 "--cluster.cluster-name=test",
+                                 "--cluster.initial-members=3"};
+  node_process n1{"n1", root.path() + "/n1", free_port(), extra};
+  node_process n2{"n2", root.path() + "/n2", free_port(), extra};
+  node_process n3{"n3", root.path() + "/n3", free_port(), extra};
+
+  replicated_nodes() {
+    n1.start();
+    n2.start();
+    n3.start();
+    await_settled(all(), 3);
+  }
+
+  std::vector<node_process*> all() {
+    return {&n1, &n2, &n3};
+  }
+};
+
+std::string id_of(int i) {
+  return "acct-" + std::to_string(i);
+}
+
+/// Sends `cmd` with command id `id` until it is acknowledged: a retry
+/// after `unavailable` or `outcome_unknown` is safe with the same id.
+template <class Cmd>
+caf::expected<ack>
+deposit_until(aggregate_handle<sample::account> h, const std::string& account,
+              Cmd cmd, const std::string& id,
+              std::chrono::seconds limit = std::chrono::seconds{20}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto res = h.ask(account, cmd, command_options{id, {}, {}, {}});
+    if (res || std::chrono::steady_clock::now() > deadline
+        || !(is(res.error(), errc::unavailable)
+             || is(res.error(), errc::outcome_unknown)))
+      return res;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+} // namespace
+
+TEST_CASE("replicated: a SIGKILLed leader's partitions fail over and nothing "
+          "acknowledged is lost") {
+  replicated_nodes c;
+  cluster_client client;
+  // Every node leads some of the 64 partitions.
+  for (auto* n : c.all())
+    CHECK(n->status().active > 0);
+  std::map<std::string, int64_t> expected;
+  auto h1 = client.accounts(c.n1.port());
+  for (int i = 0; i < 30; ++i) {
+    auto ack = deposit_until(h1, id_of(i), sample::deposit{10 + i, ""},
+                             "first-" + std::to_string(i));
+    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
+    if (!ack)
+      for (auto* n : c.all())
+        for (const auto& line : n->replicas())
+          UNSCOPED_INFO(n->name() << ": " << line);
+    REQUIRE(ack);
+    expected[id_of(i)] = 10 + i;
+  }
+  c.n2.kill(SIGKILL);
+  // Through n1, every account answers again once its partition failed over.
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 30; ++i) {
+    auto ack = deposit_until(h1, id_of(i), sample::deposit{1, ""},
+                             "second-" + std::to_string(i));
+    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
+    REQUIRE(ack);
+    expected[id_of(i)] += 1;
+  }
+  auto gap = std::chrono::steady_clock::now() - t0;
+  WARN("every account answered "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+       << " ms after the kill");
+  CHECK(gap < std::chrono::seconds{10});
+  // n2 returns on its data directory and catches up as a follower.
+  c.n2.start();
+  await_settled(c.all(), 3);
+  for (auto* entry : c.all()) {
+    auto h = client.accounts(entry->port());
+    for (int i = 0; i < 30; ++i) {
+      caf::expected<int64_t> bal = caf::error{};
+      auto deadline
+        = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+      do {
+        bal = h.ask(id_of(i), sample::get_balance{});
+      } while (!bal && is(bal.error(), errc::unavailable)
+               && std::chrono::steady_clock::now() < deadline);
+      INFO(entry->name() << " " << id_of(i) << ": "
+                         << (bal ? "" : render(bal.error())));
+      REQUIRE(bal);
+      CHECK(*bal == expected[id_of(i)]);
+    }
+  }
+  for (auto* n : c.all())
+    CHECK(n->stop() == 0);
+}
