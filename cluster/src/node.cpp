@@ -252,8 +252,18 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
     .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
   if (err)
     return err;
-  out->replicator_ = detail::spawn_replicator(
-    sys, rt, detail::replicator_config{cfg.name}, a);
+  // The driver starts after the replicator: learners reach it through a
+  // slot the node fills once it exists (reports before that are dropped;
+  // the replicator repeats them under the next map).
+  auto promoter = std::make_shared<std::atomic<control::control_driver*>>();
+  detail::replicator_config rc;
+  rc.self = cfg.name;
+  rc.on_caught_up = [promoter](partition_id p, const std::string& node,
+                               const std::string& incarnation) {
+    if (auto* d = promoter->load())
+      d->report_caught_up(p, node, incarnation);
+  };
+  out->replicator_ = detail::spawn_replicator(sys, rt, std::move(rc), a);
   me->request(a, std::chrono::seconds{10}, detail::repl_local_atom::value,
               out->replicator_)
     .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
@@ -286,6 +296,8 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
   if (!driver)
     return std::move(driver.error());
   out->driver_ = std::move(*driver);
+  out->promoter_ = promoter;
+  promoter->store(out->driver_.get());
   log(log_level::info, cfg.name + ": replicated node up (etcd "
                          + cfg.etcd.front() + ", replication factor "
                          + std::to_string(cfg.replication_factor) + ")");
@@ -296,6 +308,8 @@ void node::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  if (promoter_)
+    promoter_->store(nullptr);
   if (driver_) // revokes the lease: the others fail over at once
     driver_->stop();
   if (replicator_) {

@@ -227,8 +227,11 @@ public:
     // Hosts never go away while the node runs: look each category up in
     // the runtime (a lock) once, not per command.
     auto& host = st().hosts[env.category];
-    if (!host)
+    if (!host) {
       host = st().rt->host_actor(env.category);
+      if (host)
+        self_->monitor(host); // a host that dies is looked up again
+    }
     if (!host) {
       st().hosts.erase(env.category);
       rp.deliver(make_error(errc::invalid_command,
@@ -270,9 +273,15 @@ public:
               waiting->deliver(std::move(reply.value));
           }
         },
-        [this, id](caf::error& err) mutable {
-          if (auto waiting = untrack(id))
+        [this, id, o, p](caf::error& err) mutable {
+          if (auto waiting = untrack(id)) {
+            // The owner was down before the command reached it: nothing
+            // ran, a retry may go elsewhere.
+            if (err == caf::sec::request_receiver_down)
+              err = unavailable("partition " + std::to_string(p) + "'s owner "
+                                + o + " is down");
             waiting->deliver(std::move(err));
+          }
         });
   }
 
@@ -455,6 +464,13 @@ public:
     for (auto& [name, pr] : st().peers)
       if (pr.root && pr.root.address() == dm.source) {
         lose_peer(name, to_string(dm.reason));
+        return;
+      }
+    for (auto it = st().hosts.begin(); it != st().hosts.end(); ++it)
+      if (it->second && it->second.address() == dm.source) {
+        log(log_level::error, st().self.name + ": the host of " + it->first
+                                + " stopped: " + to_string(dm.reason));
+        st().hosts.erase(it);
         return;
       }
   }

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <map>
 
 using namespace annals;
@@ -119,4 +120,57 @@ TEST_CASE("replicated: a SIGKILLed leader's partitions fail over and nothing "
   }
   for (auto* n : c.all())
     CHECK(n->stop() == 0);
+}
+
+TEST_CASE("replicated: a node whose disk was wiped comes back as a learner, "
+          "catches up, becomes a voter again, and then carries a majority") {
+  replicated_nodes c;
+  cluster_client client;
+  std::map<std::string, int64_t> expected;
+  auto h2 = client.accounts(c.n2.port());
+  for (int i = 0; i < 20; ++i) {
+    auto ack = deposit_until(h2, id_of(i), sample::deposit{5 + i, ""},
+                             "first-" + std::to_string(i));
+    REQUIRE(ack);
+    expected[id_of(i)] = 5 + i;
+  }
+  // n3 loses its disk: killed, its data directory removed, restarted.
+  c.n3.kill(SIGKILL);
+  std::filesystem::remove_all(c.root.path() + "/n3");
+  c.n3.start();
+  // Every replica on n3 turns into a voter once it caught up (the map
+  // names its new incarnation).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  for (;;) {
+    auto lines = c.n3.replicas();
+    std::size_t voters = 0, replicas = 0;
+    for (const auto& l : lines)
+      if (l.rfind("counters", 0) != 0) {
+        ++replicas;
+        voters += l.find(" voter ") != std::string::npos ? 1 : 0;
+      }
+    if (replicas == 64 && voters == 64)
+      break;
+    INFO("n3 has " << voters << " voters of " << replicas << " replicas");
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  // With n1 gone too, n2 and the rebuilt n3 are a majority of every
+  // partition: everything acknowledged is there, and new commands commit.
+  c.n1.kill(SIGKILL);
+  for (int i = 0; i < 20; ++i) {
+    auto ack = deposit_until(h2, id_of(i), sample::deposit{1, ""},
+                             "second-" + std::to_string(i));
+    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
+    REQUIRE(ack);
+    expected[id_of(i)] += 1;
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto bal = h2.ask(id_of(i), sample::get_balance{});
+    INFO(id_of(i) << ": " << (bal ? "" : render(bal.error())));
+    REQUIRE(bal);
+    CHECK(*bal == expected[id_of(i)]);
+  }
+  CHECK(c.n2.stop() == 0);
+  CHECK(c.n3.stop() == 0);
 }

@@ -30,6 +30,12 @@ namespace {
 
 constexpr uint32_t partitions = 8;
 
+cluster::detail::replicator_config make_config(const std::string& name) {
+  cluster::detail::replicator_config rc;
+  rc.self = name;
+  return rc;
+}
+
 struct one_node {
   std::string name;
   annals::testing::temp_dir dir;
@@ -51,8 +57,7 @@ struct three_runtimes {
       REQUIRE(rt);
       n->rt = std::move(*rt);
       n->replicator = cluster::detail::spawn_replicator(
-        sys, *n->rt, cluster::detail::replicator_config{n->name},
-        caf::actor{});
+        sys, *n->rt, make_config(n->name), caf::actor{});
     }
     connect_all();
     map.version = 0;

@@ -34,6 +34,17 @@ struct cluster_keys {
   std::string map() const {
     return prefix + "map";
   }
+
+  /// `caught_up/<partition>/<node>` = the learner's incarnation: a leader
+  /// that is not the controller reports a caught-up learner here (on its
+  /// own lease); the controller promotes it and deletes the key.
+  std::string caught_up_prefix() const {
+    return prefix + "caught_up/";
+  }
+
+  std::string caught_up(uint32_t partition, const std::string& node) const {
+    return caught_up_prefix() + std::to_string(partition) + "/" + node;
+  }
 };
 
 } // namespace annals::cluster::control

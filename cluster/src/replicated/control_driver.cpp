@@ -267,6 +267,7 @@ void control_driver::round() {
                                         : "controller: " + won->holder);
   if (!won->elected) {
     log_change("round", "");
+    promote_caught_up(false);
     return;
   }
   if (!map_seen_ && !may_bootstrap())
@@ -286,6 +287,67 @@ void control_driver::round() {
   if (stepped->written)
     log("wrote map version " + std::to_string(stepped->map.version) + " ("
         + std::to_string(stepped->failovers) + " partitions failed over)");
+  promote_caught_up(true);
+}
+
+void control_driver::report_caught_up(partition_id p, std::string node,
+                                      std::string incarnation) {
+  std::lock_guard guard{mtx_};
+  if (stopping_)
+    return;
+  caught_up_report r{p, std::move(node), std::move(incarnation)};
+  if (std::find(reports_.begin(), reports_.end(), r) == reports_.end())
+    reports_.push_back(std::move(r));
+}
+
+void control_driver::promote_caught_up(bool elected) {
+  std::vector<caught_up_report> mine;
+  {
+    std::lock_guard guard{mtx_};
+    mine.swap(reports_);
+  }
+  const auto& keys = controller_->keys();
+  auto promote = [this](const caught_up_report& r) {
+    auto res = controller_->promote(r.partition, r.node, r.incarnation);
+    if (res) {
+      log("promoted learner " + r.node + " (" + r.incarnation
+          + ") of partition " + std::to_string(r.partition) + ": map version "
+          + std::to_string(res->map.version));
+      return true;
+    }
+    // Not a learner (any more): promoted already, or stale. Else retry.
+    return is(res.error(), control_errc::not_a_learner)
+           || is(res.error(), control_errc::invalid_argument);
+  };
+  if (!elected) {
+    auto lease = keeper_ ? keeper_->id() : 0;
+    for (const auto& r : mine)
+      if (auto put = client_.put(keys.caught_up(r.partition, r.node),
+                                 r.incarnation, lease);
+          !put)
+        log_change("caught_up", "cannot report a caught-up learner: "
+                                  + describe(put.error()));
+    return;
+  }
+  for (const auto& r : mine)
+    if (!promote(r)) {
+      std::lock_guard guard{mtx_};
+      reports_.push_back(r);
+    }
+  auto written = client_.get_prefix(keys.caught_up_prefix());
+  if (!written)
+    return;
+  for (const auto& kv : written->kvs) {
+    auto rest = kv.key.substr(keys.caught_up_prefix().size());
+    auto slash = rest.find('/');
+    if (slash == std::string::npos)
+      continue;
+    caught_up_report r{
+      static_cast<partition_id>(std::strtoul(rest.c_str(), nullptr, 10)),
+      rest.substr(slash + 1), kv.value};
+    if (promote(r))
+      static_cast<void>(client_.erase(kv.key));
+  }
 }
 
 bool control_driver::may_bootstrap() {

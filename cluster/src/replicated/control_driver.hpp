@@ -135,6 +135,14 @@ public:
   /// `etcd_errc::unavailable` if the node holds no lease right now.
   caf::error leave();
 
+  /// A leader's replica reports that learner (`node`, `incarnation`) of
+  /// partition `p` holds its log up to the high watermark. Non-blocking:
+  /// the control thread's next round promotes it (as controller) or
+  /// reports it in etcd for the controller (`caught_up/<p>/<node>`, on this
+  /// node's lease). Repeated reports are harmless; ignored after `stop`.
+  void report_caught_up(partition_id p, std::string node,
+                        std::string incarnation);
+
   /// Promotes a caught-up learner, if this node is controller (one CAS).
   /// Errors: `not_controller` (this node does not hold the controller key
   /// or no lease now: ask the controller), the controller's errors
@@ -184,6 +192,11 @@ private:
   /// A map exists in etcd (seen by a step or the watcher).
   bool map_seen_ = false;
 
+  /// Handles caught-up reports (control thread): promotes as controller,
+  /// else writes them to etcd; as controller also promotes what others
+  /// wrote there.
+  void promote_caught_up(bool elected);
+
   // -- guarded by mtx_ ---------------------------------------------------
 
   mutable std::mutex mtx_;
@@ -193,6 +206,14 @@ private:
   bool lease_lost_ = false;
   std::string lost_reason_;
   driver_status status_;
+  struct caught_up_report {
+    partition_id partition = 0;
+    std::string node;
+    std::string incarnation;
+    friend bool operator==(const caught_up_report&, const caught_up_report&)
+      = default;
+  };
+  std::vector<caught_up_report> reports_;
 
   // -- guarded by log_mtx_ (serializes `on_status_`) ---------------------
 

@@ -16,7 +16,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace annals::cluster::detail {
@@ -45,6 +47,8 @@ struct replicator_state {
   uint64_t commits = 0;
   uint64_t maps = 0;
   uint64_t peer_updates = 0;
+  /// Caught-up learners reported under the current map.
+  std::set<std::tuple<partition_id, std::string, std::string>> reported;
 };
 
 using actor_type = caf::stateful_actor<replicator_state>;
@@ -73,6 +77,7 @@ public:
       return;
     }
     st.map = std::move(*decoded);
+    st.reported.clear();
     host_output out;
     for (partition_id p = 0; p < parts; ++p)
       apply(p, out);
@@ -148,8 +153,10 @@ public:
         // Aggregates of the partition hold state that the next leader may
         // change under them: stop them (they recover when they serve again).
         for (auto& h : st.rt->host_actors())
-          self_->send(h, handoff_atom::value,
-                      std::vector<partition_id>{c.partition});
+          self_
+            ->request(h, caf::infinite, handoff_atom::value,
+                      std::vector<partition_id>{c.partition})
+            .then([](caf::ok_atom) {}, [](caf::error&) {});
         if (st.listener)
           self_->send(st.listener, repl_lost_atom::value, c.partition, c.epoch);
         break;
@@ -157,6 +164,26 @@ public:
     }
     out.frames.clear();
     out.changes.clear();
+  }
+
+  /// Reports learners that caught up on partitions this node leads.
+  void report_learners() {
+    auto& st = self_->state;
+    if (!st.cfg.on_caught_up || !st.map)
+      return;
+    for (partition_id p = 0; p < st.map->partitions.size(); ++p) {
+      auto* r = st.host->find(p);
+      if (r == nullptr || r->current_phase() != replication::phase::leader)
+        continue;
+      const auto& a = st.map->partitions[p];
+      for (const auto& m : r->caught_up_learners()) {
+        if (m.id >= a.replicas.size())
+          continue;
+        auto key = std::make_tuple(p, a.replicas[m.id].node, m.incarnation);
+        if (st.reported.insert(key).second)
+          st.cfg.on_caught_up(p, a.replicas[m.id].node, m.incarnation);
+      }
+    }
   }
 
   std::string status() {
@@ -174,7 +201,13 @@ public:
       auto* r = st.host->find(p);
       if (r == nullptr)
         continue;
-      os << p << ' ' << replication::to_string(r->current_phase()) << " epoch "
+      bool voter = false;
+      if (st.map)
+        for (const auto& x : st.map->partitions[p].replicas)
+          voter = voter
+                  || (x.node == st.cfg.self && x.incarnation == st.incarnation);
+      os << p << ' ' << (voter ? "voter " : "learner ")
+         << replication::to_string(r->current_phase()) << " epoch "
          << r->epoch() << " hw " << r->high_watermark() << " end "
          << (ends ? (*ends)[p] : 0) << " leader "
          << (r->leader() ? std::to_string(*r->leader()) : std::string{"-"})
@@ -235,6 +268,7 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       host_output out;
       self->state.host->tick(out);
       logic->handle(out);
+      logic->report_learners();
     },
     [logic](repl_status_atom) { return logic->status(); },
   };

@@ -36,6 +36,7 @@
 #include <caf/atom.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 namespace annals::cluster::detail {
@@ -56,6 +57,13 @@ struct replicator_config {
   /// This node's name in the partition map.
   std::string self;
   std::chrono::milliseconds tick{50};
+  /// Called (on the replicator's thread; must not block) when a partition
+  /// this node leads has a learner -- a wiped replica back with a new
+  /// incarnation -- that holds the log up to the high watermark: the
+  /// controller may now make it a voter again. Once per learner and map.
+  std::function<void(partition_id, const std::string& node,
+                     const std::string& incarnation)>
+    on_caught_up;
 };
 
 /// Spawns the replicator of `rt` (which must outlive it) and turns

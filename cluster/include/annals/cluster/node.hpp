@@ -10,6 +10,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -177,6 +178,8 @@ private:
   /// Replicated mode: the control plane's driver and the replicator.
   std::unique_ptr<control::control_driver> driver_;
   caf::actor replicator_;
+  /// What the replicator reports caught-up learners to (the driver).
+  std::shared_ptr<std::atomic<control::control_driver*>> promoter_;
 };
 
 } // namespace annals::cluster
