@@ -158,25 +158,14 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
     if (v->epochs.size() == rt.store().partition_count())
       stored = std::move(*v);
   }
-  member self{cfg.name, cfg.host, cfg.port};
-  auto a = detail::spawn_node_actor(sys, rt, cfg, self, stored, mm);
-  rt.adopt(a);
-  auto port = cfg.tls
-                ? caf::openssl::publish(a, cfg.port, cfg.host.c_str(), true)
-                : sys.middleman().publish(a, cfg.port, cfg.host.c_str(), true);
-  if (!port) {
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    return std::move(port.error());
-  }
-  std::unique_ptr<node> out{new node(sys, rt, a, *port, cfg.name)};
-  // With port 0 the OS chose: the node's member record carries the real one.
-  self.port = *port;
+  auto launched = launch(sys, rt, cfg, mm, stored);
+  if (!launched)
+    return launched;
+  auto out = std::move(*launched);
+  auto a = out->actor_;
+  member self{cfg.name, cfg.host, out->port_};
   caf::scoped_actor me{sys};
   caf::error err;
-  me->request(a, std::chrono::seconds{10}, connected_atom::value, self)
-    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
-  if (err)
-    return err;
   if (stored && stored->find(cfg.name)) {
     log(log_level::info,
         cfg.name + ": rejoining view " + std::to_string(stored->version));
@@ -232,10 +221,10 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
 }
 
 caf::expected<std::unique_ptr<node>>
-node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
-                       caf::actor mm) {
+node::launch(caf::actor_system& sys, runtime& rt, const node_config& cfg,
+             const caf::actor& mm, std::optional<view> stored) {
   member self{cfg.name, cfg.host, cfg.port};
-  auto a = detail::spawn_node_actor(sys, rt, cfg, self, std::nullopt, mm);
+  auto a = detail::spawn_node_actor(sys, rt, cfg, self, std::move(stored), mm);
   rt.adopt(a);
   auto port = cfg.tls
                 ? caf::openssl::publish(a, cfg.port, cfg.host.c_str(), true)
@@ -245,6 +234,7 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
     return std::move(port.error());
   }
   std::unique_ptr<node> out{new node(sys, rt, a, *port, cfg.name)};
+  // With port 0 the OS chose: the node's member record carries the real one.
   self.port = *port;
   caf::scoped_actor me{sys};
   caf::error err;
@@ -252,6 +242,20 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
     .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
   if (err)
     return err;
+  return out;
+}
+
+caf::expected<std::unique_ptr<node>>
+node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
+                       caf::actor mm) {
+  auto launched = launch(sys, rt, cfg, mm, std::nullopt);
+  if (!launched)
+    return launched;
+  auto out = std::move(*launched);
+  auto a = out->actor_;
+  auto port = out->port_;
+  caf::scoped_actor me{sys};
+  caf::error err;
   // The driver starts after the replicator: learners reach it through a
   // slot the node fills once it exists (reports before that are dropped;
   // the replicator repeats them under the next map).
@@ -283,7 +287,7 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
   dc.controller.plan.vnodes = cfg.vnodes;
   dc.bootstrap_members = std::max<uint32_t>(1, cfg.initial_members);
   dc.self.incarnation = rt.store().incarnation();
-  dc.self.address = cfg.host + ":" + std::to_string(*port);
+  dc.self.address = cfg.host + ":" + std::to_string(port);
   auto name = cfg.name;
   auto driver = control::control_driver::start(
     std::move(dc),

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,12 @@ public:
 private:
   node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
        std::string name);
+
+  /// Spawns the node actor, publishes it on the cluster port and tells it
+  /// its address (shared by both kinds of start).
+  static caf::expected<std::unique_ptr<node>>
+  launch(caf::actor_system& sys, runtime& rt, const node_config& cfg,
+         const caf::actor& mm, std::optional<view> stored);
 
   /// `start` with `cfg.etcd` set: the replicated node.
   static caf::expected<std::unique_ptr<node>>
