@@ -416,10 +416,10 @@ public:
       // Committed here, but its replication ended with a leadership change:
       // it may or may not survive, and so may the commands after it.
       entry_at(seq).error = err;
-      fail_from(seq + 1, make_error(errc::outcome_unknown,
-                                    "an earlier command on "
-                                      + to_string(st.stream)
-                                      + " has an unknown outcome"));
+      fail_from(seq + 1,
+                make_error(errc::outcome_unknown,
+                           "an earlier command on " + to_string(st.stream)
+                             + " has an unknown outcome"));
       return;
     }
     entry_at(seq).error
