@@ -62,6 +62,47 @@ deposit_until(aggregate_handle<sample::account> h, const std::string& account,
   }
 }
 
+/// Deposits `amount(i)` into accounts 0..count-1 through `h` (command ids
+/// `<tag>-<i>`, retried as `deposit_until` does) and adds them to `expected`.
+template <class Amount>
+void deposit_all(aggregate_handle<sample::account> h, int count, Amount amount,
+                 const std::string& tag,
+                 std::map<std::string, int64_t>& expected,
+                 std::chrono::seconds limit = std::chrono::seconds{20}) {
+  for (int i = 0; i < count; ++i) {
+    auto ack = deposit_until(h, id_of(i), sample::deposit{amount(i), ""},
+                             tag + "-" + std::to_string(i), limit);
+    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
+    REQUIRE(ack);
+    expected[id_of(i)] += amount(i);
+  }
+}
+
+/// Every account's balance, read through each of `entries`, is its
+/// expected one. A read refused as unavailable (or of unknown outcome) is
+/// repeated for up to `patience`.
+void check_balances(cluster_client& client,
+                    const std::vector<node_process*>& entries,
+                    const std::map<std::string, int64_t>& expected,
+                    std::chrono::seconds patience) {
+  for (auto* entry : entries) {
+    auto h = client.accounts(entry->port());
+    for (const auto& [id, want] : expected) {
+      auto deadline = std::chrono::steady_clock::now() + patience;
+      caf::expected<int64_t> bal = h.ask(id, sample::get_balance{});
+      while (!bal
+             && (is(bal.error(), errc::unavailable)
+                 || is(bal.error(), errc::outcome_unknown))
+             && std::chrono::steady_clock::now() < deadline)
+        bal = h.ask(id, sample::get_balance{});
+      INFO(entry->name() << " " << id << ": "
+                         << (bal ? "" : render(bal.error())));
+      REQUIRE(bal);
+      CHECK(*bal == want);
+    }
+  }
+}
+
 } // namespace
 
 TEST_CASE("replicated: a SIGKILLed leader's partitions fail over and nothing "
@@ -73,27 +114,13 @@ TEST_CASE("replicated: a SIGKILLed leader's partitions fail over and nothing "
     CHECK(n->status().active > 0);
   std::map<std::string, int64_t> expected;
   auto h1 = client.accounts(c.n1.port());
-  for (int i = 0; i < 30; ++i) {
-    auto ack = deposit_until(h1, id_of(i), sample::deposit{10 + i, ""},
-                             "first-" + std::to_string(i));
-    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
-    if (!ack)
-      for (auto* n : c.all())
-        for (const auto& line : n->replicas())
-          UNSCOPED_INFO(n->name() << ": " << line);
-    REQUIRE(ack);
-    expected[id_of(i)] = 10 + i;
-  }
+  deposit_all(
+    h1, 30, [](int i) { return int64_t{10} + i; }, "first", expected);
   c.n2.kill(SIGKILL);
   // Through n1, every account answers again once its partition failed over.
   auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 30; ++i) {
-    auto ack = deposit_until(h1, id_of(i), sample::deposit{1, ""},
-                             "second-" + std::to_string(i));
-    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
-    REQUIRE(ack);
-    expected[id_of(i)] += 1;
-  }
+  deposit_all(
+    h1, 30, [](int) { return int64_t{1}; }, "second", expected);
   auto gap = std::chrono::steady_clock::now() - t0;
   WARN("every account answered "
        << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
@@ -102,22 +129,7 @@ TEST_CASE("replicated: a SIGKILLed leader's partitions fail over and nothing "
   // n2 returns on its data directory and catches up as a follower.
   c.n2.start();
   await_settled(c.all(), 3);
-  for (auto* entry : c.all()) {
-    auto h = client.accounts(entry->port());
-    for (int i = 0; i < 30; ++i) {
-      caf::expected<int64_t> bal = caf::error{};
-      auto deadline
-        = std::chrono::steady_clock::now() + std::chrono::seconds{10};
-      do {
-        bal = h.ask(id_of(i), sample::get_balance{});
-      } while (!bal && is(bal.error(), errc::unavailable)
-               && std::chrono::steady_clock::now() < deadline);
-      INFO(entry->name() << " " << id_of(i) << ": "
-                         << (bal ? "" : render(bal.error())));
-      REQUIRE(bal);
-      CHECK(*bal == expected[id_of(i)]);
-    }
-  }
+  check_balances(client, c.all(), expected, std::chrono::seconds{10});
   for (auto* n : c.all())
     CHECK(n->stop() == 0);
 }
@@ -128,12 +140,8 @@ TEST_CASE("replicated: a node whose disk was wiped comes back as a learner, "
   cluster_client client;
   std::map<std::string, int64_t> expected;
   auto h2 = client.accounts(c.n2.port());
-  for (int i = 0; i < 20; ++i) {
-    auto ack = deposit_until(h2, id_of(i), sample::deposit{5 + i, ""},
-                             "first-" + std::to_string(i));
-    REQUIRE(ack);
-    expected[id_of(i)] = 5 + i;
-  }
+  deposit_all(
+    h2, 20, [](int i) { return int64_t{5} + i; }, "first", expected);
   // n3 loses its disk: killed, its data directory removed, restarted.
   c.n3.kill(SIGKILL);
   std::filesystem::remove_all(c.root.path() + "/n3");
@@ -158,19 +166,9 @@ TEST_CASE("replicated: a node whose disk was wiped comes back as a learner, "
   // With n1 gone too, n2 and the rebuilt n3 are a majority of every
   // partition: everything acknowledged is there, and new commands commit.
   c.n1.kill(SIGKILL);
-  for (int i = 0; i < 20; ++i) {
-    auto ack = deposit_until(h2, id_of(i), sample::deposit{1, ""},
-                             "second-" + std::to_string(i));
-    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
-    REQUIRE(ack);
-    expected[id_of(i)] += 1;
-  }
-  for (int i = 0; i < 20; ++i) {
-    auto bal = h2.ask(id_of(i), sample::get_balance{});
-    INFO(id_of(i) << ": " << (bal ? "" : render(bal.error())));
-    REQUIRE(bal);
-    CHECK(*bal == expected[id_of(i)]);
-  }
+  deposit_all(
+    h2, 20, [](int) { return int64_t{1}; }, "second", expected);
+  check_balances(client, {&c.n2}, expected, std::chrono::seconds{0});
   CHECK(c.n2.stop() == 0);
   CHECK(c.n3.stop() == 0);
 }
@@ -181,45 +179,19 @@ TEST_CASE("replicated: a leader frozen (SIGSTOP) past its lease is replaced; "
   cluster_client client;
   std::map<std::string, int64_t> expected;
   auto h1 = client.accounts(c.n1.port());
-  for (int i = 0; i < 20; ++i) {
-    auto ack = deposit_until(h1, id_of(i), sample::deposit{3 + i, ""},
-                             "first-" + std::to_string(i));
-    REQUIRE(ack);
-    expected[id_of(i)] = 3 + i;
-  }
+  deposit_all(
+    h1, 20, [](int i) { return int64_t{3} + i; }, "first", expected);
   c.n2.kill(SIGSTOP);
   // Commands for n2's partitions wait (or time out: outcome unknown, and
   // retried with the same id) until its lease expires and others lead.
-  for (int i = 0; i < 20; ++i) {
-    auto ack
-      = deposit_until(h1, id_of(i), sample::deposit{1, ""},
-                      "second-" + std::to_string(i), std::chrono::seconds{40});
-    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
-    REQUIRE(ack);
-    expected[id_of(i)] += 1;
-  }
+  deposit_all(
+    h1, 20, [](int) { return int64_t{1}; }, "second", expected,
+    std::chrono::seconds{40});
   // Thawed, n2 finds itself deposed: whatever it still ran as the old
   // leader is never acknowledged and is truncated away.
   c.n2.kill(SIGCONT);
   await_settled(c.all(), 3);
-  for (auto* entry : c.all()) {
-    auto h = client.accounts(entry->port());
-    for (int i = 0; i < 20; ++i) {
-      caf::expected<int64_t> bal = caf::error{};
-      auto deadline
-        = std::chrono::steady_clock::now() + std::chrono::seconds{15};
-      do {
-        bal = h.ask(id_of(i), sample::get_balance{});
-      } while (!bal
-               && (is(bal.error(), errc::unavailable)
-                   || is(bal.error(), errc::outcome_unknown))
-               && std::chrono::steady_clock::now() < deadline);
-      INFO(entry->name() << " " << id_of(i) << ": "
-                         << (bal ? "" : render(bal.error())));
-      REQUIRE(bal);
-      CHECK(*bal == expected[id_of(i)]);
-    }
-  }
+  check_balances(client, c.all(), expected, std::chrono::seconds{15});
   for (auto* n : c.all())
     CHECK(n->stop() == 0);
 }
