@@ -108,7 +108,7 @@ partition_map write_next(controller& ctl, partition_map m) {
 
 } // namespace
 
-TEST_CASE("control: one controller is elected; another takes over once its "
+TEST_CASE("control: one controller is elected, another takes over once its "
           "lease expires",
           "[control][etcd]") {
   etcd_cluster etcd;
@@ -187,7 +187,7 @@ TEST_CASE("control: a deposed controller's map write fails and changes "
   CHECK((*last)->map == second.map);
 }
 
-TEST_CASE("control: a failover is one etcd write; a wiped node rejoins as a "
+TEST_CASE("control: a failover is one etcd write, a wiped node rejoins as a "
           "learner and is promoted",
           "[control][etcd]") {
   etcd_cluster etcd;

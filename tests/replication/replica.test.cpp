@@ -330,7 +330,7 @@ TEST_CASE("a failed fence leaves an appointment unaccepted",
   CHECK(r.epoch() == 0);
 }
 
-TEST_CASE("a leader whose append fails steps down; replies end unknown",
+TEST_CASE("a leader whose append fails steps down, replies end unknown",
           "[replication][replica]") {
   failing_log log{"solo"};
   replica r{replica_config{}, log};

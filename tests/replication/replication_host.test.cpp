@@ -156,7 +156,7 @@ TEST_CASE("each partition's leader replicates to the others and reports its "
   }
 }
 
-TEST_CASE("a failover moves a partition's leadership; the old leader learns "
+TEST_CASE("a failover moves a partition's leadership, the old leader learns "
           "it lost and catches up",
           "[replication][host]") {
   three_nodes t;

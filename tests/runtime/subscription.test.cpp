@@ -199,7 +199,7 @@ TEST_CASE("filters: one stream, one category, from now, from a revision",
     CHECK(ev.stream.category == "sample.account");
 }
 
-TEST_CASE("`all` skips system streams; their category still subscribes",
+TEST_CASE("`all` skips system streams, their category still subscribes",
           "[pubsub]") {
   runtime_fixture fx;
   auto accounts = fx.rt->host<account>();
@@ -307,7 +307,7 @@ TEST_CASE("a slow subscriber holds at most one batch", "[pubsub][slow]") {
 }
 
 TEST_CASE("a poison event is retried, then parked with the rest of its "
-          "stream; other streams go on; parked events replay in order",
+          "stream, other streams go on, parked events replay in order",
           "[pubsub][poison]") {
   runtime_fixture fx;
   auto accounts = fx.rt->host<account>();
