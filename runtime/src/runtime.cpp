@@ -35,9 +35,11 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   auto parts = ctx->store->partition_count();
   ctx->epochs = std::make_unique<std::atomic<uint64_t>[]>(parts);
   ctx->visible = std::make_unique<std::atomic<uint64_t>[]>(parts);
+  ctx->leading = std::make_unique<std::atomic<uint8_t>[]>(parts);
   for (uint32_t i = 0; i < parts; ++i) {
     ctx->epochs[i].store(0);
     ctx->visible[i].store(detail::runtime_context::all_visible);
+    ctx->leading[i].store(1);
   }
   ctx->broker = sys.spawn(detail::broker, ctx->store->partition_count());
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
@@ -136,8 +138,10 @@ void runtime::set_epoch(partition_id p, uint64_t epoch) {
 }
 
 void runtime::enable_replication(const caf::actor& replicator) {
-  for (uint32_t i = 0; i < ctx_->store->partition_count(); ++i)
+  for (uint32_t i = 0; i < ctx_->store->partition_count(); ++i) {
     ctx_->visible[i].store(0, std::memory_order_release);
+    ctx_->leading[i].store(0, std::memory_order_release);
+  }
   caf::anon_send(ctx_->writer, replicator_atom::value, replicator);
 }
 
@@ -152,6 +156,20 @@ void runtime::set_visible(partition_id p, position end) {
   if (now < end)
     caf::anon_send(ctx_->broker, wake_atom::value,
                    std::vector<partition_id>{p});
+}
+
+void runtime::set_leading(partition_id p, bool leads) {
+  if (p >= ctx_->store->partition_count())
+    return;
+  auto was
+    = ctx_->leading[p].exchange(leads ? 1 : 0, std::memory_order_acq_rel);
+  if (leads && was == 0)
+    caf::anon_send(ctx_->broker, wake_atom::value,
+                   std::vector<partition_id>{p});
+}
+
+bool runtime::leads(partition_id p) const noexcept {
+  return p < ctx_->store->partition_count() && ctx_->leads(p);
 }
 
 position runtime::visible_end(partition_id p) const noexcept {

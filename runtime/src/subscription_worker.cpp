@@ -297,6 +297,8 @@ public:
     const auto& st = self_->state;
     if (st.coordinator && !st.assigned[p])
       return false;
+    if (st.opts.leading_only && !st.ctx->leads(p))
+      return false;
     return !st.stream_only || p == st.stream_partition;
   }
 

@@ -13,6 +13,7 @@
 
 #include <future>
 #include <mutex>
+#include <optional>
 #include <set>
 
 using namespace annals;
@@ -212,4 +213,65 @@ TEST_CASE("a catch-up over many partitions skips the invisible ones and "
   }));
   std::lock_guard guard{mtx};
   CHECK(repeats == 0);
+}
+
+TEST_CASE("a leading_only subscription reads only the partitions this node "
+          "leads and resumes each where it stopped when it leads it again",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto parts = fx.store->partition_count();
+  auto stream_in = [&](int from, std::optional<partition_id> not_in = {}) {
+    for (int k = from;; ++k) {
+      stream_id s{"other.thing", "t" + std::to_string(k)};
+      if (!not_in || partition_of(s, parts) != *not_in)
+        return s;
+    }
+  };
+  auto sa = stream_in(0);
+  auto pa = partition_of(sa, parts);
+  auto sb = stream_in(1, pa);
+  auto pb = partition_of(sb, parts);
+  auto append = [&](const stream_id& s, const std::string& body) {
+    append_request req;
+    req.stream = s;
+    req.events.push_back({"t", 1, 0, {}, {}, to_bytes(body)});
+    REQUIRE(fx.store->append(req));
+  };
+  append(sa, "a1");
+  append(sb, "b1");
+  fx.rt->set_visible(pa, 100);
+  fx.rt->set_visible(pb, 100);
+  CHECK_FALSE(fx.rt->leads(pa));
+  std::mutex mtx;
+  std::vector<std::string> seen;
+  subscription_options opts;
+  opts.leading_only = true;
+  auto sub
+    = fx.rt->subscribe(opts, [&](const recorded_event& ev) -> caf::error {
+        std::lock_guard guard{mtx};
+        seen.emplace_back(reinterpret_cast<const char*>(ev.payload.data()),
+                          ev.payload.size());
+        return {};
+      });
+  auto seen_now = [&] {
+    std::lock_guard guard{mtx};
+    return seen;
+  };
+  fx.rt->set_leading(pa, true);
+  REQUIRE(await([&] { return seen_now().size() == 1; }));
+  CHECK(seen_now() == std::vector<std::string>{"a1"});
+  fx.rt->set_leading(pb, true);
+  REQUIRE(await([&] { return seen_now().size() == 2; }));
+  CHECK(seen_now().back() == "b1");
+  // pa is led elsewhere now: its next event waits.
+  fx.rt->set_leading(pa, false);
+  append(sa, "a2");
+  append(sb, "b2");
+  fx.rt->set_visible(pa, 200); // raising it wakes the subscriptions
+  fx.rt->set_visible(pb, 200);
+  REQUIRE(await([&] { return seen_now().size() == 3; }));
+  CHECK(seen_now().back() == "b2");
+  fx.rt->set_leading(pa, true);
+  REQUIRE(await([&] { return seen_now().size() == 4; }));
+  CHECK(seen_now() == std::vector<std::string>{"a1", "b1", "b2", "a2"});
 }

@@ -221,6 +221,9 @@ annals::subscription_options saga_options() {
   opts.consumer = saga_consumer;
   opts.start = annals::start_from::checkpoint;
   opts.checkpoint_every = 1;
+  // On a replicated cluster every node holds copies of the transfers: only
+  // the leader of a transfer's partition drives it.
+  opts.leading_only = true;
   // Transient failures are retried forever (with backoff up to 2 s); a
   // deterministic one (an undecodable event, a refused step) is parked after
   // 5 deliveries, visible and replayable by an operator.

@@ -168,6 +168,13 @@ public:
   /// replication).
   position visible_end(partition_id p) const noexcept;
 
+  /// Replication: whether this node leads partition `p` now (set by the
+  /// replicator when its replica starts or stops serving; becoming leader
+  /// wakes `leading_only` subscriptions). Without replication every
+  /// partition is led. Thread-safe.
+  void set_leading(partition_id p, bool leads);
+  bool leads(partition_id p) const noexcept;
+
   /// The journal writer (group commit). Accepts `commit_atom, write_batch`
   /// (checkpoints, models, snapshots; replies `ok_atom`) and `import_atom,
   /// write_batch` (any batch, committed on its own; replies `batch_result`

@@ -101,6 +101,12 @@ struct subscription_options {
   /// Set by projections, which commit their checkpoints together with their
   /// read model: the subscription then only reads checkpoints.
   bool checkpoint_by_handler = false;
+  /// Replication: deliver only the partitions this node leads
+  /// (`runtime::leads`); each other partition waits at its checkpoint and
+  /// resumes from there once this node leads it. For process managers (a
+  /// saga) that must run once per cluster, not once per replica of its
+  /// events. Without replication every partition is led.
+  bool leading_only = false;
 };
 
 /// What a subscriber actor receives, as a request: the events, in order.

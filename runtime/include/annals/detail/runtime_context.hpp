@@ -94,6 +94,13 @@ struct runtime_context {
   uint64_t visible_end(partition_id p) const noexcept {
     return visible[p].load(std::memory_order_acquire);
   }
+
+  /// Replication: 1 where this node leads the partition (every entry is 1
+  /// until replication is enabled). `leading_only` subscriptions read it.
+  std::unique_ptr<std::atomic<uint8_t>[]> leading;
+  bool leads(partition_id p) const noexcept {
+    return leading[p].load(std::memory_order_acquire) != 0;
+  }
   uint64_t epoch_of(const stream_id& s) const noexcept {
     return epochs[partition_of(s, store->partition_count())].load(
       std::memory_order_acquire);
