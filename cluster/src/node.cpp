@@ -267,6 +267,10 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
     if (auto* d = promoter->load())
       d->report_caught_up(p, node, incarnation);
   };
+  rc.on_stale_appointment = [promoter](partition_id p, uint64_t epoch) {
+    if (auto* d = promoter->load())
+      d->report_stale_appointment(p, epoch);
+  };
   out->replicator_ = detail::spawn_replicator(sys, rt, std::move(rc), a);
   me->request(a, std::chrono::seconds{10}, detail::repl_local_atom::value,
               out->replicator_)
@@ -353,6 +357,18 @@ std::string node::replication_status() const {
               detail::repl_status_atom::value)
     .receive([&](std::string& s) { out = std::move(s); },
              [&](caf::error& e) { out = "error " + render(e); });
+  return out;
+}
+
+caf::expected<std::vector<replica_status>> node::replicas() const {
+  if (!replicator_)
+    return std::vector<replica_status>{};
+  caf::scoped_actor me{sys_};
+  caf::expected<std::vector<replica_status>> out{caf::error{}};
+  me->request(replicator_, std::chrono::seconds{10},
+              detail::repl_replicas_atom::value)
+    .receive([&](std::vector<replica_status>& r) { out = std::move(r); },
+             [&](caf::error& e) { out = std::move(e); });
   return out;
 }
 

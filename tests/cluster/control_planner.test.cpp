@@ -463,3 +463,69 @@ TEST_CASE("control: under random membership changes epochs never decrease "
   }
   CHECK(seen.size() > cfg.partitions); // epochs did move
 }
+
+TEST_CASE("control: caught-up learners of many partitions are promoted in one "
+          "map change, stale reports are skipped",
+          "[control][planner]") {
+  std::vector<live_member> all{node("a"), node("b"), node("c")};
+  auto m1 = run(std::nullopt, all).map;
+  auto m2 = run(m1, {node("a"), node("b"), node("c", 2)}).map;
+  std::vector<learner_report> reports;
+  for (partition_id p = 0; p < cfg.partitions; ++p)
+    reports.push_back({p, "c", "c-2"});
+  reports.push_back({0, "c", "c-1"});   // another incarnation: not a learner
+  reports.push_back({999, "c", "c-2"}); // no such partition
+  auto res = promote_learners(m2, reports, cfg.vnodes);
+  REQUIRE(res);
+  CHECK(res->promoted == cfg.partitions);
+  CHECK(res->map.version == m2.version + 1);
+  for (partition_id p = 0; p < cfg.partitions; ++p) {
+    CHECK(res->map.partitions[p].learners.empty());
+    CHECK(res->map.partitions[p].epoch == m2.partitions[p].epoch + 1);
+  }
+  CHECK(!validate(res->map));
+  // Nothing left to promote: the same map, same version.
+  auto again = promote_learners(res->map, reports, cfg.vnodes);
+  REQUIRE(again);
+  CHECK(again->promoted == 0);
+  CHECK(again->map == res->map);
+  CHECK(is(promote_learners(m2, reports, 0).error(),
+           control_errc::invalid_argument));
+}
+
+TEST_CASE("control: a leader that restarted after fencing its epoch is "
+          "appointed again at epoch + 1 in one map change",
+          "[control][planner]") {
+  std::vector<live_member> all{node("a"), node("b"), node("c")};
+  auto m1 = run(std::nullopt, all).map;
+  std::vector<stale_appointment> reports;
+  uint32_t led_by_a = 0;
+  for (partition_id p = 0; p < cfg.partitions; ++p) {
+    const auto& x = m1.partitions[p];
+    if (x.leader == "a") {
+      reports.push_back({p, "a", x.epoch});
+      ++led_by_a;
+    } else {
+      reports.push_back({p, "a", x.epoch}); // "a" does not lead it: skipped
+    }
+  }
+  REQUIRE(led_by_a > 0);
+  auto res = reappoint(m1, reports);
+  REQUIRE(res);
+  CHECK(res->promoted == led_by_a);
+  CHECK(res->map.version == m1.version + 1);
+  for (partition_id p = 0; p < cfg.partitions; ++p) {
+    const auto& before = m1.partitions[p];
+    const auto& after = res->map.partitions[p];
+    CHECK(after.leader == before.leader);
+    CHECK(after.replicas == before.replicas);
+    CHECK(after.epoch == before.epoch + (before.leader == "a" ? 1 : 0));
+  }
+  // The same reports again are stale (the epoch moved on): no change.
+  auto again = reappoint(res->map, reports);
+  REQUIRE(again);
+  CHECK(again->promoted == 0);
+  CHECK(again->map == res->map);
+  // The planner leaves the new epochs alone.
+  CHECK_FALSE(run(res->map, all).changed);
+}

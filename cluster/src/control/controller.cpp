@@ -141,6 +141,42 @@ caf::expected<step_result> controller::promote(partition_id p,
   return step_result{true, 0, std::move(*next), *written};
 }
 
+caf::expected<step_result>
+controller::promote(const std::vector<learner_report>& reports) {
+  auto snap = read_as_controller();
+  if (!snap)
+    return snap.error();
+  if (!snap->map)
+    return step_result{};
+  auto next = promote_learners(snap->map->map, reports, cfg_.plan.vnodes);
+  if (!next)
+    return next.error();
+  if (next->promoted == 0)
+    return step_result{false, 0, std::move(next->map), snap->map->mod_revision};
+  auto written = write_map(next->map, snap->map->mod_revision);
+  if (!written)
+    return written.error();
+  return step_result{true, 0, std::move(next->map), *written};
+}
+
+caf::expected<step_result>
+controller::reappoint(const std::vector<stale_appointment>& reports) {
+  auto snap = read_as_controller();
+  if (!snap)
+    return snap.error();
+  if (!snap->map)
+    return step_result{};
+  auto next = control::reappoint(snap->map->map, reports);
+  if (!next)
+    return next.error();
+  if (next->promoted == 0)
+    return step_result{false, 0, std::move(next->map), snap->map->mod_revision};
+  auto written = write_map(next->map, snap->map->mod_revision);
+  if (!written)
+    return written.error();
+  return step_result{true, 0, std::move(next->map), *written};
+}
+
 caf::expected<std::optional<map_read>> controller::read_map() const {
   return control::read_map(client_, keys_);
 }

@@ -115,6 +115,17 @@ public:
   caf::expected<step_result> promote(partition_id p, const std::string& node,
                                      const std::string& incarnation);
 
+  /// As controller: promotes every reported learner (`promote_learners`) in
+  /// ONE map write; none if no report names a learner (`written` false).
+  caf::expected<step_result>
+  promote(const std::vector<learner_report>& reports);
+
+  /// As controller: appoints again the leaders that reported a stale
+  /// appointment (`reappoint`) in ONE map write (`written` false if no
+  /// report still applies).
+  caf::expected<step_result>
+  reappoint(const std::vector<stale_appointment>& reports);
+
   /// The CAS: writes `next` if the map key's mod revision is
   /// `expected_mod_revision` (0: the key must be absent) and the
   /// controller key is this node's on its lease.

@@ -45,6 +45,18 @@ struct cluster_keys {
   std::string caught_up(uint32_t partition, const std::string& node) const {
     return caught_up_prefix() + std::to_string(partition) + "/" + node;
   }
+
+  /// `reappoint/<partition>/<node>` = the epoch: a leader that is not the
+  /// controller reports that it cannot lead the epoch it was appointed for
+  /// (it restarted after fencing it); the controller appoints it again and
+  /// deletes the key.
+  std::string reappoint_prefix() const {
+    return prefix + "reappoint/";
+  }
+
+  std::string reappoint(uint32_t partition, const std::string& node) const {
+    return reappoint_prefix() + std::to_string(partition) + "/" + node;
+  }
 };
 
 } // namespace annals::cluster::control

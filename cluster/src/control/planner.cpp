@@ -290,4 +290,50 @@ caf::expected<partition_map> promote_learner(const partition_map& map,
   return next;
 }
 
+caf::expected<promotion>
+promote_learners(const partition_map& map,
+                 const std::vector<learner_report>& reports, uint32_t vnodes) {
+  if (auto err = validate(map))
+    return err;
+  if (vnodes == 0)
+    return invalid("vnodes 0");
+  promotion out{map, 0};
+  for (const auto& r : reports) {
+    auto next
+      = promote_learner(out.map, r.partition, r.node, r.incarnation, vnodes);
+    if (!next) {
+      if (is(next.error(), control_errc::not_a_learner)
+          || is(next.error(), control_errc::invalid_argument))
+        continue;
+      return next.error();
+    }
+    out.map = std::move(*next);
+    ++out.promoted;
+  }
+  out.map.version = map.version + (out.promoted > 0 ? 1 : 0);
+  return out;
+}
+
+caf::expected<promotion>
+reappoint(const partition_map& map,
+          const std::vector<stale_appointment>& reports) {
+  if (auto err = validate(map))
+    return err;
+  promotion out{map, 0};
+  for (const auto& r : reports) {
+    if (r.partition >= out.map.partitions.size())
+      continue;
+    auto& x = out.map.partitions[r.partition];
+    if (x.leader != r.node || x.epoch != r.epoch)
+      continue;
+    ++x.epoch;
+    ++out.promoted;
+  }
+  if (out.promoted > 0)
+    ++out.map.version;
+  if (auto err = validate(out.map))
+    return err;
+  return out;
+}
+
 } // namespace annals::cluster::control

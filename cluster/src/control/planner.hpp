@@ -107,6 +107,48 @@ caf::expected<partition_map> promote_learner(const partition_map& map,
                                              const std::string& incarnation,
                                              uint32_t vnodes);
 
+/// A leader's report: learner (`node`, `incarnation`) of `partition` holds
+/// its log up to the high watermark.
+struct learner_report {
+  partition_id partition = 0;
+  std::string node;
+  std::string incarnation;
+  friend bool operator==(const learner_report&, const learner_report&)
+    = default;
+};
+
+/// `promote_learner` for each report in order, as ONE map change (version+1
+/// once). Reports that name no learner (promoted already, stale) are
+/// skipped; `promoted` counts the others.
+/// @returns `invalid_argument` (vnodes 0) or `map`'s `validate` error.
+struct promotion {
+  partition_map map;
+  uint32_t promoted = 0;
+};
+caf::expected<promotion>
+promote_learners(const partition_map& map,
+                 const std::vector<learner_report>& reports, uint32_t vnodes);
+
+/// A node's report: it cannot lead `partition` at `epoch`, to which the map
+/// appointed it, because its replica already holds that epoch's fence (the
+/// node restarted after fencing it, and an epoch is never led twice).
+struct stale_appointment {
+  partition_id partition = 0;
+  std::string node;
+  uint64_t epoch = 0;
+  friend bool operator==(const stale_appointment&, const stale_appointment&)
+    = default;
+};
+
+/// The map with every reported partition that `node` still leads at the
+/// reported epoch appointed again: epoch+1, same leader and voters, as ONE
+/// map change (version+1 once); `promoted` counts them. Other reports are
+/// skipped (appointed again already, or led by another node now).
+/// @returns `map`'s `validate` error.
+caf::expected<promotion>
+reappoint(const partition_map& map,
+          const std::vector<stale_appointment>& reports);
+
 /// Votes needed out of `voters`: `voters / 2 + 1`.
 constexpr size_t majority(size_t voters) noexcept {
   return voters / 2 + 1;

@@ -267,7 +267,7 @@ void control_driver::round() {
                                         : "controller: " + won->holder);
   if (!won->elected) {
     log_change("round", "");
-    promote_caught_up(false);
+    handle_reports(false);
     return;
   }
   if (!map_seen_ && !may_bootstrap())
@@ -287,7 +287,7 @@ void control_driver::round() {
   if (stepped->written)
     log("wrote map version " + std::to_string(stepped->map.version) + " ("
         + std::to_string(stepped->failovers) + " partitions failed over)");
-  promote_caught_up(true);
+  handle_reports(true);
 }
 
 void control_driver::report_caught_up(partition_id p, std::string node,
@@ -295,59 +295,121 @@ void control_driver::report_caught_up(partition_id p, std::string node,
   std::lock_guard guard{mtx_};
   if (stopping_)
     return;
-  caught_up_report r{p, std::move(node), std::move(incarnation)};
+  learner_report r{p, std::move(node), std::move(incarnation)};
   if (std::find(reports_.begin(), reports_.end(), r) == reports_.end())
     reports_.push_back(std::move(r));
 }
 
-void control_driver::promote_caught_up(bool elected) {
-  std::vector<caught_up_report> mine;
+void control_driver::report_stale_appointment(partition_id p, uint64_t epoch) {
+  std::lock_guard guard{mtx_};
+  if (stopping_)
+    return;
+  stale_appointment r{p, cfg_.controller.self, epoch};
+  if (std::find(stale_.begin(), stale_.end(), r) == stale_.end())
+    stale_.push_back(std::move(r));
+}
+
+namespace {
+
+/// `<partition>/<node>` after `prefix` in `key`, or nothing.
+std::optional<std::pair<partition_id, std::string>>
+split_report_key(const std::string& key, const std::string& prefix) {
+  auto rest = key.substr(prefix.size());
+  auto slash = rest.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size())
+    return std::nullopt;
+  return std::pair{
+    static_cast<partition_id>(std::strtoul(rest.c_str(), nullptr, 10)),
+    rest.substr(slash + 1)};
+}
+
+} // namespace
+
+void control_driver::handle_reports(bool elected) {
+  std::vector<learner_report> learners;
+  std::vector<stale_appointment> stale;
   {
     std::lock_guard guard{mtx_};
-    mine.swap(reports_);
+    learners.swap(reports_);
+    stale.swap(stale_);
   }
   const auto& keys = controller_->keys();
-  auto promote = [this](const caught_up_report& r) {
-    auto res = controller_->promote(r.partition, r.node, r.incarnation);
-    if (res) {
-      log("promoted learner " + r.node + " (" + r.incarnation
-          + ") of partition " + std::to_string(r.partition) + ": map version "
-          + std::to_string(res->map.version));
-      return true;
-    }
-    // Not a learner (any more): promoted already, or stale. Else retry.
-    return is(res.error(), control_errc::not_a_learner)
-           || is(res.error(), control_errc::invalid_argument);
+  auto requeue = [this, &learners, &stale] {
+    std::lock_guard guard{mtx_};
+    reports_.insert(reports_.end(), learners.begin(), learners.end());
+    stale_.insert(stale_.end(), stale.begin(), stale.end());
   };
   if (!elected) {
+    // For the controller, on this node's lease (gone with the node).
     auto lease = keeper_ ? keeper_->id() : 0;
-    for (const auto& r : mine)
+    for (const auto& r : learners)
       if (auto put = client_.put(keys.caught_up(r.partition, r.node),
                                  r.incarnation, lease);
           !put)
-        log_change("caught_up", "cannot report a caught-up learner: "
-                                  + describe(put.error()));
+        log_change("reports", "cannot report a caught-up learner: "
+                                + describe(put.error()));
+    for (const auto& r : stale)
+      if (auto put = client_.put(keys.reappoint(r.partition, r.node),
+                                 std::to_string(r.epoch), lease);
+          !put)
+        log_change("reports", "cannot report a stale appointment: "
+                                + describe(put.error()));
     return;
   }
-  for (const auto& r : mine)
-    if (!promote(r)) {
-      std::lock_guard guard{mtx_};
-      reports_.push_back(r);
+  // As controller: this node's reports and the others' keys, each kind in
+  // one map write; the keys go once the write covered them.
+  std::vector<std::string> learner_keys, stale_keys;
+  if (auto written = client_.get_prefix(keys.caught_up_prefix()))
+    for (const auto& kv : written->kvs)
+      if (auto k = split_report_key(kv.key, keys.caught_up_prefix())) {
+        learners.push_back({k->first, k->second, kv.value});
+        learner_keys.push_back(kv.key);
+      }
+  if (auto written = client_.get_prefix(keys.reappoint_prefix()))
+    for (const auto& kv : written->kvs)
+      if (auto k = split_report_key(kv.key, keys.reappoint_prefix())) {
+        stale.push_back(
+          {k->first, k->second, std::strtoull(kv.value.c_str(), nullptr, 10)});
+        stale_keys.push_back(kv.key);
+      }
+  bool ok = true;
+  if (!learners.empty()) {
+    auto res = controller_->promote(learners);
+    if (!res) {
+      ok = false;
+      log_change("reports",
+                 "cannot promote learners: " + describe(res.error()));
+    } else {
+      if (res->written)
+        log("promoted caught-up learners: map version "
+            + std::to_string(res->map.version));
+      for (const auto& k : learner_keys)
+        static_cast<void>(client_.erase(k));
     }
-  auto written = client_.get_prefix(keys.caught_up_prefix());
-  if (!written)
-    return;
-  for (const auto& kv : written->kvs) {
-    auto rest = kv.key.substr(keys.caught_up_prefix().size());
-    auto slash = rest.find('/');
-    if (slash == std::string::npos)
-      continue;
-    caught_up_report r{
-      static_cast<partition_id>(std::strtoul(rest.c_str(), nullptr, 10)),
-      rest.substr(slash + 1), kv.value};
-    if (promote(r))
-      static_cast<void>(client_.erase(kv.key));
   }
+  if (!stale.empty()) {
+    auto res = controller_->reappoint(stale);
+    if (!res) {
+      ok = false;
+      log_change("reports", "cannot appoint stale leaders again: "
+                              + describe(res.error()));
+    } else {
+      if (res->written)
+        log("appointed restarted leaders again: map version "
+            + std::to_string(res->map.version));
+      for (const auto& k : stale_keys)
+        static_cast<void>(client_.erase(k));
+    }
+  }
+  if (ok) {
+    log_change("reports", "");
+    return;
+  }
+  // Keys stay in etcd for the next round; this node's own reports too.
+  auto mine = [this](const auto& r) { return r.node == cfg_.controller.self; };
+  std::erase_if(learners, [&](const auto& r) { return !mine(r); });
+  std::erase_if(stale, [&](const auto& r) { return !mine(r); });
+  requeue();
 }
 
 bool control_driver::may_bootstrap() {

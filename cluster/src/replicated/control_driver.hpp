@@ -143,6 +143,12 @@ public:
   void report_caught_up(partition_id p, std::string node,
                         std::string incarnation);
 
+  /// This node's replica cannot lead partition `p` at `epoch`, to which
+  /// the map appointed it (it restarted after fencing that epoch). Non-
+  /// blocking: the next round appoints it again at epoch+1 (as controller)
+  /// or reports it in etcd (`reappoint/<p>/<node>`, on this node's lease).
+  void report_stale_appointment(partition_id p, uint64_t epoch);
+
   /// Promotes a caught-up learner, if this node is controller (one CAS).
   /// Errors: `not_controller` (this node does not hold the controller key
   /// or no lease now: ask the controller), the controller's errors
@@ -192,10 +198,10 @@ private:
   /// A map exists in etcd (seen by a step or the watcher).
   bool map_seen_ = false;
 
-  /// Handles caught-up reports (control thread): promotes as controller,
-  /// else writes them to etcd; as controller also promotes what others
-  /// wrote there.
-  void promote_caught_up(bool elected);
+  /// Handles caught-up and stale-appointment reports (control thread): as
+  /// controller, applies them and what other nodes wrote to etcd, one map
+  /// write per kind; else writes them to etcd for the controller.
+  void handle_reports(bool elected);
 
   // -- guarded by mtx_ ---------------------------------------------------
 
@@ -206,14 +212,8 @@ private:
   bool lease_lost_ = false;
   std::string lost_reason_;
   driver_status status_;
-  struct caught_up_report {
-    partition_id partition = 0;
-    std::string node;
-    std::string incarnation;
-    friend bool operator==(const caught_up_report&, const caught_up_report&)
-      = default;
-  };
-  std::vector<caught_up_report> reports_;
+  std::vector<learner_report> reports_;
+  std::vector<stale_appointment> stale_;
 
   // -- guarded by log_mtx_ (serializes `on_status_`) ---------------------
 

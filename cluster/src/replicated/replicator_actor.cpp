@@ -3,6 +3,7 @@
 // partition replicas.
 #include "replicated/replicator_actor.hpp"
 
+#include "annals/cluster/status.hpp"
 #include "annals/log.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
@@ -49,6 +50,9 @@ struct replicator_state {
   uint64_t peer_updates = 0;
   /// Caught-up learners reported under the current map.
   std::set<std::tuple<partition_id, std::string, std::string>> reported;
+  /// Appointments this node's replicas refused as stale (partition ->
+  /// epoch), reported again every second until the map moves past them.
+  std::map<partition_id, uint64_t> stale;
 };
 
 using actor_type = caf::stateful_actor<replicator_state>;
@@ -91,6 +95,10 @@ public:
     for (std::size_t i = 0; i < a.replicas.size(); ++i)
       if (a.replicas[i].node == st.cfg.self)
         slot = static_cast<replication::replica_id>(i);
+    if (auto it = st.stale.find(p);
+        it != st.stale.end()
+        && (a.leader != st.cfg.self || a.epoch != it->second))
+      st.stale.erase(it);
     if (!slot) {
       st.host->unassign(p);
       return;
@@ -109,11 +117,27 @@ public:
     for (std::size_t i = 0; i < a.replicas.size(); ++i)
       members.push_back(
         {static_cast<replication::replica_id>(i), a.replicas[i].incarnation});
-    if (auto err = st.host->appoint(p, a.epoch, members, out))
+    auto err = st.host->appoint(p, a.epoch, members, out);
+    if (err && is(err, replication::replication_errc::stale_epoch)) {
+      // Fenced before a restart: an epoch is never led twice.
+      st.stale[p] = a.epoch;
+      if (st.cfg.on_stale_appointment)
+        st.cfg.on_stale_appointment(p, a.epoch);
+    } else if (err) {
       log(log_level::warning, st.cfg.self + ": appointment to lead partition "
                                 + std::to_string(p) + " at epoch "
                                 + std::to_string(a.epoch)
                                 + " refused: " + render(err));
+    }
+  }
+
+  /// Repeats the stale appointments (a report may have been lost with a
+  /// controller).
+  void report_stale() {
+    auto& st = self_->state;
+    if (st.cfg.on_stale_appointment)
+      for (auto [p, epoch] : st.stale)
+        st.cfg.on_stale_appointment(p, epoch);
   }
 
   void handle(host_output& out) {
@@ -144,11 +168,13 @@ public:
         break;
       case partition_change::kind::serving:
         st.rt->set_epoch(c.partition, c.epoch);
+        st.rt->set_leading(c.partition, true);
         if (st.listener)
           self_->send(st.listener, repl_serving_atom::value, c.partition,
                       c.epoch);
         break;
       case partition_change::kind::lost:
+        st.rt->set_leading(c.partition, false);
         self_->send(st.rt->writer(), lost_atom::value, c.partition, c.epoch);
         // Aggregates of the partition hold state that the next leader may
         // change under them: stop them (they recover when they serve again).
@@ -186,34 +212,49 @@ public:
     }
   }
 
+  std::vector<replica_status> replicas() {
+    auto& st = self_->state;
+    std::vector<replica_status> out;
+    auto ends = st.rt->store().partition_ends();
+    for (partition_id p = 0; p < st.appointed.size(); ++p) {
+      auto* r = st.host->find(p);
+      if (r == nullptr)
+        continue;
+      replica_status x;
+      x.partition = p;
+      x.phase = replication::to_string(r->current_phase());
+      x.epoch = r->epoch();
+      x.high_watermark = r->high_watermark();
+      x.end = ends ? (*ends)[p] : 0;
+      if (st.map && p < st.map->partitions.size()) {
+        const auto& a = st.map->partitions[p];
+        for (const auto& v : a.replicas)
+          x.voter
+            = x.voter
+              || (v.node == st.cfg.self && v.incarnation == st.incarnation);
+        if (auto id = r->leader(); id && *id < a.replicas.size())
+          x.leader = a.replicas[*id].node;
+      }
+      out.push_back(std::move(x));
+    }
+    return out;
+  }
+
   std::string status() {
     auto& st = self_->state;
     std::ostringstream os;
     os << "counters frames_in " << st.frames_in << " frames_out "
        << st.frames_out << " unroutable " << st.unroutable << " ticks "
        << st.ticks << " commits " << st.commits << " maps " << st.maps
-       << " peer_updates " << st.peer_updates << " peers";
+       << " peer_updates " << st.peer_updates << " dropped "
+       << st.host->dropped_frames() << " peers";
     for (const auto& [name, a] : st.peers)
       os << ' ' << name << (a ? "+" : "-");
     os << '\n';
-    auto ends = st.rt->store().partition_ends();
-    for (partition_id p = 0; p < st.appointed.size(); ++p) {
-      auto* r = st.host->find(p);
-      if (r == nullptr)
-        continue;
-      bool voter = false;
-      if (st.map)
-        for (const auto& x : st.map->partitions[p].replicas)
-          voter = voter
-                  || (x.node == st.cfg.self && x.incarnation == st.incarnation);
-      os << p << ' ' << (voter ? "voter " : "learner ")
-         << replication::to_string(r->current_phase()) << " epoch "
-         << r->epoch() << " hw " << r->high_watermark() << " end "
-         << (ends ? (*ends)[p] : 0) << " leader "
-         << (r->leader() ? std::to_string(*r->leader()) : std::string{"-"})
-         << " unroutable " << st.unroutable << " dropped "
-         << st.host->dropped_frames() << '\n';
-    }
+    for (const auto& x : replicas())
+      os << x.partition << ' ' << (x.voter ? "voter " : "learner ") << x.phase
+         << " epoch " << x.epoch << " hw " << x.high_watermark << " end "
+         << x.end << " leader " << (x.leader.empty() ? "-" : x.leader) << '\n';
     return os.str();
   }
 
@@ -269,8 +310,13 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       self->state.host->tick(out);
       logic->handle(out);
       logic->report_learners();
+      auto per_second = std::max<int64_t>(
+        1, 1000 / std::max<int64_t>(1, self->state.cfg.tick.count()));
+      if (self->state.ticks % static_cast<uint64_t>(per_second) == 0)
+        logic->report_stale();
     },
     [logic](repl_status_atom) { return logic->status(); },
+    [logic](repl_replicas_atom) { return logic->replicas(); },
   };
 }
 

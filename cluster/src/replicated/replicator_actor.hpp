@@ -29,15 +29,20 @@
 // Detached (journal commits block): one thread of its own.
 #pragma once
 
+#include "annals/cluster/status.hpp"
 #include "annals/runtime.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
 #include <chrono>
 #include <functional>
 #include <string>
+
+// A local reply only (the replicator to its node).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<annals::cluster::replica_status>)
 
 namespace annals::cluster::detail {
 
@@ -50,6 +55,8 @@ using repl_lost_atom = caf::atom_constant<caf::atom("r_lost")>;
 /// `(repl_status_atom)` -> `std::string`: one line per replica (tests,
 /// status pages).
 using repl_status_atom = caf::atom_constant<caf::atom("r_status")>;
+/// `(repl_replicas_atom)` -> `std::vector<replica_status>`.
+using repl_replicas_atom = caf::atom_constant<caf::atom("r_replicas")>;
 /// To a node actor: `(repl_local_atom, caf::actor replicator)` -> ok.
 using repl_local_atom = caf::atom_constant<caf::atom("r_local")>;
 
@@ -64,6 +71,11 @@ struct replicator_config {
   std::function<void(partition_id, const std::string& node,
                      const std::string& incarnation)>
     on_caught_up;
+  /// Called (on the replicator's thread; must not block) when this node's
+  /// replica cannot lead a partition at the epoch the map appointed it to,
+  /// because it fenced that epoch before a restart: the controller must
+  /// appoint it again.
+  std::function<void(partition_id, uint64_t epoch)> on_stale_appointment;
 };
 
 /// Spawns the replicator of `rt` (which must outlive it) and turns

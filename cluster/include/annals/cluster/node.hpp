@@ -100,8 +100,19 @@ public:
   caf::expected<cluster_status> status() const;
 
   /// Replicated mode: one line per partition replica held here
-  /// (`<partition> <phase> epoch <e> hw <position>`); empty otherwise.
+  /// (`<partition> voter|learner <phase> epoch <e> hw <position> end
+  /// <position> leader <node>`) after a line of counters; empty otherwise.
   std::string replication_status() const;
+
+  /// Replicated mode: the partition replicas held here, in partition order
+  /// (empty otherwise). Errors: `sec::request_timeout` if the replicator
+  /// does not answer in 10 s. Thread-safe; blocks the caller.
+  caf::expected<std::vector<replica_status>> replicas() const;
+
+  /// Whether this node runs in replicated mode (`node_config::etcd`).
+  bool replicated() const noexcept {
+    return static_cast<bool>(replicator_);
+  }
 
   /// Waits until every member finished the hand-offs of the current view.
   caf::error await_settled(caf::timespan timeout

@@ -3,12 +3,32 @@
 #pragma once
 
 #include "annals/cluster/view.hpp"
+#include "annals/persistence/event.hpp"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace annals::cluster {
+
+/// Replicated mode: one partition replica held by this node, as its
+/// replicator saw it when asked.
+struct replica_status {
+  partition_id partition = 0;
+  /// "leader", "fencing", "recovering" (taking over) or "follower".
+  std::string phase;
+  /// Counted in the partition's quorums; false for a learner (a new
+  /// incarnation catching up).
+  bool voter = false;
+  uint64_t epoch = 0;
+  /// The partition's high watermark as this replica knows it: everything
+  /// up to it is on a majority and visible to readers.
+  position high_watermark = 0;
+  /// The partition's end in this node's journal.
+  position end = 0;
+  /// The node this replica follows (itself when leading); empty if none.
+  std::string leader;
+};
 
 /// A snapshot of one node's knowledge (for `GET /cluster`, tests, tools).
 struct cluster_status {
