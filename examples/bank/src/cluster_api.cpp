@@ -191,6 +191,28 @@ void cluster_api::cluster_info(completion<std::string> done) {
                 {"forwarded", s->forwarded},
                 {"unavailable", s->unavailable}}},
               {"partitions", partitions}};
+  doc["mode"] = node_.replicated() ? "replicated" : "owned";
+  if (node_.replicated()) {
+    // The view's "leader" is the view protocol's; the partition map has a
+    // controller instead, elected in etcd.
+    doc.erase("leader");
+    auto reps = node_.replicas();
+    if (!reps)
+      return done(std::move(reps.error()));
+    std::map<std::string, int> phases;
+    int learners = 0;
+    for (const auto& r : *reps) {
+      ++phases[r.phase];
+      learners += r.voter ? 0 : 1;
+      if (r.partition < doc["partitions"].size())
+        doc["partitions"][r.partition]["replica"]
+          = {{"phase", r.phase}, {"voter", r.voter},
+             {"epoch", r.epoch}, {"high_watermark", r.high_watermark},
+             {"end", r.end},     {"leader", r.leader}};
+    }
+    doc["this_node"]["replicas"]
+      = {{"held", reps->size()}, {"learners", learners}, {"phases", phases}};
+  }
   done(doc.dump());
 }
 
