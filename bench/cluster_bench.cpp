@@ -22,6 +22,11 @@
 //       old owner to one new owner), and what the clients saw during the
 //       move: errors, the longest latency, the longest gap between two
 //       replies. Baseline: the same clients in the steady phase before.
+//   (4) replication: the workload of (1) against 3 nodes in replicated mode
+//       (a one-member etcd the bench starts, `--cluster.etcd`) with
+//       replication factor 3 (every command on a majority of 3 replicas
+//       before its reply) and, interleaved, the same with factor 1 (the
+//       same control plane, no followers): RF 3 / RF 1 rates and latencies.
 //   (3) failure detection: an idle 3-node cluster; SIGKILL n3 and poll n1
 //       and n2 (status over their stdin, every --poll-ms) until both count
 //       it unreachable; restart n3 on its data and wait until it is
@@ -101,6 +106,8 @@ constexpr double target_rate = 50'000;      ///< cluster commands/s
 constexpr double target_ratio = 0.5;        ///< cluster / in-process
 constexpr double target_pause_p99_ms = 100; ///< per hand-off
 constexpr double target_kill_ms = 1000;
+constexpr double target_rf3_ratio = 0.5;       ///< RF 3 / RF 1 rate
+constexpr double target_rf3_p99_extra_ms = 10; ///< RF 3 p99 - RF 1 p99
 constexpr double target_stop_ms = 3000;
 constexpr double heartbeat_timeout_ms = 2000; ///< node_config.cpp
 
@@ -114,19 +121,19 @@ struct settings {
   double steady_s = 1.5; ///< load before the join (hand-off rounds)
   double between_s = 1.0;
   int poll_ms = 5;
-  std::string sections = "123";
+  std::string sections = "1234";
   bool verbose = false;
 };
 
 void usage(std::FILE* out) {
   std::fprintf(
     out,
-    "usage: cluster_bench [--quick] [--seconds=N] [--reps=N] [--only=123]\n"
+    "usage: cluster_bench [--quick] [--seconds=N] [--reps=N] [--only=1234]\n"
     "                     [--poll-ms=N] [--verbose]\n"
     "  --quick      one short round of each section (smoke run, < 30 s)\n"
     "  --seconds=N  timed part of each throughput round (default 3)\n"
     "  --reps=N     rounds of (1) (default 3); (2) and (3) scale with it\n"
-    "  --only=LIST  run only these sections (default 123)\n"
+    "  --only=LIST  run only these sections (default 1234)\n"
     "  --poll-ms=N  status poll interval of (3) (default 5)\n"
     "  --verbose    print every round\n");
 }
@@ -268,9 +275,9 @@ struct node_report {
 class node_process {
 public:
   node_process(std::string name, std::string data_dir, std::string log_path,
-               uint16_t port)
+               uint16_t port, std::vector<std::string> extra = {})
     : name_(std::move(name)), data_dir_(std::move(data_dir)),
-      log_path_(std::move(log_path)), port_(port) {
+      log_path_(std::move(log_path)), port_(port), extra_(std::move(extra)) {
   }
 
   node_process(const node_process&) = delete;
@@ -294,6 +301,7 @@ public:
     if (!seeds.empty()) {
       argv.push_back("--cluster.seeds=" + seeds);
     }
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
     int out[2];
     int in[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) {
@@ -530,6 +538,7 @@ private:
   std::string data_dir_;
   std::string log_path_;
   uint16_t port_;
+  std::vector<std::string> extra_;
   pid_t pid_ = 0;
   int out_ = -1;
   int in_ = -1;
@@ -539,8 +548,10 @@ private:
 /// Node processes n1, n2, ... on loopback, their data in a fresh directory.
 class cluster {
 public:
-  /// Starts `n` nodes: n1 founds the cluster, the others join through it.
-  explicit cluster(std::size_t n) {
+  /// Starts `n` nodes: n1 founds the cluster, the others join through it;
+  /// each gets `extra` options too (replicated mode: etcd, RF).
+  explicit cluster(std::size_t n, std::vector<std::string> extra = {})
+    : extra_(std::move(extra)) {
     for (std::size_t i = 0; i < n; ++i) {
       add();
     }
@@ -553,7 +564,7 @@ public:
     auto data = dir_.path() + "/" + name;
     std::filesystem::create_directories(data);
     nodes_.push_back(std::make_unique<node_process>(
-      name, data, dir_.path() + "/" + name + ".log", free_port()));
+      name, data, dir_.path() + "/" + name + ".log", free_port(), extra_));
     auto& n = *nodes_.back();
     n.start(nodes_.size() == 1 ? std::string{} : nodes_.front()->address());
     return n;
@@ -623,6 +634,7 @@ public:
 
 private:
   bench_dir dir_;
+  std::vector<std::string> extra_;
   std::vector<std::unique_ptr<node_process>> nodes_;
   std::map<std::string, bool> left_;
 };
@@ -975,9 +987,10 @@ throughput_run run_in_process(const settings& cfg,
 }
 
 throughput_run run_cluster(const settings& cfg,
-                           const std::vector<std::string>& ids, uint64_t seed) {
+                           const std::vector<std::string>& ids, uint64_t seed,
+                           std::vector<std::string> extra = {}) {
   throughput_run res;
-  cluster c{3};
+  cluster c{3, std::move(extra)};
   res.fsync_ms = probe_fsync_ms(c.path());
   {
     client_config sys_cfg;
@@ -1112,6 +1125,163 @@ throughput_summary section_throughput(const settings& cfg) {
   std::printf("    forwarded by n1                     %9.1f%%   (expected "
               "~67%%)\n",
               med(remote, &throughput_run::forwarded) * 100);
+  std::printf("\n");
+  return out;
+}
+
+// -- (4) replication
+// -----------------------------------------------------------
+
+/// A one-member etcd on loopback (the replicated mode's control plane),
+/// data in its own temporary directory; SIGKILLed with the object.
+class etcd_server {
+public:
+  etcd_server() {
+    client_port_ = free_port();
+    auto peer_port = free_port();
+    auto client = "http://" + endpoint();
+    auto peer = "http://127.0.0.1:" + std::to_string(peer_port);
+    std::vector<std::string> argv{"/usr/bin/etcd",
+                                  "--name=bench",
+                                  "--data-dir=" + dir_.path() + "/etcd",
+                                  "--listen-client-urls=" + client,
+                                  "--advertise-client-urls=" + client,
+                                  "--listen-peer-urls=" + peer,
+                                  "--initial-advertise-peer-urls=" + peer,
+                                  "--initial-cluster=bench=" + peer,
+                                  "--heartbeat-interval=50",
+                                  "--election-timeout=500"};
+    std::vector<char*> args;
+    for (auto& a : argv) {
+      args.push_back(a.data());
+    }
+    args.push_back(nullptr);
+    auto log = dir_.path() + "/etcd.log";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    auto rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+      die("cannot start /usr/bin/etcd (Debian package etcd-server)");
+    }
+    live_children().push_back(pid_);
+    // Ready once its client port accepts connections (the nodes retry
+    // their first lease until etcd answers).
+    auto deadline = clock_type::now() + std::chrono::seconds{30};
+    while (!accepts(client_port_)) {
+      if (clock_type::now() > deadline) {
+        die("etcd did not start; see " + log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+  }
+
+  ~etcd_server() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+
+  etcd_server(const etcd_server&) = delete;
+  etcd_server& operator=(const etcd_server&) = delete;
+
+  std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(client_port_);
+  }
+
+private:
+  static bool accepts(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  }
+
+  bench_dir dir_;
+  uint16_t client_port_ = 0;
+  pid_t pid_ = 0;
+};
+
+/// (1)'s cluster run on replicated nodes with replication factor `rf`.
+throughput_run run_replicated(const settings& cfg,
+                              const std::vector<std::string>& ids,
+                              uint64_t seed, uint32_t rf) {
+  etcd_server etcd;
+  return run_cluster(cfg, ids, seed,
+                     {"--cluster.etcd=" + etcd.endpoint(),
+                      "--cluster.cluster-name=bench",
+                      "--cluster.initial-members=3",
+                      "--cluster.replication-factor=" + std::to_string(rf)});
+}
+
+struct replication_summary {
+  bool ran = false;
+  double rf1_rate = 0, rf3_rate = 0;
+  double rf1_p99 = 0, rf3_p99 = 0;
+  uint64_t errors = 0;
+};
+
+replication_summary section_replication(const settings& cfg) {
+  std::printf("(4) replication: (1)'s workload on 3 replicated nodes (etcd), "
+              "replication factor 3 vs 1; %d round%s of %.1f s each, "
+              "interleaved\n",
+              cfg.reps, cfg.reps == 1 ? "" : "s", cfg.seconds);
+  auto ids = make_ids(aggregates);
+  std::vector<throughput_run> one, three;
+  for (int i = 0; i < cfg.reps; ++i) {
+    auto seed = static_cast<uint64_t>(i + 1);
+    one.push_back(run_replicated(cfg, ids, seed, 1));
+    three.push_back(run_replicated(cfg, ids, seed, 3));
+    std::printf("  round %d\n", i + 1);
+    print_run("RF 1", one.back());
+    print_run("RF 3", three.back());
+  }
+  auto med = [](const std::vector<throughput_run>& xs, auto field) {
+    std::vector<double> v;
+    for (const auto& x : xs) {
+      v.push_back(x.*field);
+    }
+    return median(v);
+  };
+  replication_summary out;
+  out.ran = true;
+  out.rf1_rate = med(one, &throughput_run::rate);
+  out.rf3_rate = med(three, &throughput_run::rate);
+  out.rf1_p99 = med(one, &throughput_run::p99_ms);
+  out.rf3_p99 = med(three, &throughput_run::p99_ms);
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    ratios.push_back(three[i].rate / std::max(1.0, one[i].rate));
+    out.errors += one[i].errors + three[i].errors;
+  }
+  std::printf(
+    "  medians                  RF 1         RF 3         RF 3/RF 1\n");
+  std::printf("    commands/s             %10s   %10s   %6.2fx  (per-round "
+              "ratios: median %.2fx)\n",
+              fmt_rate(out.rf1_rate).c_str(), fmt_rate(out.rf3_rate).c_str(),
+              out.rf3_rate / std::max(1.0, out.rf1_rate), median(ratios));
+  auto lat_row = [&](const char* name, double throughput_run::*field) {
+    auto a = med(one, field);
+    auto b = med(three, field);
+    std::printf("    %-22s %10s   %10s   %+8.1f ms\n", name, fmt_ms(a).c_str(),
+                fmt_ms(b).c_str(), b - a);
+  };
+  lat_row("p50 latency", &throughput_run::p50_ms);
+  lat_row("p99 latency", &throughput_run::p99_ms);
+  std::printf("    avg group commit       %10.1f   %10.1f   (per node, "
+              "follower writes included at RF 3)\n",
+              med(one, &throughput_run::batch),
+              med(three, &throughput_run::batch));
+  std::printf("    CPU cores used         %10.2f   %10.2f   (of %u)\n",
+              med(one, &throughput_run::cpu_cores),
+              med(three, &throughput_run::cpu_cores),
+              std::thread::hardware_concurrency());
   std::printf("\n");
   return out;
 }
@@ -1483,6 +1653,11 @@ int main(int argc, char** argv) {
   }
   if (has('3')) {
     fd = section_failure(cfg);
+    std::fflush(stdout);
+  }
+  replication_summary rs;
+  if (has('4')) {
+    rs = section_replication(cfg);
   }
   std::printf("targets\n");
   if (tp) {
@@ -1512,6 +1687,19 @@ int main(int argc, char** argv) {
                 fmt_ms(target_stop_ms).c_str(),
                 fd.stop_ms < 0 ? "never" : fmt_ms(fd.stop_ms).c_str(),
                 verdict(fd.stop_ms >= 0 && fd.stop_ms <= target_stop_ms));
+  }
+  if (rs.ran) {
+    auto ratio = rs.rf3_rate / std::max(1.0, rs.rf1_rate);
+    std::printf("  (4) RF 3 >= %.1fx RF 1                    %8.2fx   %s\n",
+                target_rf3_ratio, ratio, verdict(ratio >= target_rf3_ratio));
+    std::printf("  (4) RF 3 p99 <= RF 1 p99 + %s       %8s   %s\n",
+                fmt_ms(target_rf3_p99_extra_ms).c_str(),
+                fmt_ms(rs.rf3_p99 - rs.rf1_p99).c_str(),
+                verdict(rs.rf3_p99 <= rs.rf1_p99 + target_rf3_p99_extra_ms));
+    if (rs.errors > 0) {
+      std::printf("  (4) %llu commands failed\n",
+                  static_cast<unsigned long long>(rs.errors));
+    }
   }
   return 0;
 }
