@@ -6,6 +6,7 @@
 #include "journal_backends.hpp"
 #include "replication/event_entry.hpp"
 #include "replication/replica.hpp"
+#include "replication/write_stage.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -341,4 +342,73 @@ TEST_CASE("an entry's payload survives the round trip and rejects damage",
   for (std::size_t n = 0; n < entry.payload.size(); ++n)
     CHECK_FALSE(decode_entry(std::string_view{entry.payload}.substr(0, n)));
   CHECK_FALSE(decode_entry(entry.payload + "x"));
+}
+
+TEST_CASE("staged appends of two partitions land in one commit, and a part "
+          "that fails is undone alone",
+          "[replication][journal-log]") {
+  auto opts = lmdb_backend::default_options();
+  opts.partitions = 8;
+  lmdb_backend source{opts};
+  lmdb_backend target{opts};
+  auto pa = partition_of(alice, 8);
+  auto other = stream_id{"bank.account", "x"};
+  for (int k = 0; partition_of(other, 8) == pa; ++k)
+    other.id = "x" + std::to_string(k);
+  auto pb = partition_of(other, 8);
+  REQUIRE(source->append(command(alice, {"a1", "a2"}, "c1", 1)));
+  REQUIRE(source->append(command(other, {"o1"}, "c2", 1)));
+  auto ea = (*journal_log::open(*source, pa))->read(1, 2);
+  auto eb = (*journal_log::open(*source, pb))->read(1, 1);
+  REQUIRE(ea);
+  REQUIRE(eb);
+  write_stage stage{*target};
+  auto la = journal_log::open(*target, pa, &stage);
+  auto lb = journal_log::open(*target, pb, &stage);
+  REQUIRE(la);
+  REQUIRE(lb);
+  auto& a = **la;
+  auto& b = **lb;
+  REQUIRE_FALSE(a.append(0, 1, *ea));
+  REQUIRE_FALSE(b.append(0, 1, *eb));
+  // Counted, not durable, not in the journal yet.
+  CHECK(a.end() == 2);
+  CHECK(a.durable_end() == 0);
+  CHECK(a.entries_lineage() == lineage{{1, 1}});
+  CHECK(target->partition_ends().value()[pa] == 0);
+  // An append that does not continue the staged end is refused at once.
+  CHECK(is(a.append(0, 1, *ea), journal_errc::wrong_expected_position));
+  SECTION("one flush commits both") {
+    REQUIRE_FALSE(stage.flush());
+    CHECK(stage.commits() == 1);
+    CHECK(stage.take_failed().empty());
+    CHECK(a.durable_end() == 2);
+    CHECK(b.durable_end() == 1);
+    CHECK(target->read_partition(pa, 1).value().size() == 2);
+    CHECK(target->read_partition(pb, 1).value().size() == 1);
+  }
+  SECTION("reading a staged log commits it first") {
+    auto back = a.read(1, 2);
+    REQUIRE(back);
+    CHECK(back->size() == 2);
+    CHECK(a.durable_end() == 2);
+    CHECK(b.durable_end() == 1); // the stage commits as a whole
+  }
+  SECTION("a part that no longer fits is undone, the other lands") {
+    // Someone else wrote to pa meanwhile: the staged part conflicts.
+    REQUIRE(target->append(command(alice, {"mine"}, "", 0)));
+    REQUIRE_FALSE(stage.flush());
+    CHECK(stage.take_failed() == std::vector<partition_id>{pa});
+    CHECK(a.end() == 1); // re-read: only the other writer's event
+    CHECK(a.durable_end() == 1);
+    CHECK(target->read_partition(pa, 1).value().size() == 1);
+    CHECK(b.durable_end() == 1);
+    CHECK(target->read_partition(pb, 1).value().size() == 1);
+  }
+  SECTION("a log that goes away takes its staged part with it") {
+    la->reset();
+    REQUIRE_FALSE(stage.flush());
+    CHECK(target->partition_ends().value()[pa] == 0);
+    CHECK(b.durable_end() == 1);
+  }
 }

@@ -44,9 +44,11 @@ append_request command(stream_id s, std::string body, std::string id,
 }
 
 /// Three nodes, each replicating every partition; frames travel in FIFO
-/// order unless a node is cut off.
+/// order unless a node is cut off. With `group_commit`, a node flushes its
+/// staged writes once no frame is left to deliver (as its actor does once
+/// its mailbox is drained), unless `auto_flush` is off.
 struct three_nodes {
-  three_nodes() {
+  explicit three_nodes(bool group_commit = false) {
     auto opts = lmdb_backend::default_options();
     opts.partitions = partitions;
     for (replica_id i = 0; i < 3; ++i) {
@@ -54,7 +56,8 @@ struct three_nodes {
       members.push_back({i, (*journals[i])->incarnation()});
     }
     for (replica_id i = 0; i < 3; ++i) {
-      hosts.emplace_back(std::make_unique<replication_host>(**journals[i]));
+      hosts.emplace_back(
+        std::make_unique<replication_host>(**journals[i], group_commit));
       for (partition_id p = 0; p < partitions; ++p)
         REQUIRE_FALSE(hosts[i]->assign(p, i));
     }
@@ -70,6 +73,33 @@ struct three_nodes {
   }
 
   void run() {
+    for (;;) {
+      deliver();
+      bool flushed = false;
+      for (replica_id i = 0; auto_flush && i < 3; ++i)
+        if (hosts[i]->pending())
+          flushed = flush(i) || flushed;
+      if (!flushed)
+        return;
+    }
+  }
+
+  /// Flushes node `i`'s staged writes; true if that queued frames.
+  bool flush(replica_id i) {
+    host_output out;
+    REQUIRE_FALSE(hosts[i]->flush(out));
+    for (auto& c : out.changes)
+      changes[i].push_back(c);
+    bool queued = false;
+    for (auto& g : out.frames)
+      if (!cut[i] && !cut[g.to]) {
+        queue.push_back({i, std::move(g)});
+        queued = true;
+      }
+    return queued;
+  }
+
+  void deliver() {
     while (!queue.empty()) {
       auto [from, f] = std::move(queue.front());
       queue.pop_front();
@@ -128,6 +158,7 @@ struct three_nodes {
   membership members;
   std::vector<std::unique_ptr<replication_host>> hosts;
   bool cut[3] = {false, false, false};
+  bool auto_flush = true;
   std::deque<std::pair<replica_id, outgoing_frame>> queue;
   std::vector<partition_change> changes[3];
 };
@@ -234,4 +265,81 @@ TEST_CASE("every replication message survives the wire and rejects damage",
   huge[1 + 1 + 8 + 4 + 8 + 8] = '\xff';
   huge[1 + 1 + 8 + 4 + 8 + 8 + 3] = '\x7f';
   CHECK_FALSE(decode_message(huge));
+}
+
+TEST_CASE("group commit: a follower commits the frames at hand in one journal "
+          "transaction and acknowledges them only after it",
+          "[replication][host]") {
+  three_nodes t{true};
+  for (partition_id p = 0; p < partitions; ++p)
+    REQUIRE_FALSE(t.appoint(p % 3, p, 1));
+  // Partitions 0 and 3 are led by node 0; both get a command at once.
+  t.auto_flush = false;
+  auto before = t.hosts[1]->group_commits();
+  auto end0 = t.events(1, 0).size();
+  auto r0 = (*t.journals[0])->append(command(stream_in(0), "x", "c0", 1));
+  auto r3 = (*t.journals[0])->append(command(stream_in(3), "y", "c3", 1));
+  REQUIRE(r0);
+  REQUIRE(r3);
+  host_output out;
+  t.hosts[0]->committed(0, out);
+  t.hosts[0]->committed(3, out);
+  t.handle(0, out);
+  // Received and staged, not yet committed: nothing acknowledged.
+  CHECK(t.hosts[1]->pending());
+  CHECK(t.events(1, 0).size() == end0);
+  auto* c0 = t.last(0, 0, partition_change::kind::committed);
+  CHECK((c0 == nullptr || c0->pos < r0->last_position));
+  // One flush: one transaction holds both partitions' events, and only now
+  // node 1 acknowledges them.
+  CHECK(t.flush(1));
+  t.auto_flush = true;
+  t.run();
+  CHECK(t.hosts[1]->group_commits() == before + 1);
+  CHECK_FALSE(t.hosts[1]->pending());
+  for (partition_id p : {0u, 3u}) {
+    CHECK(t.events(1, p) == t.events(0, p));
+    CHECK(t.events(2, p) == t.events(0, p));
+  }
+  c0 = t.last(0, 0, partition_change::kind::committed);
+  REQUIRE(c0);
+  CHECK(c0->pos == r0->last_position);
+  auto* c3 = t.last(0, 3, partition_change::kind::committed);
+  REQUIRE(c3);
+  CHECK(c3->pos == r3->last_position);
+}
+
+TEST_CASE("group commit: every scenario of the plain host holds with it",
+          "[replication][host]") {
+  three_nodes t{true};
+  for (partition_id p = 0; p < partitions; ++p)
+    REQUIRE_FALSE(t.appoint(p % 3, p, 1));
+  for (int round = 0; round < 3; ++round)
+    for (partition_id p = 0; p < partitions; ++p) {
+      auto res = t.write(
+        p % 3, command(stream_in(p), "x", "c" + std::to_string(round), 1));
+      REQUIRE(res);
+      auto* committed = t.last(p % 3, p, partition_change::kind::committed);
+      REQUIRE(committed);
+      CHECK(committed->pos == res->last_position);
+    }
+  // Node 2 is cut off: node 0 and 1 still make a majority; then a failover
+  // of partition 2 (led by node 2) to node 1 at epoch 2.
+  t.cut[2] = true;
+  REQUIRE_FALSE(t.appoint(1, 2, 2));
+  auto res = t.write(1, command(stream_in(2), "z", "c9", 2));
+  REQUIRE(res);
+  auto* committed = t.last(1, 2, partition_change::kind::committed);
+  REQUIRE(committed);
+  CHECK(committed->pos == res->last_position);
+  t.cut[2] = false;
+  for (int k = 0; k < 5; ++k) {
+    t.tick(1);
+    t.tick(2);
+  }
+  for (partition_id p = 0; p < partitions; ++p) {
+    auto leader = p == 2 ? 1u : p % 3;
+    for (replica_id i = 0; i < 3; ++i)
+      CHECK(t.events(i, p) == t.events(leader, p));
+  }
 }

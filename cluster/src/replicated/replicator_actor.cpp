@@ -48,6 +48,9 @@ struct replicator_state {
   uint64_t commits = 0;
   uint64_t maps = 0;
   uint64_t peer_updates = 0;
+  /// Group commit: a flush message is on its way; flushes made.
+  bool flush_scheduled = false;
+  uint64_t flushes = 0;
   /// Caught-up learners reported under the current map.
   std::set<std::tuple<partition_id, std::string, std::string>> reported;
   /// Appointments this node's replicas refused as stale (partition ->
@@ -190,6 +193,10 @@ public:
     }
     out.frames.clear();
     out.changes.clear();
+    if (st.host->pending() && !st.flush_scheduled) {
+      st.flush_scheduled = true;
+      self_->send(self_, repl_flush_atom::value);
+    }
   }
 
   /// Reports learners that caught up on partitions this node leads.
@@ -246,7 +253,8 @@ public:
     os << "counters frames_in " << st.frames_in << " frames_out "
        << st.frames_out << " unroutable " << st.unroutable << " ticks "
        << st.ticks << " commits " << st.commits << " maps " << st.maps
-       << " peer_updates " << st.peer_updates << " dropped "
+       << " peer_updates " << st.peer_updates << " flushes " << st.flushes
+       << " group_commits " << st.host->group_commits() << " dropped "
        << st.host->dropped_frames() << " peers";
     for (const auto& [name, a] : st.peers)
       os << ' ' << name << (a ? "+" : "-");
@@ -270,7 +278,7 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
   // A zero tick would spin the actor.
   st.cfg.tick = std::max(st.cfg.tick, std::chrono::milliseconds{10});
   st.listener = std::move(listener);
-  st.host = std::make_unique<replication_host>(rt->store());
+  st.host = std::make_unique<replication_host>(rt->store(), true);
   st.appointed.assign(rt->store().partition_count(), 0);
   st.incarnation = rt->store().incarnation();
   auto logic = std::make_shared<replicator_logic>(self);
@@ -314,6 +322,16 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
         1, 1000 / std::max<int64_t>(1, self->state.cfg.tick.count()));
       if (self->state.ticks % static_cast<uint64_t>(per_second) == 0)
         logic->report_stale();
+    },
+    [self, logic](repl_flush_atom) {
+      auto& s = self->state;
+      s.flush_scheduled = false;
+      ++s.flushes;
+      host_output out;
+      if (auto err = s.host->flush(out))
+        log(log_level::error,
+            s.cfg.self + ": cannot commit replicated writes: " + render(err));
+      logic->handle(out);
     },
     [logic](repl_status_atom) { return logic->status(); },
     [logic](repl_replicas_atom) { return logic->replicas(); },

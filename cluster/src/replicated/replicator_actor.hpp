@@ -16,6 +16,10 @@
 // - `(committed_atom, std::vector<partition_id>)`: from the runtime's
 //   writer after each commit (see `runtime::enable_replication`).
 // - A tick every `tick` retransmits what may have been lost.
+// - Group commit: follower writes are staged; the first one sends the
+//   actor a flush message, so every frame already in its mailbox is
+//   received first, and the flush commits them all with one fsync before
+//   any of them is acknowledged.
 //
 // Effects on the runtime: a high watermark that rises makes the events up
 // to it visible (`runtime::set_visible`) and, on the leader, releases the
@@ -50,6 +54,8 @@ using repl_map_atom = caf::atom_constant<caf::atom("r_map")>;
 using repl_peer_atom = caf::atom_constant<caf::atom("r_peer")>;
 using repl_frame_atom = caf::atom_constant<caf::atom("r_frame")>;
 using repl_tick_atom = caf::atom_constant<caf::atom("r_tick")>;
+/// To itself: commit the follower writes staged so far (group commit).
+using repl_flush_atom = caf::atom_constant<caf::atom("r_flush")>;
 using repl_serving_atom = caf::atom_constant<caf::atom("r_serving")>;
 using repl_lost_atom = caf::atom_constant<caf::atom("r_lost")>;
 /// `(repl_status_atom)` -> `std::string`: one line per replica (tests,

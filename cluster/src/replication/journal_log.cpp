@@ -19,25 +19,39 @@ stream_id marker_stream(partition_id p, uint32_t partition_count) {
   }
 }
 
-caf::expected<std::unique_ptr<journal_log>> journal_log::open(journal& j,
-                                                              partition_id p) {
+caf::expected<std::unique_ptr<journal_log>>
+journal_log::open(journal& j, partition_id p, write_stage* stage) {
   if (p >= j.partition_count()) {
     return make_error(journal_errc::invalid_argument,
                       "partition " + std::to_string(p) + " out of range");
   }
-  std::unique_ptr<journal_log> log{new journal_log(j, p)};
+  std::unique_ptr<journal_log> log{new journal_log(j, p, stage)};
   if (auto err = log->refresh()) {
     return err;
   }
   return log;
 }
 
-journal_log::journal_log(journal& j, partition_id p)
-  : journal_(j), partition_(p), markers_(marker_stream(p, j.partition_count())),
+journal_log::journal_log(journal& j, partition_id p, write_stage* stage)
+  : journal_(j), stage_(stage), partition_(p),
+    markers_(marker_stream(p, j.partition_count())),
     incarnation_(j.incarnation()) {
 }
 
+journal_log::~journal_log() {
+  if (stage_ != nullptr && staged_) {
+    stage_->forget(this);
+  }
+}
+
+caf::error journal_log::flush_stage() const {
+  return staged_ ? stage_->flush() : caf::error{};
+}
+
 caf::error journal_log::refresh() {
+  if (auto err = flush_stage()) {
+    return err;
+  }
   auto ends = journal_.partition_ends();
   if (!ends) {
     return std::move(ends.error());
@@ -61,7 +75,7 @@ position journal_log::end() const noexcept {
 }
 
 position journal_log::durable_end() const noexcept {
-  return end_;
+  return staged_ ? durable_end_ : end_;
 }
 
 uint64_t journal_log::fence() const noexcept {
@@ -77,6 +91,12 @@ const std::string& journal_log::incarnation() const noexcept {
 }
 
 caf::error journal_log::raise_fence(uint64_t epoch) {
+  if (epoch <= fence_ && !staged_) {
+    return {};
+  }
+  if (auto err = flush_stage()) {
+    return err;
+  }
   if (epoch <= fence_) {
     return {};
   }
@@ -141,10 +161,66 @@ caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
       open = nullptr;
     }
   }
-  return commit_appends(expected_end, batch);
+  if (stage_ == nullptr) {
+    return commit_appends(expected_end, batch);
+  }
+  // Group commit: staged now, committed by the stage's next flush.
+  if (expected_end != end_) {
+    return make_error(journal_errc::wrong_expected_position,
+                      "partition " + std::to_string(partition_) + " ends at "
+                        + std::to_string(end_) + ", not "
+                        + std::to_string(expected_end));
+  }
+  if (!staged_) {
+    staged_ = true;
+    durable_end_ = end_;
+  }
+  for (const auto& req : batch.appends) {
+    if (req.epoch != 0 && req.epoch > last_epoch(lineage_)) {
+      lineage_.push_back({req.epoch, end_ + 1});
+    }
+    end_ += req.events.size();
+    fence_
+      = std::max(fence_, req.writer_epoch != 0 ? req.writer_epoch : req.epoch);
+  }
+  stage_->add(this, durable_end_, std::move(batch.appends));
+  return {};
+}
+
+caf::error
+journal_log::settle(position staged_from,
+                    std::vector<caf::expected<append_result>>& results) {
+  staged_ = false;
+  position landed = 0;
+  if (auto err = check_landed(staged_from, results, landed)) {
+    return err;
+  }
+  if (landed == end_) {
+    return {};
+  }
+  // Cannot happen (staged appends continue one another): undo them.
+  auto err = make_error(
+    journal_errc::wrong_expected_position,
+    "partition " + std::to_string(partition_) + ": the staged appends end at "
+      + std::to_string(landed) + " instead of " + std::to_string(end_));
+  if (auto cut = journal_.truncate_partition(partition_, staged_from); !cut) {
+    return std::move(cut.error());
+  }
+  if (auto e = refresh()) {
+    return e;
+  }
+  return err;
+}
+
+void journal_log::settle_failed() {
+  staged_ = false;
+  static_cast<void>(refresh()); // a failed re-read shows at the next use
 }
 
 caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
+  if (auto err = flush_stage()) {
+    return err;
+  }
   write_batch batch;
   auto& req = batch.appends.emplace_back();
   req.stream = markers_;
@@ -158,15 +234,43 @@ caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
 
 caf::error journal_log::commit_appends(position expected_end,
                                        write_batch& batch) {
+  bool new_epoch = false;
+  for (const auto& req : batch.appends) {
+    new_epoch = new_epoch || req.epoch > last_epoch(lineage_);
+  }
   batch.expected_ends.push_back({partition_, expected_end});
   auto res = journal_.commit(batch);
   if (!res) {
     return std::move(res.error());
   }
+  position landed = 0;
+  if (auto err = check_landed(expected_end, res->appends, landed)) {
+    return err;
+  }
+  end_ = landed;
+  for (const auto& req : batch.appends) {
+    fence_
+      = std::max(fence_, req.writer_epoch != 0 ? req.writer_epoch : req.epoch);
+  }
+  if (new_epoch) {
+    // The journal started a lineage entry at the append's first event.
+    auto lin = journal_.partition_lineage(partition_);
+    if (!lin) {
+      return std::move(lin.error());
+    }
+    lineage_ = std::move(*lin);
+  }
+  return {};
+}
+
+caf::error
+journal_log::check_landed(position expected_end,
+                          std::vector<caf::expected<append_result>>& results,
+                          position& landed) {
   caf::error first_error;
   bool wrote = false;
   auto next = expected_end + 1;
-  for (auto& out : res->appends) {
+  for (auto& out : results) {
     if (!out) {
       if (!first_error) {
         first_error = std::move(out.error());
@@ -196,24 +300,14 @@ caf::error journal_log::commit_appends(position expected_end,
     }
     return first_error;
   }
-  end_ = next - 1;
-  for (const auto& req : batch.appends) {
-    if (req.epoch > last_epoch(lineage_)) {
-      // The journal started a lineage entry at the append's first event.
-      if (auto err = refresh()) {
-        return err;
-      }
-      break;
-    }
-  }
-  for (const auto& req : batch.appends) {
-    fence_
-      = std::max(fence_, req.writer_epoch != 0 ? req.writer_epoch : req.epoch);
-  }
+  landed = next - 1;
   return {};
 }
 
 caf::error journal_log::truncate(position after) {
+  if (auto err = flush_stage()) {
+    return err;
+  }
   if (after >= end_) {
     return {};
   }
@@ -241,6 +335,9 @@ caf::expected<std::vector<log_entry>> journal_log::read(position from,
   if (to < from) {
     return out;
   }
+  if (auto err = flush_stage()) {
+    return err;
+  }
   auto err = journal_.scan_partition(partition_, std::max<position>(from, 1),
                                      [&out, to](const event_view& ev) {
                                        if (ev.pos > to) {
@@ -256,7 +353,7 @@ caf::expected<std::vector<log_entry>> journal_log::read(position from,
 }
 
 caf::error journal_log::sync() {
-  return {}; // every commit was durable
+  return flush_stage(); // every commit is durable
 }
 
 } // namespace annals::replication

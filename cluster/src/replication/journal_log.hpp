@@ -6,6 +6,7 @@
 #include "annals/persistence/journal.hpp"
 
 #include "replication/replica_log.hpp"
+#include "replication/write_stage.hpp"
 
 #include <caf/expected.hpp>
 
@@ -30,9 +31,14 @@ inline constexpr const char* marker_type = "annals.epoch_started";
 /// in one journal transaction checked against the partition's end).
 ///
 /// # Durability
-/// Every write is one journal commit: with `durability::fsync` it is
-/// durable when it returns, so `durable_end() == end()` and the driver
-/// calls `replica::on_synced` right after the write's effects.
+/// Without a `write_stage`, every write is one journal commit: with
+/// `durability::fsync` it is durable when it returns, so `durable_end() ==
+/// end()` and the driver calls `replica::on_synced` right after the write's
+/// effects. With one, `append` only stages its entries (group commit): they
+/// count in `end()`, `fence()` and `entries_lineage()` at once, but not in
+/// `durable_end()` until the stage's `flush` (or `sync`) committed them;
+/// every other operation on this log flushes the stage first, so it never
+/// sees the journal without this log's staged entries.
 ///
 /// # Errors
 /// `append` refuses (`invalid_argument`, nothing written) entries that do
@@ -50,8 +56,10 @@ public:
   /// Reads the partition's end, fence and lineage.
   /// @returns `invalid_argument` for a partition out of range, or the
   ///          journal's read error.
-  static caf::expected<std::unique_ptr<journal_log>> open(journal& j,
-                                                          partition_id p);
+  static caf::expected<std::unique_ptr<journal_log>>
+  open(journal& j, partition_id p, write_stage* stage = nullptr);
+
+  ~journal_log() override;
 
   position end() const noexcept override;
   position durable_end() const noexcept override;
@@ -74,12 +82,35 @@ public:
     return partition_;
   }
 
+  /// `write_stage::flush` settles what this log staged after
+  /// `staged_from`: `results` are its appends' outcomes, in order. On any
+  /// failure the parts that landed are truncated, the log re-read, and the
+  /// error returned.
+  caf::error settle(position staged_from,
+                    std::vector<caf::expected<append_result>>& results);
+
+  /// The stage's commit failed as a whole: re-read the log.
+  void settle_failed();
+
 private:
-  journal_log(journal& j, partition_id p);
+  journal_log(journal& j, partition_id p, write_stage* stage);
+
+  /// Commits the stage if this log has entries staged.
+  caf::error flush_stage() const;
+
+  /// Checks `results` of appends that should continue after `expected_end`;
+  /// undoes them on failure (see `settle`).
+  caf::error check_landed(position expected_end,
+                          std::vector<caf::expected<append_result>>& results,
+                          position& landed);
 
   caf::error commit_appends(position expected_end, write_batch& batch);
 
   journal& journal_;
+  write_stage* stage_;
+  /// Entries are staged (`end_` is ahead of `durable_end_`).
+  bool staged_ = false;
+  position durable_end_ = 0;
   partition_id partition_;
   stream_id markers_;
   std::string incarnation_;

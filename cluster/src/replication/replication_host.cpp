@@ -32,18 +32,21 @@ bool entries_decode(const message& msg) {
 
 } // namespace
 
-replication_host::replication_host(journal& j) : journal_(j) {
+replication_host::replication_host(journal& j, bool group_commit)
+  : journal_(j),
+    stage_(group_commit ? std::make_unique<write_stage>(j) : nullptr) {
 }
 
 caf::error replication_host::assign(partition_id p, replica_id self) {
   if (slots_.count(p) != 0) {
     return {};
   }
-  auto log = journal_log::open(journal_, p);
+  auto log = journal_log::open(journal_, p, stage_.get());
   if (!log) {
     return std::move(log.error());
   }
   slot s;
+  s.self = self;
   s.log = std::move(*log);
   replica_config cfg;
   cfg.self = self;
@@ -54,7 +57,40 @@ caf::error replication_host::assign(partition_id p, replica_id self) {
 }
 
 void replication_host::unassign(partition_id p) {
+  dirty_.erase(p);
   slots_.erase(p);
+}
+
+void replication_host::reset(partition_id p) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return;
+  }
+  auto self = i->second.self;
+  dirty_.erase(p);
+  slots_.erase(i);
+  static_cast<void>(assign(p, self));
+}
+
+caf::error replication_host::flush(host_output& out) {
+  if (!stage_) {
+    return {};
+  }
+  auto err = stage_->flush();
+  for (auto p : stage_->take_failed()) {
+    reset(p);
+  }
+  auto dirty = std::exchange(dirty_, {});
+  for (auto p : dirty) {
+    auto i = slots_.find(p);
+    if (i == slots_.end()) {
+      continue;
+    }
+    effects fx;
+    fx.sync_needed = true;
+    after(p, i->second, fx, out);
+  }
+  return err;
 }
 
 caf::error replication_host::appoint(partition_id p, uint64_t epoch,
@@ -124,10 +160,15 @@ const replica* replication_host::find(partition_id p) const {
 
 void replication_host::after(partition_id p, slot& s, effects& fx,
                              host_output& out) {
-  // Every journal_log write is durable when it returns: report it synced
-  // until the replica has nothing more to write.
+  // A staged write waits for `flush`; any other journal_log write is
+  // durable when it returns: report it synced until the replica has
+  // nothing more to write.
   for (int rounds = 0; fx.sync_needed && rounds < 16; ++rounds) {
     fx.sync_needed = false;
+    if (s.log->durable_end() < s.log->end()) {
+      dirty_.insert(p);
+      break;
+    }
     s.r->on_synced(fx);
   }
   for (auto& env : fx.messages) {

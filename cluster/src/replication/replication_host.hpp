@@ -7,12 +7,14 @@
 
 #include "replication/journal_log.hpp"
 #include "replication/replica.hpp"
+#include "replication/write_stage.hpp"
 
 #include <caf/error.hpp>
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,14 @@ struct host_output {
 /// `tick` from a timer (~50-100 ms). Every call fills a `host_output`:
 /// send its frames (best effort), act on its changes.
 ///
+/// # Group commit
+/// With `group_commit`, follower writes are staged (`write_stage`) instead
+/// of committed one by one: call `flush` once the frames at hand are
+/// received (`pending` says whether one is due). It commits every staged
+/// write in ONE journal transaction and fsync and only then lets those
+/// replicas acknowledge them. A partition whose part fails is held again
+/// from its durable log, as after a restart.
+///
 /// # Errors
 /// A frame that does not decode, or carries an entry that is not an event,
 /// is dropped and counted (`dropped_frames`) before its replica sees it;
@@ -65,7 +75,7 @@ struct host_output {
 /// Not thread-safe: confined to one thread (the node's replication actor).
 class replication_host {
 public:
-  explicit replication_host(journal& j);
+  explicit replication_host(journal& j, bool group_commit = false);
 
   /// Holds a replica of `p` as `self` (a follower until appointed). A
   /// second call for the same partition keeps the replica.
@@ -92,6 +102,21 @@ public:
   /// Retransmits on every replica.
   void tick(host_output& out);
 
+  /// Group commit: commits what the replicas staged and lets them
+  /// acknowledge it. @returns the journal's error if the commit failed
+  /// (the replicas of the failed partitions were reset).
+  caf::error flush(host_output& out);
+
+  /// Whether a `flush` is due.
+  bool pending() const noexcept {
+    return !dirty_.empty() || (stage_ && !stage_->empty());
+  }
+
+  /// Journal commits made by `flush` (group commit) so far.
+  uint64_t group_commits() const noexcept {
+    return stage_ ? stage_->commits() : 0;
+  }
+
   /// The replica of `p`, if assigned (for status and tests).
   const replica* find(partition_id p) const;
 
@@ -101,6 +126,7 @@ public:
 
 private:
   struct slot {
+    replica_id self = 0;
     std::unique_ptr<journal_log> log;
     std::unique_ptr<replica> r;
     phase last_phase = phase::follower;
@@ -111,7 +137,13 @@ private:
 
   void after(partition_id p, slot& s, effects& fx, host_output& out);
 
+  /// Holds `p` again from its durable log (a failed staged write).
+  void reset(partition_id p);
+
   journal& journal_;
+  std::unique_ptr<write_stage> stage_;
+  /// Partitions whose replicas wait for the stage's flush to sync.
+  std::set<partition_id> dirty_;
   std::map<partition_id, slot> slots_;
   uint64_t dropped_frames_ = 0;
 };
