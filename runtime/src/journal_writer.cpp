@@ -242,11 +242,21 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
         rp.deliver(caf::ok_atom::value);
       if (replicator) {
         // Readers wake when the replicator makes the events visible.
-        std::sort(touched.begin(), touched.end());
-        touched.erase(std::unique(touched.begin(), touched.end()),
-                      touched.end());
-        if (!touched.empty())
-          self->send(replicator, committed_atom::value, touched);
+        std::vector<committed_end> ends;
+        for (std::size_t i = 0; i < res->appends.size(); ++i) {
+          const auto& part = res->appends[i];
+          if (!part || part->duplicate)
+            continue;
+          auto it = std::find_if(ends.begin(), ends.end(), [&](auto& e) {
+            return e.partition == part->partition;
+          });
+          if (it == ends.end())
+            it = ends.insert(ends.end(), {part->partition, 0, 0});
+          it->end = std::max(it->end, part->last_position);
+          it->epoch = std::max(it->epoch, batch.appends[i].epoch);
+        }
+        if (!ends.empty())
+          self->send(replicator, committed_atom::value, std::move(ends));
       } else {
         wake(touched);
       }

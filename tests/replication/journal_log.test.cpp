@@ -412,3 +412,28 @@ TEST_CASE("staged appends of two partitions land in one commit, and a part "
     CHECK(b.durable_end() == 1);
   }
 }
+
+TEST_CASE("advance takes the leader's own appends without reading the journal, "
+          "and re-reads when they start an epoch",
+          "[replication][journal-log]") {
+  lmdb_backend j{one_partition()};
+  auto opened = journal_log::open(*j, 0);
+  REQUIRE(opened);
+  auto& log = **opened;
+  REQUIRE(j->append(command(alice, {"a1"}, "c1", 1)));
+  REQUIRE_FALSE(log.advance(1, 1)); // epoch 1 starts here: re-read
+  CHECK(log.end() == 1);
+  CHECK(log.entries_lineage() == lineage{{1, 1}});
+  REQUIRE(j->append(command(alice, {"a2", "a3"}, "c2", 1)));
+  REQUIRE_FALSE(log.advance(3, 1));
+  CHECK(log.end() == 3);
+  CHECK(log.entries_lineage() == lineage{{1, 1}});
+  REQUIRE(j->append(command(bob, {"b1"}, "c3", 2)));
+  REQUIRE_FALSE(log.advance(4, 2));
+  CHECK(log.end() == 4);
+  CHECK(log.entries_lineage() == lineage{{1, 1}, {2, 4}});
+  // An end behind the log's (a truncation elsewhere): re-read.
+  REQUIRE(j->truncate_partition(0, 3));
+  REQUIRE_FALSE(log.advance(2, 1));
+  CHECK(log.end() == 3);
+}

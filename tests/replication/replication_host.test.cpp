@@ -282,8 +282,8 @@ TEST_CASE("group commit: a follower commits the frames at hand in one journal "
   REQUIRE(r0);
   REQUIRE(r3);
   host_output out;
-  t.hosts[0]->committed(0, out);
-  t.hosts[0]->committed(3, out);
+  t.hosts[0]->committed(0, r0->last_position, 1, out);
+  t.hosts[0]->committed(3, r3->last_position, 1, out);
   t.handle(0, out);
   // Received and staged, not yet committed: nothing acknowledged.
   CHECK(t.hosts[1]->pending());

@@ -36,9 +36,10 @@ struct committed_log {
 caf::behavior fake_replicator(caf::event_based_actor*,
                               std::shared_ptr<committed_log> log) {
   return {
-    [log](committed_atom, const std::vector<partition_id>& parts) {
+    [log](committed_atom, const std::vector<committed_end>& ends) {
       std::lock_guard guard{log->mtx};
-      log->partitions.insert(parts.begin(), parts.end());
+      for (const auto& e : ends)
+        log->partitions.insert(e.partition);
     },
   };
 }

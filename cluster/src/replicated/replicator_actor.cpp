@@ -300,13 +300,13 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       self->state.host->receive(p, bytes, out);
       logic->handle(out);
     },
-    [self, logic](committed_atom, const std::vector<partition_id>& parts) {
+    [self, logic](committed_atom, const std::vector<committed_end>& ends) {
       ++self->state.commits;
       if (!self->state.map)
         return;
       host_output out;
-      for (auto p : parts)
-        self->state.host->committed(p, out);
+      for (const auto& e : ends)
+        self->state.host->committed(e.partition, e.end, e.epoch, out);
       logic->handle(out);
     },
     [self, logic](repl_tick_atom) {

@@ -13,7 +13,7 @@
 //   replicator of `node` is (a null actor: unreachable).
 // - `(repl_frame_atom, partition_id, std::string bytes)`: a frame from a
 //   peer's replica.
-// - `(committed_atom, std::vector<partition_id>)`: from the runtime's
+// - `(committed_atom, std::vector<committed_end>)`: from the runtime's
 //   writer after each commit (see `runtime::enable_replication`).
 // - A tick every `tick` retransmits what may have been lost.
 // - Group commit: follower writes are staged; the first one sends the

@@ -70,6 +70,15 @@ caf::error journal_log::refresh() {
   return {};
 }
 
+caf::error journal_log::advance(position end, uint64_t epoch) {
+  if (staged_ || end < end_ || epoch > last_epoch(lineage_)
+      || (epoch == 0 && end != end_)) {
+    return refresh();
+  }
+  end_ = end;
+  return {};
+}
+
 position journal_log::end() const noexcept {
   return end_;
 }

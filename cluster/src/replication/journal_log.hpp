@@ -78,6 +78,12 @@ public:
   /// Re-reads end, fence and lineage after writes by another path.
   caf::error refresh();
 
+  /// Another path appended to the partition up to `end`, stamping epochs
+  /// up to `epoch`: takes the new end without reading the journal when
+  /// that extends the log within its last lineage epoch (the leader's own
+  /// writes), else `refresh`es.
+  caf::error advance(position end, uint64_t epoch);
+
   partition_id partition() const noexcept {
     return partition_;
   }

@@ -145,6 +145,20 @@ void replication_host::committed(partition_id p, host_output& out) {
   after(p, i->second, fx, out);
 }
 
+void replication_host::committed(partition_id p, position end, uint64_t epoch,
+                                 host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return;
+  }
+  effects fx;
+  if (i->second.log->advance(end, epoch)) {
+    return; // the next commit or tick tries again
+  }
+  i->second.r->on_synced(fx);
+  after(p, i->second, fx, out);
+}
+
 void replication_host::tick(host_output& out) {
   for (auto& [p, s] : slots_) {
     effects fx;

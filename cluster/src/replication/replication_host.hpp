@@ -96,8 +96,13 @@ public:
   void receive(partition_id p, std::string_view bytes, host_output& out);
 
   /// The node's writer committed appends to `p` (stamped with the epoch it
-  /// leads): ship them and recompute the high watermark.
+  /// leads): ship them and recompute the high watermark. `end` is the
+  /// partition's end after them and `epoch` the highest epoch stamped; the
+  /// log is re-read from the journal only if they do not simply extend it
+  /// (`journal_log::advance`), or with the overload without them.
   void committed(partition_id p, host_output& out);
+  void committed(partition_id p, position end, uint64_t epoch,
+                 host_output& out);
 
   /// Retransmits on every replica.
   void tick(host_output& out);

@@ -153,7 +153,7 @@ public:
   /// Turns replication on (call once, before commands run): every
   /// partition becomes invisible to subscriptions up to `set_visible`;
   /// after each commit the writer tells `replicator`
-  /// `(committed_atom, std::vector<partition_id>)`, and holds the reply of
+  /// `(committed_atom, std::vector<committed_end>)`, and holds the reply of
   /// each append stamped with an epoch until `replicator` sends it
   /// `(released_atom, partition, epoch, high_watermark)` covering it, or
   /// `(lost_atom, partition, epoch)` (the reply is then

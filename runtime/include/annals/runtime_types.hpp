@@ -29,7 +29,16 @@ using revoke_atom = caf::atom_constant<caf::atom("a_revoke")>;
 using watch_atom = caf::atom_constant<caf::atom("a_watch")>;
 using import_atom = caf::atom_constant<caf::atom("a_import")>;
 using handoff_atom = caf::atom_constant<caf::atom("a_handoff")>;
-/// Replication: appends of these partitions committed (writer -> replicator).
+/// Replication: a partition's appends committed by the writer: its new end
+/// and the highest epoch stamped on them (with `committed_atom`).
+struct committed_end {
+  partition_id partition = 0;
+  position end = 0;
+  uint64_t epoch = 0;
+};
+
+/// Replication: appends of these partitions committed (writer -> replicator,
+/// `std::vector<committed_end>`).
 using committed_atom = caf::atom_constant<caf::atom("a_commitd")>;
 /// Replication: replies up to a high watermark may go (replicator -> writer).
 using released_atom = caf::atom_constant<caf::atom("a_relhw")>;
@@ -46,6 +55,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::append_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::batch_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<annals::committed_end>)
 
 // Types that may cross nodes. User ID blocks start at
 // `caf::id_block::annals::end`.
