@@ -306,6 +306,14 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
   out->driver_ = std::move(*driver);
   out->promoter_ = promoter;
   promoter->store(out->driver_.get());
+  // A peer whose connection drops (a killed process) fails over at once
+  // when this node is the controller, instead of after its lease's TTL.
+  caf::anon_send(
+    a, detail::repl_watch_atom::value,
+    detail::peer_watch{[promoter](const std::string& peer, bool up) {
+      if (auto* d = promoter->load())
+        d->suspect(peer, !up);
+    }});
   log(log_level::info, cfg.name + ": replicated node up (etcd "
                          + cfg.etcd.front() + ", replication factor "
                          + std::to_string(cfg.replication_factor) + ")");

@@ -89,6 +89,8 @@ struct node_state {
   /// replicator moves the data; no hand-off, no settle protocol.
   bool replicated = false;
   caf::actor replicator;
+  /// Replicated mode: told of every peer connection lost or made.
+  std::function<void(const std::string&, bool)> peer_changed;
   /// Replicated mode: the epoch each partition serves here (0 = none).
   std::vector<uint64_t> serving;
   uint32_t parts = 0;
@@ -432,6 +434,8 @@ public:
     pr.root = std::move(root);
     pr.lost = false;
     pr.last_heard = clock::now();
+    if (st().peer_changed)
+      st().peer_changed(name, true);
     self_->monitor(pr.root);
     log(log_level::info, st().self.name + ": connected to " + name);
     // Introduce ourselves (the peer learns our root and our view).
@@ -516,6 +520,8 @@ public:
     self_->demonitor(pr.root);
     pr.root = nullptr;
     pr.lost = true;
+    if (s.peer_changed)
+      s.peer_changed(name, false);
     fail_calls(name,
                "node " + name + " failed while the command was in flight");
     if (s.replicated)
@@ -1606,6 +1612,9 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
     [self](repl_local_atom, caf::actor& replicator) {
       self->state.replicator = std::move(replicator);
       return caf::ok_atom::value;
+    },
+    [self](repl_watch_atom, peer_watch& w) {
+      self->state.peer_changed = std::move(w.changed);
     },
     [self, logic](repl_peer_atom, std::string& name, caf::actor& theirs) {
       logic->on_replicator_of(name, std::move(theirs), self->current_sender());

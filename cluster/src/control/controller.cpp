@@ -96,10 +96,14 @@ caf::expected<int64_t> controller::write_map(const partition_map& next,
   return res->revision;
 }
 
-caf::expected<step_result> controller::step() {
+caf::expected<step_result>
+controller::step(const std::set<std::string>& suspects) {
   auto snap = read_as_controller();
   if (!snap)
     return snap.error();
+  std::erase_if(snap->members, [&](const live_member& m) {
+    return suspects.count(m.name) != 0;
+  });
   std::optional<partition_map> current;
   int64_t rev = 0;
   if (snap->map) {

@@ -42,6 +42,7 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 namespace annals::cluster::control {
@@ -108,7 +109,12 @@ public:
   /// As controller: reads members, controller key and map (one read-only
   /// txn), plans and, if the map changed, writes it (one CAS txn).
   /// @returns the errors listed in the file comment.
-  caf::expected<step_result> step();
+  /// `suspects`: members this node lost its connection to (a SIGKILLed
+  /// process closes its sockets at once); they are planned as if their
+  /// leases were gone, so their partitions fail over without waiting for
+  /// the lease TTL. A wrong suspicion costs a failover, never safety (the
+  /// new leader fences a majority).
+  caf::expected<step_result> step(const std::set<std::string>& suspects = {});
 
   /// As controller: promotes learner (`node`, `incarnation`) of `p`
   /// (`promote_learner`) and writes the map (one CAS txn).

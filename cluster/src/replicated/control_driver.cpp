@@ -218,7 +218,8 @@ void control_driver::run() {
     }
     std::unique_lock guard{mtx_};
     cv_.wait_for(guard, cfg_.step_interval,
-                 [this] { return stopping_ || lease_lost_; });
+                 [this] { return stopping_ || lease_lost_ || wake_; });
+    wake_ = false;
     if (stopping_)
       return;
   }
@@ -253,6 +254,7 @@ void control_driver::round() {
     }
     log_change("round", "control round failed: " + describe(err));
   };
+  depose_lost_controller();
   auto won = controller_->campaign();
   if (!won) {
     fail(won.error());
@@ -272,7 +274,12 @@ void control_driver::round() {
   }
   if (!map_seen_ && !may_bootstrap())
     return;
-  auto stepped = controller_->step();
+  std::set<std::string> suspects;
+  {
+    std::lock_guard guard{mtx_};
+    suspects = suspects_;
+  }
+  auto stepped = controller_->step(suspects);
   if (!stepped) {
     fail(stepped.error());
     return;
@@ -298,6 +305,43 @@ void control_driver::report_caught_up(partition_id p, std::string node,
   learner_report r{p, std::move(node), std::move(incarnation)};
   if (std::find(reports_.begin(), reports_.end(), r) == reports_.end())
     reports_.push_back(std::move(r));
+}
+
+void control_driver::depose_lost_controller() {
+  std::string holder;
+  {
+    std::lock_guard guard{mtx_};
+    if (status_.is_controller || !suspects_.count(status_.controller))
+      return;
+    holder = status_.controller;
+  }
+  // The controller's node closed its connection to us: most likely it
+  // died. Revoking its lease (its controller and member keys go with it)
+  // lets a new controller be elected now rather than after the TTL. If it
+  // is alive after all, it registers again; nothing unsafe happens.
+  auto key = client_.get(controller_->keys().controller());
+  if (!key || key->kvs.empty() || key->kvs.front().value != holder
+      || key->kvs.front().lease == 0)
+    return;
+  if (auto err = client_.revoke(key->kvs.front().lease))
+    log_change("depose", "cannot revoke the lost controller " + holder
+                           + "'s lease: " + describe(err));
+  else
+    log("revoked the lease of controller " + holder + ", lost");
+}
+
+void control_driver::suspect(const std::string& name, bool lost) {
+  std::lock_guard guard{mtx_};
+  if (stopping_ || name == cfg_.controller.self)
+    return;
+  if (!lost) {
+    suspects_.erase(name);
+    return;
+  }
+  if (suspects_.insert(name).second) {
+    wake_ = true;
+    cv_.notify_all();
+  }
 }
 
 void control_driver::report_stale_appointment(partition_id p, uint64_t epoch) {

@@ -54,6 +54,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -143,6 +144,12 @@ public:
   void report_caught_up(partition_id p, std::string node,
                         std::string incarnation);
 
+  /// This node lost (`lost`) or regained its connection to node `name`. As
+  /// controller, it plans a lost node as if its lease were gone (its
+  /// partitions fail over at once, `controller::step`) until it is back;
+  /// a loss wakes the control thread. Thread-safe, non-blocking.
+  void suspect(const std::string& name, bool lost);
+
   /// This node's replica cannot lead partition `p` at `epoch`, to which
   /// the map appointed it (it restarted after fencing that epoch). Non-
   /// blocking: the next round appoints it again at epoch+1 (as controller)
@@ -174,6 +181,10 @@ private:
 
   /// One round: reconnect if needed, campaign, step (control thread).
   void round();
+
+  /// A suspected controller (see `suspect`): revokes its lease so that the
+  /// next campaign need not wait for its TTL (control thread).
+  void depose_lost_controller();
 
   /// True if the first map may be written now (see `bootstrap_members`).
   bool may_bootstrap();
@@ -213,6 +224,9 @@ private:
   std::string lost_reason_;
   driver_status status_;
   std::vector<learner_report> reports_;
+  std::set<std::string> suspects_;
+  /// A new suspicion: step now.
+  bool wake_ = false;
   std::vector<stale_appointment> stale_;
 
   // -- guarded by log_mtx_ (serializes `on_status_`) ---------------------

@@ -47,6 +47,10 @@
 
 // A local reply only (the replicator to its node).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<annals::cluster::replica_status>)
+namespace annals::cluster::detail {
+struct peer_watch;
+}
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::detail::peer_watch)
 
 namespace annals::cluster::detail {
 
@@ -63,6 +67,12 @@ using repl_lost_atom = caf::atom_constant<caf::atom("r_lost")>;
 using repl_status_atom = caf::atom_constant<caf::atom("r_status")>;
 /// `(repl_replicas_atom)` -> `std::vector<replica_status>`.
 using repl_replicas_atom = caf::atom_constant<caf::atom("r_replicas")>;
+/// To a node actor: `(repl_watch_atom, peer_watch)`: call `changed(name,
+/// up)` whenever the connection to a peer is lost or (re)established.
+using repl_watch_atom = caf::atom_constant<caf::atom("r_watch")>;
+struct peer_watch {
+  std::function<void(const std::string& name, bool up)> changed;
+};
 /// To a node actor: `(repl_local_atom, caf::actor replicator)` -> ok.
 using repl_local_atom = caf::atom_constant<caf::atom("r_local")>;
 
