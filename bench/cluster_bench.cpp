@@ -1056,6 +1056,16 @@ void print_run(const char* label, const throughput_run& r) {
               r.errors > 0 ? r.first_error.c_str() : "");
 }
 
+/// The median of `field` over `runs`.
+double median_of(const std::vector<throughput_run>& runs,
+                 double throughput_run::*field) {
+  std::vector<double> v;
+  for (const auto& x : runs) {
+    v.push_back(x.*field);
+  }
+  return median(v);
+}
+
 struct throughput_summary {
   double local_rate = 0, cluster_rate = 0;
   uint64_t errors = 0;
@@ -1079,13 +1089,7 @@ throughput_summary section_throughput(const settings& cfg) {
       print_run("cluster", remote.back());
     }
   }
-  auto med = [](const std::vector<throughput_run>& xs, auto field) {
-    std::vector<double> v;
-    for (const auto& x : xs) {
-      v.push_back(x.*field);
-    }
-    return median(v);
-  };
+  auto med = median_of;
   throughput_summary out;
   out.local_rate = med(local, &throughput_run::rate);
   out.cluster_rate = med(remote, &throughput_run::rate);
@@ -1242,13 +1246,7 @@ replication_summary section_replication(const settings& cfg) {
     print_run("RF 1", one.back());
     print_run("RF 3", three.back());
   }
-  auto med = [](const std::vector<throughput_run>& xs, auto field) {
-    std::vector<double> v;
-    for (const auto& x : xs) {
-      v.push_back(x.*field);
-    }
-    return median(v);
-  };
+  auto med = median_of;
   replication_summary out;
   out.ran = true;
   out.rf1_rate = med(one, &throughput_run::rate);

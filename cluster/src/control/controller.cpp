@@ -145,14 +145,14 @@ caf::expected<step_result> controller::promote(partition_id p,
   return step_result{true, 0, std::move(*next), *written};
 }
 
-caf::expected<step_result>
-controller::promote(const std::vector<learner_report>& reports) {
+template <class Change>
+caf::expected<step_result> controller::amend(Change change) {
   auto snap = read_as_controller();
   if (!snap)
     return snap.error();
   if (!snap->map)
     return step_result{};
-  auto next = promote_learners(snap->map->map, reports, cfg_.plan.vnodes);
+  caf::expected<promotion> next = change(snap->map->map);
   if (!next)
     return next.error();
   if (next->promoted == 0)
@@ -164,21 +164,16 @@ controller::promote(const std::vector<learner_report>& reports) {
 }
 
 caf::expected<step_result>
+controller::promote(const std::vector<learner_report>& reports) {
+  return amend([&](const partition_map& map) {
+    return promote_learners(map, reports, cfg_.plan.vnodes);
+  });
+}
+
+caf::expected<step_result>
 controller::reappoint(const std::vector<stale_appointment>& reports) {
-  auto snap = read_as_controller();
-  if (!snap)
-    return snap.error();
-  if (!snap->map)
-    return step_result{};
-  auto next = control::reappoint(snap->map->map, reports);
-  if (!next)
-    return next.error();
-  if (next->promoted == 0)
-    return step_result{false, 0, std::move(next->map), snap->map->mod_revision};
-  auto written = write_map(next->map, snap->map->mod_revision);
-  if (!written)
-    return written.error();
-  return step_result{true, 0, std::move(next->map), *written};
+  return amend(
+    [&](const partition_map& map) { return control::reappoint(map, reports); });
 }
 
 caf::expected<std::optional<map_read>> controller::read_map() const {

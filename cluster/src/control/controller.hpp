@@ -147,6 +147,11 @@ public:
   }
 
 private:
+  /// One map write of `change(current map)` (a `promotion`), if it
+  /// changed anything.
+  template <class Change>
+  caf::expected<step_result> amend(Change change);
+
   struct snapshot {
     std::vector<live_member> members;
     std::optional<map_read> map;
