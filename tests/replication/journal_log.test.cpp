@@ -378,6 +378,13 @@ TEST_CASE("staged appends of two partitions land in one commit, and a part "
   CHECK(target->partition_ends().value()[pa] == 0);
   // An append that does not continue the staged end is refused at once.
   CHECK(is(a.append(0, 1, *ea), journal_errc::wrong_expected_position));
+  SECTION("an older writer than the fence is refused at once") {
+    REQUIRE_FALSE(b.raise_fence(3)); // commits the stage first
+    CHECK(a.durable_end() == 2);
+    CHECK(b.durable_end() == 1);
+    CHECK(is(b.append(1, 2, *eb), journal_errc::stale_epoch));
+    CHECK(stage.empty());
+  }
   SECTION("one flush commits both") {
     REQUIRE_FALSE(stage.flush());
     CHECK(stage.commits() == 1);

@@ -173,7 +173,14 @@ caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
   if (stage_ == nullptr) {
     return commit_appends(expected_end, batch);
   }
-  // Group commit: staged now, committed by the stage's next flush.
+  // Group commit: staged now, committed by the stage's next flush. What
+  // the journal would refuse at once is refused here too.
+  if (writer_epoch < fence_) {
+    return make_error(journal_errc::stale_epoch,
+                      "partition " + std::to_string(partition_) + ": epoch "
+                        + std::to_string(writer_epoch)
+                        + " is older than its fence " + std::to_string(fence_));
+  }
   if (expected_end != end_) {
     return make_error(journal_errc::wrong_expected_position,
                       "partition " + std::to_string(partition_) + " ends at "
