@@ -353,6 +353,8 @@ caf::expected<cluster_status> node::status() const {
   me->request(actor_, std::chrono::seconds{10}, status_atom::value)
     .receive([&](cluster_status& s) { out = std::move(s); },
              [&](caf::error& e) { out = std::move(e); });
+  if (out && driver_)
+    out->lease_alive = driver_->status().lease_alive;
   return out;
 }
 

@@ -42,6 +42,8 @@ struct node_report {
   uint32_t inbound = 0;
   uint32_t outbound = 0;
   std::size_t reachable = 0;
+  /// Replicated mode: the node's etcd lease is confirmed.
+  bool lease_alive = false;
 };
 
 /// One node process (tests/cluster/cluster_node_child.cpp).
@@ -76,9 +78,13 @@ public:
     std::istringstream in{line->substr(7)};
     node_report r;
     int settled = 0;
+    uint64_t routed = 0, forwarded = 0, unavailable = 0;
+    int lease = 0;
     in >> r.version >> settled >> r.members >> r.active >> r.inbound
-      >> r.outbound >> r.reachable;
+      >> r.outbound >> r.reachable >> routed >> forwarded >> unavailable
+      >> lease;
     r.settled = settled != 0;
+    r.lease_alive = lease != 0;
     return r;
   }
 

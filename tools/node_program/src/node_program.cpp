@@ -26,7 +26,7 @@ std::string status_line(cluster::node& node) {
   o << "STATUS " << s->current.version << ' ' << (s->settled ? 1 : 0) << ' '
     << s->current.members.size() << ' ' << s->active << ' ' << s->inbound << ' '
     << s->outbound << ' ' << up << ' ' << s->routed << ' ' << s->forwarded
-    << ' ' << s->unavailable;
+    << ' ' << s->unavailable << ' ' << (s->lease_alive ? 1 : 0);
   return o.str();
 }
 

@@ -52,6 +52,10 @@ struct cluster_status {
   /// Hand-off pauses this node observed as new owner (ms, per partition
   /// group: from adopting the view to serving).
   std::vector<double> handoff_ms;
+  /// Replicated mode: the node holds an etcd lease that etcd confirmed
+  /// less than a TTL ago (false with etcd out of reach: the data plane
+  /// goes on, the control plane waits). Always false otherwise.
+  bool lease_alive = false;
 };
 
 } // namespace annals::cluster

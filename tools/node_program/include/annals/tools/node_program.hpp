@@ -6,7 +6,8 @@
 // its aggregates, prints "READY <port>", then answers stdin lines until EOF:
 //   status  -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
 //              <outbound> <reachable members> <routed> <forwarded>
-//              <unavailable>"  (or "STATUS error <message>")
+//              <unavailable> <lease alive 0|1>"  (or "STATUS error
+//              <message>")
 //   leave   -> "LEFT ok" or "LEFT <error>"
 //   handoff -> "HANDOFF <pause ms> ..." (one per hand-off into this node)
 //   stats   -> "STATS <commits> <appends>" (the runtime's group commits)
