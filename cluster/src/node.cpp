@@ -341,10 +341,21 @@ void node::stop() {
 
 caf::error node::leave(caf::timespan timeout) {
   caf::scoped_actor me{sys_};
-  caf::error err;
-  me->request(actor_, timeout, depart_atom::value)
-    .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
-  return err;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    caf::error err;
+    auto left = deadline - std::chrono::steady_clock::now();
+    me->request(actor_, std::max<caf::timespan>(left, caf::timespan{0}),
+                depart_atom::value)
+      .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
+    // The leader out of reach (it may have restarted a moment ago and not
+    // be connected yet): nothing was changed; ask again until the timeout.
+    if (!err || !is(err, errc::unavailable)
+        || std::chrono::steady_clock::now() + std::chrono::milliseconds{100}
+             >= deadline)
+      return err;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
 }
 
 caf::expected<cluster_status> node::status() const {

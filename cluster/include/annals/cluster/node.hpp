@@ -93,7 +93,9 @@ public:
     std::function<void(caf::expected<std::vector<recorded_event>>)> done);
 
   /// Leaves the cluster gracefully: hands every partition to the remaining
-  /// members and returns once they all serve them.
+  /// members and returns once they all serve them. While the view's leader
+  /// is out of reach (`errc::unavailable`: nothing changed), asks again
+  /// every 100 ms until `timeout`. Blocks the caller.
   caf::error leave(caf::timespan timeout = std::chrono::seconds{60});
 
   /// What this node knows about the cluster.
