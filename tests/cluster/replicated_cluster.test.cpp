@@ -277,23 +277,23 @@ TEST_CASE("replicated: with etcd down, commits go on (no failover until it "
   c.etcd.kill(0);
   // Once every node knows its lease is unconfirmed, the data plane goes on
   // without etcd: every partition keeps its leader.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  for (auto* n : c.all())
-    while (n->status().lease_alive) {
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
+  auto leases_alive = [&](bool alive) {
+    return await(
+      [&] {
+        for (auto* n : c.all())
+          if (n->status().lease_alive != alive)
+            return false;
+        return true;
+      },
+      std::chrono::seconds{20});
+  };
+  REQUIRE(leases_alive(false));
   deposit_all(
     h1, 20, [](int) { return int64_t{1}; }, "without-etcd", expected,
     std::chrono::seconds{10});
   c.etcd.restart(0);
   c.etcd.await_all();
-  for (auto* n : c.all())
-    while (!n->status().lease_alive) {
-      REQUIRE(std::chrono::steady_clock::now()
-              < deadline + std::chrono::seconds{20});
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
+  REQUIRE(leases_alive(true));
   await_settled(c.all(), 3);
   deposit_all(
     h1, 20, [](int) { return int64_t{1}; }, "after", expected);

@@ -126,7 +126,8 @@ struct three_nodes {
     auto res = (*journals[i])->append(req);
     if (res) {
       host_output out;
-      hosts[i]->committed(partition_of(req.stream, partitions), out);
+      hosts[i]->committed(partition_of(req.stream, partitions),
+                          res->last_position, req.epoch, out);
       handle(i, out);
     }
     return res;

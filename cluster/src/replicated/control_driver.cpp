@@ -417,34 +417,26 @@ void control_driver::handle_reports(bool elected) {
         stale_keys.push_back(kv.key);
       }
   bool ok = true;
-  if (!learners.empty()) {
-    auto res = controller_->promote(learners);
+  // Logs the outcome of one map write; its report keys go once it landed.
+  auto settle = [&](const caf::expected<step_result>& res,
+                    const std::vector<std::string>& keys_done,
+                    const std::string& what) {
     if (!res) {
       ok = false;
-      log_change("reports",
-                 "cannot promote learners: " + describe(res.error()));
-    } else {
-      if (res->written)
-        log("promoted caught-up learners: map version "
-            + std::to_string(res->map.version));
-      for (const auto& k : learner_keys)
-        static_cast<void>(client_.erase(k));
+      log_change("reports", "cannot " + what + ": " + describe(res.error()));
+      return;
     }
-  }
-  if (!stale.empty()) {
-    auto res = controller_->reappoint(stale);
-    if (!res) {
-      ok = false;
-      log_change("reports", "cannot appoint stale leaders again: "
-                              + describe(res.error()));
-    } else {
-      if (res->written)
-        log("appointed restarted leaders again: map version "
-            + std::to_string(res->map.version));
-      for (const auto& k : stale_keys)
-        static_cast<void>(client_.erase(k));
-    }
-  }
+    if (res->written)
+      log(what + ": map version " + std::to_string(res->map.version));
+    for (const auto& k : keys_done)
+      static_cast<void>(client_.erase(k));
+  };
+  if (!learners.empty())
+    settle(controller_->promote(learners), learner_keys,
+           "promote caught-up learners");
+  if (!stale.empty())
+    settle(controller_->reappoint(stale), stale_keys,
+           "appoint restarted leaders again");
   if (ok) {
     log_change("reports", "");
     return;

@@ -132,19 +132,6 @@ void replication_host::receive(partition_id p, std::string_view bytes,
   after(p, i->second, fx, out);
 }
 
-void replication_host::committed(partition_id p, host_output& out) {
-  auto i = slots_.find(p);
-  if (i == slots_.end()) {
-    return;
-  }
-  effects fx;
-  if (i->second.log->refresh()) {
-    return; // the next commit or tick tries again
-  }
-  i->second.r->on_synced(fx);
-  after(p, i->second, fx, out);
-}
-
 void replication_host::committed(partition_id p, position end, uint64_t epoch,
                                  host_output& out) {
   auto i = slots_.find(p);

@@ -99,8 +99,7 @@ public:
   /// leads): ship them and recompute the high watermark. `end` is the
   /// partition's end after them and `epoch` the highest epoch stamped; the
   /// log is re-read from the journal only if they do not simply extend it
-  /// (`journal_log::advance`), or with the overload without them.
-  void committed(partition_id p, host_output& out);
+  /// (`journal_log::advance`).
   void committed(partition_id p, position end, uint64_t epoch,
                  host_output& out);
 
