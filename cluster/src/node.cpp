@@ -271,6 +271,10 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
     if (auto* d = promoter->load())
       d->report_stale_appointment(p, epoch);
   };
+  rc.on_settled = [promoter](partition_id p, uint64_t epoch) {
+    if (auto* d = promoter->load())
+      d->report_settled(p, epoch);
+  };
   out->replicator_ = detail::spawn_replicator(sys, rt, std::move(rc), a);
   me->request(a, std::chrono::seconds{10}, detail::repl_local_atom::value,
               out->replicator_)

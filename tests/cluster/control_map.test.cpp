@@ -20,7 +20,7 @@ partition_map sample_map() {
                {"b", "b-2", "127.0.0.1:2", member_intent::leave},
                {"c", "c-1", "[::1]:3", member_intent::serve}};
   m.partitions = {{3, "a", {{"a", "a-1"}, {"b", "b-1"}}, {{"b", "b-2"}}},
-                  {1, "c", {{"c", "c-1"}, {"a", "a-1"}}, {}}};
+                  {1, "c", {{"c", "c-1"}, {"a", "a-1"}}, {}, false}};
   return m;
 }
 
@@ -55,6 +55,21 @@ TEST_CASE("control: the partition map survives an encode/decode round trip",
   CHECK(other != m);
 }
 
+TEST_CASE("control: a format 1 map (no settled flags) is read as settled",
+          "[control][map]") {
+  auto text = encode(sample_map());
+  text.replace(text.find("\"format\":2"), 10, "\"format\":1");
+  for (auto at = text.find(",\"settled\":"); at != std::string::npos;
+       at = text.find(",\"settled\":"))
+    text.erase(at, text.find('}', at) - at);
+  auto back = decode_partition_map(text);
+  REQUIRE(back);
+  auto expected = sample_map();
+  for (auto& x : expected.partitions)
+    x.settled = true;
+  CHECK(*back == expected);
+}
+
 TEST_CASE("control: malformed partition maps decode to errors, never throw",
           "[control][map]") {
   using e = control_errc;
@@ -63,11 +78,16 @@ TEST_CASE("control: malformed partition maps decode to errors, never throw",
   CHECK(fails_with("[1,2]", e::malformed_value));
   CHECK(fails_with("\"x\"", e::malformed_value));
   CHECK(fails_with("{}", e::malformed_value));
-  CHECK(fails_with(edited("\"format\":1", "\"format\":2"), e::unknown_format));
+  CHECK(fails_with(edited("\"format\":2", "\"format\":3"), e::unknown_format));
   CHECK(
-    fails_with(edited("\"format\":1", "\"format\":-1"), e::malformed_value));
+    fails_with(edited("\"format\":2", "\"format\":-1"), e::malformed_value));
   CHECK(
-    fails_with(edited("\"format\":1", "\"format\":\"1\""), e::malformed_value));
+    fails_with(edited("\"format\":2", "\"format\":\"2\""), e::malformed_value));
+  // Format 2 needs "settled", a boolean; format 1 must not have it.
+  CHECK(fails_with(edited(",\"settled\":true", ""), e::malformed_value));
+  CHECK(fails_with(edited("\"settled\":true", "\"settled\":1"),
+                   e::malformed_value));
+  CHECK(fails_with(edited("\"format\":2", "\"format\":1"), e::malformed_value));
   CHECK(
     fails_with(edited("\"rf\":2", "\"rf\":2,\"extra\":0"), e::malformed_value));
   CHECK(fails_with(edited("\"rf\":2,", ""), e::malformed_value));

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -54,22 +55,35 @@ bool has(const std::vector<std::string>& xs, const std::string& x) {
   return std::find(xs.begin(), xs.end(), x) != xs.end();
 }
 
-/// Promotes every learner of every partition, then plans again, until the
-/// map has no learners left.
-partition_map settle(partition_map m, const std::vector<live_member>& live) {
+/// Every partition's leader reports its voters settled.
+partition_map mark_settled(const partition_map& m) {
+  std::vector<settled_epoch> reports;
+  for (partition_id p = 0; p < m.partitions.size(); ++p)
+    reports.push_back({p, m.partitions[p].leader, m.partitions[p].epoch});
+  auto res = settle(m, reports);
+  if (!res)
+    FAIL(describe(res.error()));
+  return std::move(res->map);
+}
+
+/// Promotes the first learner of every partition, lets the leaders report
+/// settled, plans again (removing voters the ring dropped), and settles
+/// again, until the map has no learners and no extra voters left.
+partition_map converge(partition_map m, const std::vector<live_member>& live) {
   for (int round = 0; round < 8; ++round) {
     bool any = false;
     for (partition_id p = 0; p < m.partitions.size(); ++p) {
-      while (!m.partitions[p].learners.empty()) {
+      if (!m.partitions[p].learners.empty()) {
         m = promote(m, p, m.partitions[p].learners.front());
         any = true;
       }
     }
-    m = run(m, live).map;
+    m = run(mark_settled(m), live).map;
+    m = mark_settled(m);
     if (!any)
       return m;
   }
-  FAIL("the map did not settle");
+  FAIL("the map did not converge");
   return m;
 }
 
@@ -285,28 +299,52 @@ TEST_CASE("control: a joining node enters as a learner where the ring "
   }
   CHECK(moved > 0);
   CHECK(moved < cfg.partitions);
-  // Promotion swaps d into the slot of the voter the ring dropped; the
-  // leader moves to d only if it was that voter.
-  auto settled = settle(m2, four);
+  // Promotion adds d as a fourth voter (epoch + 1, not settled); nothing
+  // shrinks until the leader reports the new voters settled; then the
+  // voter the ring dropped goes (epoch + 1 again), the leadership with it
+  // to the first live voter in ring order if it led.
+  for (partition_id p = 0; p < cfg.partitions; ++p) {
+    if (m2.partitions[p].learners.empty())
+      continue;
+    auto m3 = promote(m2, p, {"d", "d-1"});
+    const auto& added = m3.partitions[p];
+    CHECK(added.replicas.size() == 4);
+    CHECK(added.replicas.back() == replica_ref{"d", "d-1"});
+    CHECK(added.epoch == m2.partitions[p].epoch + 1);
+    CHECK(added.leader == m2.partitions[p].leader);
+    CHECK_FALSE(added.settled);
+    CHECK_FALSE(run(m3, four).changed); // no shrink before settled
+    // An unsettled partition takes no other voter change either.
+    auto again = m3;
+    again.partitions[p].learners.push_back({"e", "e-1"});
+    again.members.push_back({"e", "e-1", "e:7000", member_intent::serve});
+    CHECK(is(promote_learner(again, p, "e", "e-1", cfg.vnodes).error(),
+             control_errc::not_a_learner));
+    auto shrunk = run(mark_settled(m3), four).map.partitions[p];
+    CHECK(shrunk.replicas.size() == 3);
+    CHECK(has(nodes_of(shrunk.replicas), "d"));
+    CHECK(shrunk.epoch == added.epoch + 1);
+    CHECK_FALSE(shrunk.settled);
+    if (has(nodes_of(shrunk.replicas), added.leader))
+      CHECK(shrunk.leader == added.leader);
+    break;
+  }
+  auto done = converge(m2, four);
   for (partition_id p = 0; p < cfg.partitions; ++p) {
     const auto& before = m1.partitions[p];
-    const auto& after = settled.partitions[p];
-    auto target = target_replicas(settled, p, cfg.vnodes);
+    const auto& after = done.partitions[p];
+    auto target = target_replicas(done, p, cfg.vnodes);
     auto voters = nodes_of(after.replicas);
     CHECK(std::set<std::string>(voters.begin(), voters.end())
           == std::set<std::string>(target.begin(), target.end()));
+    CHECK(after.settled);
     if (!has(target, "d")) {
       CHECK(after == before);
       continue;
     }
-    CHECK(after.epoch == before.epoch + 1);
-    for (size_t i = 0; i < after.replicas.size(); ++i)
-      if (after.replicas[i].node != "d")
-        CHECK(after.replicas[i] == before.replicas[i]); // slots kept
+    CHECK(after.epoch == before.epoch + 2); // one voter added, one removed
     if (has(target, before.leader))
       CHECK(after.leader == before.leader);
-    else
-      CHECK(after.leader == "d");
   }
 }
 
@@ -324,10 +362,10 @@ TEST_CASE("control: a leaving node's replicas move away, then it is "
     CHECK(m2.partitions[p].learners.size() == (had_d ? 1u : 0u));
     CHECK(m2.partitions[p].replicas == m1.partitions[p].replicas);
   }
-  auto settled = settle(m2, leaving);
-  CHECK(settled.find_member("d") == nullptr);
-  CHECK(settled.members.size() == 3);
-  for (const auto& x : settled.partitions)
+  auto done = converge(m2, leaving);
+  CHECK(done.find_member("d") == nullptr);
+  CHECK(done.members.size() == 3);
+  for (const auto& x : done.partitions)
     CHECK_FALSE(has(nodes_of(x.replicas), "d"));
 }
 
@@ -398,6 +436,7 @@ TEST_CASE("control: under random membership changes epochs never decrease "
   std::optional<partition_map> map;
   std::map<std::pair<partition_id, uint64_t>, partition_assignment> seen;
   int joined = 0;
+  int voter_changes = 0;
   for (int step = 0; step < 600; ++step) {
     auto names = std::vector<std::string>{};
     for (const auto& [name, up] : alive)
@@ -425,6 +464,15 @@ TEST_CASE("control: under random membership changes epochs never decrease "
       break; // promote below only
     }
     std::optional<partition_map> before = map;
+    if (map && next(2) == 0) {
+      // Some leaders report their voters settled.
+      auto p = static_cast<partition_id>(next(cfg.partitions));
+      const auto& x = map->partitions[p];
+      auto res = settle(*map, {{p, x.leader, x.epoch}});
+      REQUIRE(res);
+      map = std::move(res->map);
+      before = map;
+    }
     if (map && next(2) == 0) {
       auto p = static_cast<partition_id>(next(cfg.partitions));
       const auto& learners = map->partitions[p].learners;
@@ -458,10 +506,67 @@ TEST_CASE("control: under random membership changes epochs never decrease "
       }
     }
     if (before)
-      for (partition_id p = 0; p < cfg.partitions; ++p)
-        CHECK(map->partitions[p].epoch >= before->partitions[p].epoch);
+      for (partition_id p = 0; p < cfg.partitions; ++p) {
+        const auto& was = before->partitions[p];
+        const auto& now = map->partitions[p];
+        CHECK(now.epoch >= was.epoch);
+        // Voters change one at a time (or one incarnation in place), and
+        // only from a settled set.
+        std::set<std::pair<std::string, std::string>> a, b;
+        for (const auto& r : was.replicas)
+          a.insert({r.node, r.incarnation});
+        for (const auto& r : now.replicas)
+          b.insert({r.node, r.incarnation});
+        if (a == b)
+          continue;
+        ++voter_changes;
+        std::vector<std::pair<std::string, std::string>> added, removed;
+        std::set_difference(b.begin(), b.end(), a.begin(), a.end(),
+                            std::back_inserter(added));
+        std::set_difference(a.begin(), a.end(), b.begin(), b.end(),
+                            std::back_inserter(removed));
+        INFO("partition " << p << " step " << step);
+        CHECK(was.settled);
+        CHECK_FALSE(now.settled);
+        CHECK(now.epoch > was.epoch);
+        CHECK(added.size() + removed.size() >= 1);
+        if (added.size() == 1 && removed.size() == 1)
+          CHECK(added.front().first == removed.front().first);
+        else
+          CHECK(added.size() + removed.size() == 1);
+      }
   }
   CHECK(seen.size() > cfg.partitions); // epochs did move
+  CHECK(voter_changes > 10);
+}
+
+TEST_CASE("control: settled reports of many partitions are one map change, "
+          "stale ones are skipped",
+          "[control][planner]") {
+  std::vector<live_member> four{node("a"), node("b"), node("c"), node("d")};
+  auto m1 = run(std::nullopt, {node("a"), node("b"), node("c")}).map;
+  auto m2 = run(m1, four).map;
+  std::vector<settled_epoch> reports;
+  for (partition_id p = 0; p < cfg.partitions; ++p)
+    if (!m2.partitions[p].learners.empty()) {
+      m2 = promote(m2, p, m2.partitions[p].learners.front());
+      const auto& x = m2.partitions[p];
+      reports.push_back({p, x.leader, x.epoch});
+      reports.push_back({p, x.leader, x.epoch - 1}); // an older epoch
+      reports.push_back({p, "zz", x.epoch});         // not its leader
+    }
+  REQUIRE(reports.size() >= 3);
+  reports.push_back({999, "a", 1}); // no such partition
+  auto res = settle(m2, reports);
+  REQUIRE(res);
+  CHECK(res->promoted == (reports.size() - 1) / 3);
+  CHECK(res->map.version == m2.version + 1);
+  for (const auto& x : res->map.partitions)
+    CHECK(x.settled);
+  auto again = settle(res->map, reports);
+  REQUIRE(again);
+  CHECK(again->promoted == 0);
+  CHECK(again->map == res->map);
 }
 
 TEST_CASE("control: caught-up learners of many partitions are promoted in one "

@@ -75,13 +75,24 @@ TEST_CASE("the simulation catches a leader that splits appends",
   CHECK(first_violation(planted_bug::split_appends, 50000) != 0);
 }
 
+TEST_CASE("planted: the controller changes voters before they settled",
+          "[replication][simulation][planted]") {
+  CHECK(first_violation(planted_bug::unsettled_voter_change, 200000) != 0);
+}
+
+TEST_CASE("planted: the controller swaps a learner for a voter in one step",
+          "[replication][simulation][planted]") {
+  CHECK(first_violation(planted_bug::swap_voter, 200000) != 0);
+}
+
 TEST_CASE("planted bug detection rates (a report, not a check)",
           "[.][replication][planted-rates]") {
   for (auto bug :
        {planted_bug::ack_on_leader_fsync, planted_bug::no_truncation,
         planted_bug::skip_fence, planted_bug::count_old_epoch,
         planted_bug::follower_ack_before_fsync, planted_bug::count_learners,
-        planted_bug::commit_before_epoch_start, planted_bug::split_appends}) {
+        planted_bug::commit_before_epoch_start, planted_bug::split_appends,
+        planted_bug::unsettled_voter_change, planted_bug::swap_voter}) {
     uint64_t caught = 0;
     auto count = annals::testing::seed_count(20000);
     for (uint64_t seed = 1; seed <= count; ++seed) {

@@ -14,14 +14,17 @@ using namespace annals::replication;
 namespace {
 
 /// Three replicas on a perfect network: messages in FIFO order, syncs at
-/// once, unless a replica is cut off.
+/// once, unless a replica is cut off; and a fourth, 3, that no membership
+/// lists (a node a move brings in).
 struct trio {
   trio() {
-    for (replica_id i = 0; i < 3; ++i) {
+    for (replica_id i = 0; i < 4; ++i) {
       logs.emplace_back("inc" + std::to_string(i));
-      members.push_back({i, "inc" + std::to_string(i)});
+      if (i < 3) {
+        members.push_back({i, "inc" + std::to_string(i)});
+      }
     }
-    for (replica_id i = 0; i < 3; ++i) {
+    for (replica_id i = 0; i < 4; ++i) {
       replica_config cfg;
       cfg.self = i;
       replicas[i].emplace(cfg, logs[i]);
@@ -81,8 +84,8 @@ struct trio {
 
   std::deque<memory_replica_log> logs;
   membership members;
-  std::optional<replica> replicas[3];
-  bool cut[3] = {false, false, false};
+  std::optional<replica> replicas[4];
+  bool cut[4] = {false, false, false, false};
   bool sync_at_once = true;
   std::deque<envelope> queue;
 };
@@ -95,7 +98,8 @@ TEST_CASE("an appointed leader fences a majority, marks its epoch and serves",
   REQUIRE_FALSE(t.appoint(0, 1));
   CHECK(t.replicas[0]->current_phase() == phase::leader);
   CHECK(t.replicas[0]->epoch_start() == 1);
-  for (auto& log : t.logs) {
+  for (replica_id i = 0; i < 3; ++i) {
+    auto& log = t.logs[i];
     CHECK(log.fence() == 1);
     CHECK(log.entries_lineage() == lineage{{1, 1}});
   }
@@ -245,7 +249,8 @@ TEST_CASE("a batch never splits an append, whatever its size limit",
   t.handle(0, out);
   t.run();
   CHECK(t.replicas[0]->high_watermark() == 4);
-  for (auto& log : t.logs) {
+  for (replica_id i = 0; i < 3; ++i) {
+    auto& log = t.logs[i];
     REQUIRE(log.end() == 4);
     CHECK(log.at(2) == log_entry{1, "a", false});
     CHECK(log.at(3) == log_entry{1, "b", false});
@@ -454,6 +459,54 @@ TEST_CASE("a wiped replica is a learner until the controller swaps it in",
   CHECK(t.replicas[0]->high_watermark() == 5);
 }
 
+TEST_CASE("a learner on another node gets the log, is never counted, and "
+          "counts once a later epoch lists it as a voter",
+          "[replication][replica]") {
+  trio t;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  CHECK(t.replicas[0]->settled());
+  t.propose(0, "a");
+  effects out;
+  t.replicas[0]->set_learners({{3, "inc3"}}, out);
+  t.handle(0, out);
+  t.run();
+  CHECK(t.logs[3].end() == 2);
+  auto learners = t.replicas[0]->caught_up_learners();
+  REQUIRE(learners.size() == 1);
+  CHECK(learners[0].id == 3);
+  CHECK(learners[0].incarnation == "inc3");
+  // Never counted: with 1 and 2 away, nothing commits.
+  t.cut[1] = t.cut[2] = true;
+  t.propose(0, "b");
+  CHECK(t.logs[3].end() == 3);
+  CHECK(t.replicas[0]->high_watermark() == 2);
+  // Its id may change with the learners: its progress follows its
+  // incarnation.
+  effects renumbered;
+  t.replicas[0]->set_learners({{7, "inc3"}}, renumbered);
+  auto renamed = t.replicas[0]->caught_up_learners();
+  REQUIRE(renamed.size() == 1);
+  CHECK(renamed[0].id == 7);
+  // Epoch 2 lists it as a fourth voter: fenced with the others (3 of 4),
+  // counted from then on; not settled until the marker commits.
+  t.cut[1] = t.cut[2] = false;
+  t.members.push_back({3, "inc3"});
+  effects appointed;
+  REQUIRE_FALSE(t.replicas[0]->appoint(2, t.members, appointed));
+  CHECK_FALSE(t.replicas[0]->settled());
+  t.handle(0, appointed);
+  t.run();
+  CHECK(t.replicas[0]->current_phase() == phase::leader);
+  CHECK(t.replicas[0]->settled());
+  t.cut[1] = t.cut[2] = true;
+  t.propose(0, "c"); // 0 and 3: 2 of 4 is no majority
+  CHECK(t.replicas[0]->high_watermark() == t.replicas[0]->epoch_start());
+  t.cut[2] = false;
+  t.tick(0);
+  CHECK(t.replicas[0]->high_watermark() == t.logs[0].end());
+  CHECK(t.logs[3].end() == t.logs[0].end());
+}
+
 TEST_CASE("a failover superseded while it fences steps down and serves "
           "nothing",
           "[replication][replica]") {
@@ -477,7 +530,8 @@ TEST_CASE("a failover superseded while it fences steps down and serves "
   t.propose(2, "b");
   CHECK(t.replicas[2]->high_watermark() == 4);
   t.tick(2);
-  for (auto& log : t.logs) {
+  for (replica_id i = 0; i < 3; ++i) {
+    auto& log = t.logs[i];
     CHECK(log.end() == 4);
     CHECK(log.entries_lineage() == lineage{{1, 1}, {3, 3}});
   }

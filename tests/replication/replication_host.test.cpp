@@ -117,7 +117,7 @@ struct three_nodes {
 
   caf::error appoint(replica_id i, partition_id p, uint64_t epoch) {
     host_output out;
-    auto err = hosts[i]->appoint(p, epoch, members, out);
+    auto err = hosts[i]->appoint(p, epoch, members, {}, out);
     handle(i, out);
     return err;
   }

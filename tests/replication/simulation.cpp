@@ -63,6 +63,8 @@ enum class ev_kind : uint8_t {
   restart,
   wipe,
   failover,
+  appoint,
+  move,
   client,
   quiet,
 };
@@ -117,18 +119,23 @@ class simulation {
 public:
   explicit simulation(const sim_options& opts) : opts_(opts), rng_(opts.seed) {
     count_ = opts.replicas != 0 ? opts.replicas : (rng_.percent(25) ? 5 : 3);
-    wipes_.resize(count_);
-    nodes_.reserve(count_);
-    for (replica_id i = 0; i < count_; ++i) {
+    // A spare node for the seeds that move replicas.
+    moves_ = rng_.percent(opts.move_percent) ? rng_.between(1, 2) : 0;
+    auto total = count_ + (moves_ > 0 ? 1 : 0);
+    wipes_.resize(total);
+    nodes_.reserve(total);
+    for (replica_id i = 0; i < total; ++i) {
       nodes_.emplace_back(incarnation_of(i, 0));
-      members_.push_back({i, incarnation_of(i, 0)});
+      if (i < count_) {
+        members_.push_back({i, incarnation_of(i, 0)});
+      }
     }
     drop_percent_ = std::array<uint64_t, 4>{0, 5, 15, 30}[rng_.below(4)];
     dup_percent_ = std::array<uint64_t, 3>{0, 5, 15}[rng_.below(3)];
     max_delay_ = rng_.between(1, 10);
     max_sync_delay_ = rng_.between(1, rng_.percent(20) ? 20 : 8);
     max_batch_ = std::array<std::size_t, 3>{1, 2, 8}[rng_.below(3)];
-    for (replica_id i = 0; i < count_; ++i) {
+    for (replica_id i = 0; i < total; ++i) {
       nodes_[i].r.emplace(config_of(i), nodes_[i].log);
     }
   }
@@ -180,7 +187,7 @@ private:
 
   void plan() {
     schedule(1, ev_kind::failover, 0);
-    for (replica_id i = 0; i < count_; ++i) {
+    for (replica_id i = 0; i < all(); ++i) {
       schedule(rng_.between(1, tick_interval), ev_kind::tick, i);
     }
     // Some seeds are a failover storm: many short epochs, each leaving
@@ -197,19 +204,22 @@ private:
     auto crashes = rng_.between(0, 4);
     for (uint64_t k = 0; k < crashes; ++k) {
       auto at = rng_.between(5, chaos_end - 1);
-      auto victim = static_cast<replica_id>(rng_.below(count_));
+      auto victim = static_cast<replica_id>(rng_.below(all()));
       schedule(at, ev_kind::crash, victim);
       if (rng_.percent(30)) { // a correlated failure (power, rack)
         schedule(at, ev_kind::crash,
-                 (victim + 1 + static_cast<replica_id>(rng_.below(count_ - 1)))
-                   % count_);
+                 (victim + 1 + static_cast<replica_id>(rng_.below(all() - 1)))
+                   % all());
       }
     }
     for (int k = 0; k < 2; ++k) {
       if (rng_.percent(opts_.wipe_percent)) {
         schedule(rng_.between(5, chaos_end - 1), ev_kind::wipe,
-                 static_cast<replica_id>(rng_.below(count_)));
+                 static_cast<replica_id>(rng_.below(all())));
       }
+    }
+    for (uint64_t k = 0; k < moves_; ++k) {
+      schedule(rng_.between(5, chaos_end - 1), ev_kind::move, 0);
     }
     auto commands = rng_.between(5, 20);
     for (uint64_t k = 0; k < commands; ++k) {
@@ -288,12 +298,18 @@ private:
     case ev_kind::failover:
       failover();
       return;
+    case ev_kind::appoint:
+      appoint(ev.node);
+      return;
+    case ev_kind::move:
+      start_move();
+      return;
     case ev_kind::client:
       client();
       return;
     case ev_kind::quiet:
       quiet_ = true;
-      for (replica_id i = 0; i < count_; ++i) {
+      for (replica_id i = 0; i < all(); ++i) {
         restart(i);
       }
       schedule(now_ + 1, ev_kind::failover, 0);
@@ -349,6 +365,16 @@ private:
         voters.push_back(m.id);
       }
     }
+    if (voters.empty()) {
+      return; // every voter is wiped or away: wait for the next one
+    }
+    appoint(voters[rng_.below(voters.size())]);
+  }
+
+  /// The controller appoints `who` at the next epoch (a failover, or a
+  /// change of voters) over the current voters and learners.
+  void appoint(replica_id who) {
+    change_pending_ = false;
     auto epoch = ++last_epoch_;
     result_.epochs = epoch;
     for (const auto& n : nodes_) {
@@ -358,7 +384,7 @@ private:
         ++result_.superseded_failovers; // a double failover
       }
     }
-    last_appointee_ = voters[rng_.below(voters.size())];
+    last_appointee_ = who;
     auto& n = nodes_[last_appointee_];
     trace("appoint " + std::to_string(last_appointee_) + " at epoch "
           + std::to_string(epoch));
@@ -366,20 +392,128 @@ private:
       return;
     }
     effects out;
-    if (auto err = n.r->appoint(epoch, members_, out)) {
+    if (auto err = n.r->appoint(epoch, members_, learners(), out)) {
       trace("appointment refused");
     }
     after(last_appointee_, out);
   }
 
+  bool is_member(replica_id i) const {
+    return std::any_of(members_.begin(), members_.end(),
+                       [i](const member& m) { return m.id == i; });
+  }
+
+  /// The learners on other nodes, with the incarnation each registered.
+  membership learners() const {
+    membership out;
+    for (auto id : learners_) {
+      out.push_back({id, nodes_[id].log.incarnation()});
+    }
+    return out;
+  }
+
+  /// A move starts: the spare node becomes a learner, a voter is chosen to
+  /// leave once the spare is a voter and the change settled.
+  void start_move() {
+    if (leaving_ || !learners_.empty()) {
+      return; // one move at a time
+    }
+    for (replica_id i = 0; i < all(); ++i) {
+      if (!is_member(i)) {
+        learners_.push_back(i);
+      }
+    }
+    if (learners_.empty()) {
+      return;
+    }
+    leaving_ = members_[rng_.below(members_.size())].id;
+    ++result_.moves;
+    trace("move: learner " + std::to_string(learners_.front())
+          + ", voter leaving " + std::to_string(*leaving_));
+    tell_leader_learners();
+  }
+
+  void tell_leader_learners() {
+    auto& n = nodes_[last_appointee_];
+    if (n.up) {
+      effects out;
+      n.r->set_learners(learners(), out);
+      after(last_appointee_, out);
+    }
+  }
+
+  /// The controller's side of a move, on the leader's reports: a caught-up
+  /// learner becomes a voter (next epoch), then, once the leader reports
+  /// the new voters settled, the leaving voter goes (next epoch). One voter
+  /// changes at a time, only while settled (Raft's single-server changes).
+  void advance_move(replica& r, replica_id leader) {
+    if (r.settled() && !voters_settled_) {
+      trace("voters settled at epoch " + std::to_string(r.epoch()));
+      voters_settled_ = true;
+    }
+    auto may_change
+      = voters_settled_ || opts_.bug == planted_bug::unsettled_voter_change;
+    if (!may_change) {
+      return;
+    }
+    for (const auto& l : r.caught_up_learners()) {
+      auto it = std::find(learners_.begin(), learners_.end(), l.id);
+      if (it == learners_.end()
+          || l.incarnation != nodes_[l.id].log.incarnation()) {
+        continue;
+      }
+      learners_.erase(it);
+      voters_settled_ = false;
+      if (opts_.bug == planted_bug::swap_voter && leaving_) {
+        // One step: the learner takes the leaving voter's place.
+        std::erase_if(members_,
+                      [this](const member& m) { return m.id == *leaving_; });
+        trace("swap " + std::to_string(*leaving_) + " for "
+              + std::to_string(l.id));
+        leaving_.reset();
+      }
+      members_.push_back({l.id, l.incarnation});
+      trace("promote learner " + std::to_string(l.id));
+      change_pending_ = true;
+      schedule(now_ + 1, ev_kind::appoint, is_member(leader) ? leader : l.id);
+      return;
+    }
+    if (leaving_ && learners_.empty()) {
+      auto out = *leaving_;
+      leaving_.reset();
+      std::erase_if(members_, [out](const member& m) { return m.id == out; });
+      voters_settled_ = false;
+      ++result_.moves_completed;
+      trace("remove voter " + std::to_string(out));
+      auto next = leader;
+      if (out == leader) {
+        // The first voter that is not a wiped replica's old incarnation,
+        // up if one is (as the planner's first live voter).
+        std::optional<replica_id> pick;
+        for (const auto& m : members_) {
+          if (m.incarnation == nodes_[m.id].log.incarnation()
+              && (!pick || (!nodes_[*pick].up && nodes_[m.id].up))) {
+            pick = m.id;
+          }
+        }
+        if (!pick) {
+          return; // no voter can lead now: a later failover appoints one
+        }
+        next = *pick;
+      }
+      change_pending_ = true;
+      schedule(now_ + 1, ev_kind::appoint, next);
+    }
+  }
+
   void client() {
     std::vector<replica_id> leaders;
-    for (replica_id i = 0; i < count_; ++i) {
+    for (replica_id i = 0; i < all(); ++i) {
       if (nodes_[i].up && nodes_[i].r->current_phase() == phase::leader) {
         leaders.push_back(i);
       }
     }
-    auto target = leaders.empty() ? static_cast<replica_id>(rng_.below(count_))
+    auto target = leaders.empty() ? static_cast<replica_id>(rng_.below(all()))
                                   : leaders[rng_.below(leaders.size())];
     auto& n = nodes_[target];
     if (!n.up) {
@@ -434,8 +568,9 @@ private:
           return true;
         });
       n.replies.erase(released, n.replies.end());
-      if (r.epoch() == last_epoch_) {
+      if (r.epoch() == last_epoch_ && !change_pending_) {
         promote_learners(r);
+        advance_move(r, i);
       }
     }
     check_hw(i);
@@ -445,6 +580,9 @@ private:
   /// (one map change), then tells the leader.
   void promote_learners(replica& r) {
     for (const auto& learner : r.caught_up_learners()) {
+      if (!is_member(learner.id)) {
+        continue; // a move's learner: `advance_move`
+      }
       for (auto& m : members_) {
         if (m.id == learner.id && m.incarnation != learner.incarnation) {
           trace("promote " + learner.incarnation);
@@ -524,14 +662,34 @@ private:
       }
       return true;
     };
-    return std::all_of(nodes_.begin(), nodes_.end(), same);
+    for (replica_id i = 0; i < all(); ++i) {
+      if (holds(i) && !same(nodes_[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// Whether node `i` is a replica of the partition (voter or learner),
+  /// not a spare or a voter moved away.
+  bool holds(replica_id i) const {
+    return is_member(i)
+           || std::find(learners_.begin(), learners_.end(), i)
+                != learners_.end();
+  }
+
+  replica_id all() const {
+    return static_cast<replica_id>(nodes_.size());
   }
 
   void check_final() {
     const auto& l = nodes_[last_appointee_];
     result_.final_hw = l.r->high_watermark();
     result_.acknowledged = acked_.size();
-    for (replica_id i = 0; i < count_; ++i) {
+    for (replica_id i = 0; i < all(); ++i) {
+      if (!holds(i)) {
+        continue;
+      }
       for (position pos = 1; pos <= l.log.end(); ++pos) {
         if (nodes_[i].log.at(pos) != l.log.at(pos)) {
           violation("after settling, replica " + std::to_string(i)
@@ -556,6 +714,14 @@ private:
   sim_result result_;
   std::vector<sim_node> nodes_;
   membership members_;
+  /// A move: learners on other nodes, the voter that leaves after, and
+  /// whether the voters settled since they last changed.
+  std::vector<replica_id> learners_;
+  std::optional<replica_id> leaving_;
+  bool voters_settled_ = true;
+  /// The voters changed; the appointment that carries them is on its way.
+  bool change_pending_ = false;
+  uint64_t moves_ = 0;
   std::vector<event> queue_;
   uint64_t seq_ = 0;
   uint64_t now_ = 0;

@@ -26,6 +26,9 @@ struct sim_options {
   uint32_t replicas = 0;
   /// Chance (percent, twice per seed) that a replica loses its disk.
   uint32_t wipe_percent = 25;
+  /// Chance (percent per seed) of a spare node and 1-2 replica moves: the
+  /// spare joins as a learner, becomes a voter, then a voter leaves.
+  uint32_t move_percent = 35;
   /// Record a readable trace of every step (for failing seeds).
   bool trace = false;
 };
@@ -45,6 +48,9 @@ struct sim_result {
   uint64_t wipes = 0;
   /// Learners that caught up and replaced their old incarnation.
   uint64_t promotions = 0;
+  /// Replica moves started, and completed (the leaving voter removed).
+  uint64_t moves = 0;
+  uint64_t moves_completed = 0;
   std::vector<std::string> trace;
 };
 

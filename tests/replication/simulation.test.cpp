@@ -33,6 +33,8 @@ TEST_CASE("the replication simulation finds no violation over many seeds",
   uint64_t superseded = 0;
   uint64_t wipes = 0;
   uint64_t promotions = 0;
+  uint64_t moves = 0;
+  uint64_t moved = 0;
   auto start = std::chrono::steady_clock::now();
   for (auto seed = first; seed < first + count; ++seed) {
     sim_options opts;
@@ -54,6 +56,8 @@ TEST_CASE("the replication simulation finds no violation over many seeds",
     superseded += res.superseded_failovers;
     wipes += res.wipes;
     promotions += res.promotions;
+    moves += res.moves;
+    moved += res.moves_completed;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
               std::chrono::steady_clock::now() - start)
@@ -61,11 +65,13 @@ TEST_CASE("the replication simulation finds no violation over many seeds",
   std::cout << count << " seeds in " << ms << " ms: " << acknowledged
             << " acknowledged commands, " << epochs << " epochs, " << messages
             << " messages, " << superseded << " double failovers, " << wipes
-            << " disk wipes, " << promotions << " learners promoted\n";
+            << " disk wipes, " << promotions << " learners promoted, " << moves
+            << " replica moves (" << moved << " completed)\n";
   // The workload must do something, or the checks prove nothing.
   CHECK(acknowledged > count);
   CHECK(epochs > 2 * count);
   CHECK(superseded > count / 20);
   CHECK(wipes > count / 10);
   CHECK(promotions > wipes / 4);
+  CHECK(moved > count / 10);
 }

@@ -176,6 +176,12 @@ controller::reappoint(const std::vector<stale_appointment>& reports) {
     [&](const partition_map& map) { return control::reappoint(map, reports); });
 }
 
+caf::expected<step_result>
+controller::settle(const std::vector<settled_epoch>& reports) {
+  return amend(
+    [&](const partition_map& map) { return control::settle(map, reports); });
+}
+
 caf::expected<std::optional<map_read>> controller::read_map() const {
   return control::read_map(client_, keys_);
 }

@@ -132,6 +132,11 @@ public:
   caf::expected<step_result>
   reappoint(const std::vector<stale_appointment>& reports);
 
+  /// As controller: marks the partitions whose leaders reported their
+  /// voters settled (`control::settle`) in ONE map write (`written` false
+  /// if no report still applies).
+  caf::expected<step_result> settle(const std::vector<settled_epoch>& reports);
+
   /// The CAS: writes `next` if the map key's mod revision is
   /// `expected_mod_revision` (0: the key must be absent) and the
   /// controller key is this node's on its lease.

@@ -57,6 +57,17 @@ struct cluster_keys {
   std::string reappoint(uint32_t partition, const std::string& node) const {
     return reappoint_prefix() + std::to_string(partition) + "/" + node;
   }
+
+  /// `settled/<partition>/<node>` = the epoch: a leader that is not the
+  /// controller reports that its epoch's voters settled; the controller
+  /// marks the partition settled and deletes the key.
+  std::string settled_prefix() const {
+    return prefix + "settled/";
+  }
+
+  std::string settled(uint32_t partition, const std::string& node) const {
+    return settled_prefix() + std::to_string(partition) + "/" + node;
+  }
 };
 
 } // namespace annals::cluster::control

@@ -43,9 +43,20 @@ std::optional<std::vector<replica_ref>> decode_refs(const json& arr) {
   return out;
 }
 
-std::optional<partition_assignment> decode_partition(const json& x) {
-  if (!detail::has_exactly(x, {"epoch", "leader", "replicas", "learners"}))
-    return std::nullopt;
+/// Format 1 has no `settled` (its maps never changed voters unsettled).
+std::optional<partition_assignment> decode_partition(const json& x,
+                                                     uint64_t format) {
+  bool settled = true;
+  if (format == 1) {
+    if (!detail::has_exactly(x, {"epoch", "leader", "replicas", "learners"}))
+      return std::nullopt;
+  } else {
+    if (!detail::has_exactly(
+          x, {"epoch", "leader", "replicas", "learners", "settled"})
+        || !x["settled"].is_boolean())
+      return std::nullopt;
+    settled = x["settled"].get<bool>();
+  }
   auto epoch = detail::uint_field(x, "epoch");
   auto leader = detail::string_field(x, "leader");
   auto replicas = decode_refs(x["replicas"]);
@@ -53,7 +64,7 @@ std::optional<partition_assignment> decode_partition(const json& x) {
   if (!epoch || !leader || !replicas || !learners)
     return std::nullopt;
   return partition_assignment{*epoch, std::move(*leader), std::move(*replicas),
-                              std::move(*learners)};
+                              std::move(*learners), settled};
 }
 
 std::optional<member_info> decode_member(const json& x) {
@@ -166,7 +177,8 @@ std::string encode(const partition_map& map) {
     partitions.push_back({{"epoch", x.epoch},
                           {"leader", x.leader},
                           {"replicas", encode_refs(x.replicas)},
-                          {"learners", encode_refs(x.learners)}});
+                          {"learners", encode_refs(x.learners)},
+                          {"settled", x.settled}});
   json out{{"format", partition_map_format},
            {"version", map.version},
            {"rf", map.rf},
@@ -184,14 +196,14 @@ caf::expected<partition_map> decode_partition_map(std::string_view text) {
   auto format = detail::uint_field(doc, "format");
   if (!format)
     return malformed("no format number");
-  if (*format != partition_map_format)
+  if (*format != partition_map_format && *format != 1)
     return make_error(control_errc::unknown_format,
                       "partition map: format " + std::to_string(*format)
                         + " (this build reads "
                         + std::to_string(partition_map_format) + ")");
   if (!detail::has_exactly(
         doc, {"format", "version", "rf", "members", "partitions"}))
-    return malformed("fields are not format 1's");
+    return malformed("fields are not format " + std::to_string(*format) + "'s");
   partition_map out;
   auto version = detail::uint_field(doc, "version");
   auto rf = detail::uint_field(doc, "rf");
@@ -210,10 +222,13 @@ caf::expected<partition_map> decode_partition_map(std::string_view text) {
     out.members.push_back(std::move(*x));
   }
   for (const auto& p : partitions) {
-    auto x = decode_partition(p);
+    auto x = decode_partition(p, *format);
     if (!x)
       return malformed("partition " + std::to_string(out.partitions.size())
-                       + " is not {epoch, leader, replicas, learners}");
+                       + (*format == 1
+                            ? " is not {epoch, leader, replicas, learners}"
+                            : " is not {epoch, leader, replicas, learners, "
+                              "settled}"));
     out.partitions.push_back(std::move(*x));
   }
   if (auto err = validate(out))

@@ -28,7 +28,9 @@ namespace annals::cluster::control {
 /// The JSON format this build writes and reads (the `format` field). A
 /// build that adds or changes a field writes a new number; older builds
 /// then refuse the value (`unknown_format`) rather than misread it.
-constexpr uint64_t partition_map_format = 1;
+/// Format 2 added `settled`; format 1 maps are read with every partition
+/// settled.
+constexpr uint64_t partition_map_format = 2;
 
 /// What a registered node wants.
 enum class member_intent : uint8_t {
@@ -81,8 +83,15 @@ struct partition_assignment {
   std::vector<replica_ref> replicas;
   /// Replicas being caught up, never counted: a wiped voter's new
   /// incarnation (its node also appears in `replicas` with the old one)
-  /// or a node the ring moves in. `promote_learner` swaps one in.
+  /// or a node the ring moves in. `promote_learner` makes one a voter.
   std::vector<replica_ref> learners;
+  /// The voters hold, on a majority, every entry committed under earlier
+  /// voter sets: a leader of an epoch with these voters saw its high
+  /// watermark reach the epoch's start (`settle`). The voters change only
+  /// while settled, one voter at a time (Raft's single-server changes), so
+  /// an appointment's fence of a majority of the current voters always
+  /// meets every committed entry. True in a first map.
+  bool settled = true;
 
   friend bool operator==(const partition_assignment&,
                          const partition_assignment&)
@@ -132,9 +141,10 @@ std::vector<std::string> ring_order(const partition_map& map, partition_id p,
 caf::error validate(const partition_map& map);
 
 /// The map as compact JSON:
-/// `{"format":1,"version":..,"rf":..,"members":[{"name","incarnation",
+/// `{"format":2,"version":..,"rf":..,"members":[{"name","incarnation",
 /// "address","intent":"serve"|"leave"}],"partitions":[{"epoch","leader","replicas":[{"node",
-/// "incarnation"}],"learners":[..]}]}`.
+/// "incarnation"}],"learners":[..],"settled":true|false}]}` (format 2;
+/// format 1, without "settled", is still read).
 std::string encode(const partition_map& map);
 
 /// Decodes and validates; see the file comment for the errors.

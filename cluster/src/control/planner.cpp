@@ -133,7 +133,7 @@ private:
 
   void shrink(partition_assignment& x, const std::vector<std::string>& order,
               const std::vector<std::string>& target) const {
-    if (x.replicas.size() <= map_.rf)
+    if (x.replicas.size() <= map_.rf || !x.settled)
       return;
     // The first voter the ring does not want, a non-leader if there is one.
     auto victim = x.replicas.end();
@@ -150,6 +150,7 @@ private:
     if (victim->node == x.leader)
       x.leader = preferred(rest, order)->node;
     x.replicas = std::move(rest);
+    x.settled = false;
     ++x.epoch;
   }
 
@@ -258,7 +259,8 @@ caf::expected<partition_map> promote_learner(const partition_map& map,
   };
   if (learner == x.learners.end())
     return not_a_learner("not a learner");
-  x.learners.erase(learner);
+  if (!x.settled)
+    return not_a_learner("the voters changed and have not settled yet");
   auto voter = std::find_if(x.replicas.begin(), x.replicas.end(),
                             [&](const auto& r) { return r.node == node; });
   if (voter != x.replicas.end()) {
@@ -267,22 +269,15 @@ caf::expected<partition_map> promote_learner(const partition_map& map,
     auto target = target_replicas(map, p, vnodes);
     if (!contains(target, node))
       return not_a_learner("the ring does not want it");
-    // The slot of a voter the ring does not want, a non-leader if any.
-    auto slot = x.replicas.end();
-    for (auto it = x.replicas.begin(); it != x.replicas.end(); ++it)
-      if (!contains(target, it->node)
-          && (slot == x.replicas.end() || slot->node == x.leader))
-        slot = it;
-    if (slot != x.replicas.end()) {
-      if (slot->node == x.leader)
-        x.leader = node; // caught up and live: it just reported
-      *slot = replica_ref{node, incarnation};
-    } else if (x.replicas.size() < map.rf) {
-      x.replicas.push_back({node, incarnation});
-    } else {
-      return not_a_learner("no slot for it");
-    }
+    // One voter more: `plan` then removes one the ring does not want, once
+    // this change settled. A swap in one step could lose an entry committed
+    // on a majority of the old voters only.
+    if (x.replicas.size() > map.rf)
+      return not_a_learner("the voters exceed rf until one leaves");
+    x.replicas.push_back({node, incarnation});
   }
+  x.learners.erase(learner);
+  x.settled = false;
   ++x.epoch;
   ++next.version;
   if (auto err = validate(next))
@@ -311,6 +306,25 @@ promote_learners(const partition_map& map,
     ++out.promoted;
   }
   out.map.version = map.version + (out.promoted > 0 ? 1 : 0);
+  return out;
+}
+
+caf::expected<promotion> settle(const partition_map& map,
+                                const std::vector<settled_epoch>& reports) {
+  if (auto err = validate(map))
+    return err;
+  promotion out{map, 0};
+  for (const auto& r : reports) {
+    if (r.partition >= out.map.partitions.size())
+      continue;
+    auto& x = out.map.partitions[r.partition];
+    if (x.settled || x.leader != r.node || x.epoch != r.epoch)
+      continue;
+    x.settled = true;
+    ++out.promoted;
+  }
+  if (out.promoted > 0)
+    ++out.map.version;
   return out;
 }
 

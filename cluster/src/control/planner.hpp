@@ -31,14 +31,17 @@
 // - Join: a new registered node becomes a member; partitions whose ring
 //   target now includes it get it as a learner. Nothing else moves.
 // - Move (join or leave): add learner -> the leader reports it caught up ->
-//   `promote_learner`: one map change that puts it in the slot of a voter
-//   the ring no longer wants (or appends it while p has fewer than RF
-//   voters), epoch+1, and moves the leadership to it if the replaced voter
-//   led.
-// - Shrink: when p has more voters than RF (RF fell after a leave), one
-//   voter the ring does not want is removed per plan, epoch+1, leadership
-//   to the first live voter left if it led; not while that would leave
-//   fewer live voters than a majority, nor in the plan that failed p over.
+//   `promote_learner`: one map change that adds it as a voter (RF+1 voters
+//   for a while), epoch+1 -> the leader reports the new voters settled ->
+//   `plan` removes the voter the ring no longer wants (shrink). One voter
+//   changes at a time, and only while `settled` (Raft's single-server
+//   changes): every majority of the new voters then meets every majority
+//   of the old, so the next leader's fence finds each committed entry.
+// - Shrink: when p has more voters than RF (a move, or RF fell after a
+//   leave), and p is settled, one voter the ring does not want is removed
+//   per plan, epoch+1, leadership to the first live voter left if it led;
+//   not while that would leave fewer live voters than a majority, nor in
+//   the plan that failed p over.
 // - Leave: a member with intent `leave` is off the ring; it is dropped from
 //   the map once no partition names it.
 // - A dead member stays a member (its replicas wait for it); re-replicating
@@ -93,14 +96,13 @@ caf::expected<plan_result> plan(const std::optional<partition_map>& current,
                                 const plan_config& cfg);
 
 /// The map with learner (`node`, `incarnation`) of partition `p` promoted
-/// to voter (the leader reported it caught up): version+1, epoch+1. If
-/// `node` is a voter (a wiped disk), its incarnation is replaced in place;
-/// otherwise it takes the slot of a voter that `target_replicas` no longer
-/// wants (a non-leader first; if the leader, leadership moves to `node`),
-/// or is appended while p has fewer voters than `map.rf`.
+/// to voter (the leader reported it caught up): version+1, epoch+1, not
+/// settled. If `node` is a voter (a wiped disk), its incarnation is
+/// replaced in place; otherwise it is added as one more voter (at most
+/// RF+1; `plan` removes the one the ring no longer wants once settled).
 /// @returns `invalid_argument` (no partition `p`), `not_a_learner` (no such
-///          learner, or its node is not in p's target and no slot is free),
-///          or `map`'s `validate` error.
+///          learner, p not settled, its node not in p's target, or p has
+///          RF+1 voters already), or `map`'s `validate` error.
 caf::expected<partition_map> promote_learner(const partition_map& map,
                                              partition_id p,
                                              const std::string& node,
@@ -148,6 +150,22 @@ struct stale_appointment {
 caf::expected<promotion>
 reappoint(const partition_map& map,
           const std::vector<stale_appointment>& reports);
+
+/// A leader's report: its replica of `partition`, leading `epoch`, saw the
+/// high watermark reach the epoch's start: the epoch's voters settled.
+struct settled_epoch {
+  partition_id partition = 0;
+  std::string node;
+  uint64_t epoch = 0;
+  friend bool operator==(const settled_epoch&, const settled_epoch&) = default;
+};
+
+/// The map with every reported partition that `node` still leads at the
+/// reported epoch marked `settled`, as ONE map change (version+1 once);
+/// `promoted` counts them. Other reports are skipped.
+/// @returns `map`'s `validate` error.
+caf::expected<promotion> settle(const partition_map& map,
+                                const std::vector<settled_epoch>& reports);
 
 /// Votes needed out of `voters`: `voters / 2 + 1`.
 constexpr size_t majority(size_t voters) noexcept {

@@ -353,6 +353,15 @@ void control_driver::report_stale_appointment(partition_id p, uint64_t epoch) {
     stale_.push_back(std::move(r));
 }
 
+void control_driver::report_settled(partition_id p, uint64_t epoch) {
+  std::lock_guard guard{mtx_};
+  if (stopping_)
+    return;
+  settled_epoch r{p, cfg_.controller.self, epoch};
+  if (std::find(settled_.begin(), settled_.end(), r) == settled_.end())
+    settled_.push_back(std::move(r));
+}
+
 namespace {
 
 /// `<partition>/<node>` after `prefix` in `key`, or nothing.
@@ -372,16 +381,19 @@ split_report_key(const std::string& key, const std::string& prefix) {
 void control_driver::handle_reports(bool elected) {
   std::vector<learner_report> learners;
   std::vector<stale_appointment> stale;
+  std::vector<settled_epoch> settled;
   {
     std::lock_guard guard{mtx_};
     learners.swap(reports_);
     stale.swap(stale_);
+    settled.swap(settled_);
   }
   const auto& keys = controller_->keys();
-  auto requeue = [this, &learners, &stale] {
+  auto requeue = [this, &learners, &stale, &settled] {
     std::lock_guard guard{mtx_};
     reports_.insert(reports_.end(), learners.begin(), learners.end());
     stale_.insert(stale_.end(), stale.begin(), stale.end());
+    settled_.insert(settled_.end(), settled.begin(), settled.end());
   };
   if (!elected) {
     // For the controller, on this node's lease (gone with the node).
@@ -398,11 +410,17 @@ void control_driver::handle_reports(bool elected) {
           !put)
         log_change("reports", "cannot report a stale appointment: "
                                 + describe(put.error()));
+    for (const auto& r : settled)
+      if (auto put = client_.put(keys.settled(r.partition, r.node),
+                                 std::to_string(r.epoch), lease);
+          !put)
+        log_change("reports",
+                   "cannot report settled voters: " + describe(put.error()));
     return;
   }
   // As controller: this node's reports and the others' keys, each kind in
   // one map write; the keys go once the write covered them.
-  std::vector<std::string> learner_keys, stale_keys;
+  std::vector<std::string> learner_keys, stale_keys, settled_keys;
   if (auto written = client_.get_prefix(keys.caught_up_prefix()))
     for (const auto& kv : written->kvs)
       if (auto k = split_report_key(kv.key, keys.caught_up_prefix())) {
@@ -415,6 +433,13 @@ void control_driver::handle_reports(bool elected) {
         stale.push_back(
           {k->first, k->second, std::strtoull(kv.value.c_str(), nullptr, 10)});
         stale_keys.push_back(kv.key);
+      }
+  if (auto written = client_.get_prefix(keys.settled_prefix()))
+    for (const auto& kv : written->kvs)
+      if (auto k = split_report_key(kv.key, keys.settled_prefix())) {
+        settled.push_back(
+          {k->first, k->second, std::strtoull(kv.value.c_str(), nullptr, 10)});
+        settled_keys.push_back(kv.key);
       }
   bool ok = true;
   // Logs the outcome of one map write; its report keys go once it landed.
@@ -431,6 +456,9 @@ void control_driver::handle_reports(bool elected) {
     for (const auto& k : keys_done)
       static_cast<void>(client_.erase(k));
   };
+  // Settled first: a promotion waits for it.
+  if (!settled.empty())
+    settle(controller_->settle(settled), settled_keys, "mark settled voters");
   if (!learners.empty())
     settle(controller_->promote(learners), learner_keys,
            "promote caught-up learners");
@@ -445,6 +473,7 @@ void control_driver::handle_reports(bool elected) {
   auto mine = [this](const auto& r) { return r.node == cfg_.controller.self; };
   std::erase_if(learners, [&](const auto& r) { return !mine(r); });
   std::erase_if(stale, [&](const auto& r) { return !mine(r); });
+  std::erase_if(settled, [&](const auto& r) { return !mine(r); });
   requeue();
 }
 

@@ -156,6 +156,13 @@ public:
   /// or reports it in etcd (`reappoint/<p>/<node>`, on this node's lease).
   void report_stale_appointment(partition_id p, uint64_t epoch);
 
+  /// This node's replica leads partition `p` at `epoch` and its high
+  /// watermark reached the epoch's start: the voters settled, the next
+  /// voter change may go ahead. Non-blocking: the next round marks it in
+  /// the map (as controller) or reports it in etcd (`settled/<p>/<node>`,
+  /// on this node's lease).
+  void report_settled(partition_id p, uint64_t epoch);
+
   /// Promotes a caught-up learner, if this node is controller (one CAS).
   /// Errors: `not_controller` (this node does not hold the controller key
   /// or no lease now: ask the controller), the controller's errors
@@ -209,8 +216,8 @@ private:
   /// A map exists in etcd (seen by a step or the watcher).
   bool map_seen_ = false;
 
-  /// Handles caught-up and stale-appointment reports (control thread): as
-  /// controller, applies them and what other nodes wrote to etcd, one map
+  /// Handles caught-up, stale-appointment and settled reports (control thread):
+  /// as controller, applies them and what other nodes wrote to etcd, one map
   /// write per kind; else writes them to etcd for the controller.
   void handle_reports(bool elected);
 
@@ -228,6 +235,7 @@ private:
   /// A new suspicion: step now.
   bool wake_ = false;
   std::vector<stale_appointment> stale_;
+  std::vector<settled_epoch> settled_;
 
   // -- guarded by log_mtx_ (serializes `on_status_`) ---------------------
 

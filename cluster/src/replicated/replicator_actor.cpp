@@ -39,6 +39,9 @@ struct replicator_state {
   std::map<std::string, caf::actor> peers;
   /// Per partition: the epoch this node's replica was appointed to lead.
   std::vector<uint64_t> appointed;
+  /// Per partition: the node of each replica id under the current map
+  /// (the voters in map order, then the learners on other nodes).
+  std::vector<std::vector<std::string>> nodes;
   std::string incarnation;
   uint64_t unroutable = 0;
   /// Counters (status): frames in and out, ticks, commits, maps, peers.
@@ -51,8 +54,10 @@ struct replicator_state {
   /// Group commit: a flush message is on its way; flushes made.
   bool flush_scheduled = false;
   uint64_t flushes = 0;
-  /// Caught-up learners reported under the current map.
+  /// Caught-up learners and settled partitions reported lately (cleared
+  /// with each map and about every second, so a lost report is repeated).
   std::set<std::tuple<partition_id, std::string, std::string>> reported;
+  std::set<partition_id> reported_settled;
   /// Appointments this node's replicas refused as stale (partition ->
   /// epoch), reported again every second until the map moves past them.
   std::map<partition_id, uint64_t> stale;
@@ -85,6 +90,7 @@ public:
     }
     st.map = std::move(*decoded);
     st.reported.clear();
+    st.reported_settled.clear();
     host_output out;
     for (partition_id p = 0; p < parts; ++p)
       apply(p, out);
@@ -94,33 +100,54 @@ public:
   void apply(partition_id p, host_output& out) {
     auto& st = self_->state;
     const auto& a = st.map->partitions[p];
+    // Replica ids: the voters in map order, then the learners on nodes
+    // that are not voters (a wiped voter's learner answers under its voter
+    // id with its new incarnation).
+    auto& ids = st.nodes[p];
+    ids.clear();
+    replication::membership members, learners;
+    for (const auto& v : a.replicas) {
+      members.push_back(
+        {static_cast<replication::replica_id>(ids.size()), v.incarnation});
+      ids.push_back(v.node);
+    }
+    for (const auto& l : a.learners) {
+      if (std::find(ids.begin(), ids.end(), l.node) != ids.end())
+        continue;
+      learners.push_back(
+        {static_cast<replication::replica_id>(ids.size()), l.incarnation});
+      ids.push_back(l.node);
+    }
     std::optional<replication::replica_id> slot;
-    for (std::size_t i = 0; i < a.replicas.size(); ++i)
-      if (a.replicas[i].node == st.cfg.self)
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      if (ids[i] == st.cfg.self)
         slot = static_cast<replication::replica_id>(i);
     if (auto it = st.stale.find(p);
         it != st.stale.end()
         && (a.leader != st.cfg.self || a.epoch != it->second))
       st.stale.erase(it);
     if (!slot) {
-      st.host->unassign(p);
+      st.host->unassign(p, out);
       return;
     }
-    if (auto err = st.host->assign(p, *slot)) {
+    if (auto err = st.host->assign(p, *slot, out)) {
       log(log_level::error, st.cfg.self
                               + ": cannot hold a replica of partition "
                               + std::to_string(p) + ": " + render(err));
       return;
     }
-    if (a.leader != st.cfg.self || a.epoch <= st.appointed[p]
-        || a.replicas[*slot].incarnation != st.incarnation)
+    auto voter_here = *slot < a.replicas.size()
+                      && a.replicas[*slot].incarnation == st.incarnation;
+    if (a.leader != st.cfg.self || !voter_here)
       return;
+    if (a.epoch <= st.appointed[p]) {
+      // Leading this epoch already: only the learners may have changed.
+      if (a.epoch == st.appointed[p])
+        st.host->set_learners(p, learners, out);
+      return;
+    }
     st.appointed[p] = a.epoch;
-    replication::membership members;
-    for (std::size_t i = 0; i < a.replicas.size(); ++i)
-      members.push_back(
-        {static_cast<replication::replica_id>(i), a.replicas[i].incarnation});
-    auto err = st.host->appoint(p, a.epoch, members, out);
+    auto err = st.host->appoint(p, a.epoch, members, learners, out);
     if (err && is(err, replication::replication_errc::stale_epoch)) {
       // Fenced before a restart: an epoch is never led twice.
       st.stale[p] = a.epoch;
@@ -146,12 +173,12 @@ public:
   void handle(host_output& out) {
     auto& st = self_->state;
     for (auto& f : out.frames) {
-      const auto& a = st.map->partitions[f.partition];
-      if (f.to >= a.replicas.size()) {
+      const auto& ids = st.nodes[f.partition];
+      if (f.to >= ids.size()) {
         ++st.unroutable;
         continue;
       }
-      auto peer = st.peers.find(a.replicas[f.to].node);
+      auto peer = st.peers.find(ids[f.to]);
       if (peer == st.peers.end() || !peer->second) {
         ++st.unroutable; // retransmitted on a tick once it is reachable
         continue;
@@ -199,24 +226,37 @@ public:
     }
   }
 
-  /// Reports learners that caught up on partitions this node leads.
-  void report_learners() {
+  /// Reports learners that caught up, and voters that settled, on
+  /// partitions this node leads.
+  void report_progress() {
     auto& st = self_->state;
-    if (!st.cfg.on_caught_up || !st.map)
+    if (!st.map)
       return;
     for (partition_id p = 0; p < st.map->partitions.size(); ++p) {
       auto* r = st.host->find(p);
       if (r == nullptr || r->current_phase() != replication::phase::leader)
         continue;
       const auto& a = st.map->partitions[p];
-      for (const auto& m : r->caught_up_learners()) {
-        if (m.id >= a.replicas.size())
-          continue;
-        auto key = std::make_tuple(p, a.replicas[m.id].node, m.incarnation);
-        if (st.reported.insert(key).second)
-          st.cfg.on_caught_up(p, a.replicas[m.id].node, m.incarnation);
-      }
+      const auto& ids = st.nodes[p];
+      if (st.cfg.on_caught_up)
+        for (const auto& m : r->caught_up_learners()) {
+          if (m.id >= ids.size())
+            continue;
+          auto key = std::make_tuple(p, ids[m.id], m.incarnation);
+          if (st.reported.insert(key).second)
+            st.cfg.on_caught_up(p, ids[m.id], m.incarnation);
+        }
+      if (st.cfg.on_settled && !a.settled && a.epoch == r->epoch()
+          && r->settled() && st.reported_settled.insert(p).second)
+        st.cfg.on_settled(p, r->epoch());
     }
+  }
+
+  /// Forgets what was reported, so that the next round repeats what still
+  /// applies (a report may have been lost with a controller).
+  void forget_reports() {
+    self_->state.reported.clear();
+    self_->state.reported_settled.clear();
   }
 
   std::vector<replica_status> replicas() {
@@ -239,8 +279,8 @@ public:
           x.voter
             = x.voter
               || (v.node == st.cfg.self && v.incarnation == st.incarnation);
-        if (auto id = r->leader(); id && *id < a.replicas.size())
-          x.leader = a.replicas[*id].node;
+        if (auto id = r->leader(); id && *id < st.nodes[p].size())
+          x.leader = st.nodes[p][*id];
       }
       out.push_back(std::move(x));
     }
@@ -280,6 +320,7 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
   st.listener = std::move(listener);
   st.host = std::make_unique<replication_host>(rt->store(), true);
   st.appointed.assign(rt->store().partition_count(), 0);
+  st.nodes.resize(rt->store().partition_count());
   st.incarnation = rt->store().incarnation();
   auto logic = std::make_shared<replicator_logic>(self);
   self->delayed_send(self, st.cfg.tick, repl_tick_atom::value);
@@ -317,11 +358,13 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       host_output out;
       self->state.host->tick(out);
       logic->handle(out);
-      logic->report_learners();
+      logic->report_progress();
       auto per_second = std::max<int64_t>(
         1, 1000 / std::max<int64_t>(1, self->state.cfg.tick.count()));
-      if (self->state.ticks % static_cast<uint64_t>(per_second) == 0)
+      if (self->state.ticks % static_cast<uint64_t>(per_second) == 0) {
         logic->report_stale();
+        logic->forget_reports();
+      }
     },
     [self, logic](repl_flush_atom) {
       auto& s = self->state;

@@ -82,8 +82,9 @@ struct replicator_config {
   std::chrono::milliseconds tick{50};
   /// Called (on the replicator's thread; must not block) when a partition
   /// this node leads has a learner -- a wiped replica back with a new
-  /// incarnation -- that holds the log up to the high watermark: the
-  /// controller may now make it a voter again. Once per learner and map.
+  /// incarnation, or a node the ring moves in -- that holds the log up to
+  /// the high watermark: the controller may now make it a voter. Once per
+  /// learner and map, and again about every second while it still applies.
   std::function<void(partition_id, const std::string& node,
                      const std::string& incarnation)>
     on_caught_up;
@@ -92,6 +93,12 @@ struct replicator_config {
   /// because it fenced that epoch before a restart: the controller must
   /// appoint it again.
   std::function<void(partition_id, uint64_t epoch)> on_stale_appointment;
+  /// Called (on the replicator's thread; must not block) when this node
+  /// leads a partition at the map's epoch, the map says its voters have
+  /// not settled, and the replica's high watermark reached the epoch's
+  /// start (`replica::settled`): the controller may change voters again.
+  /// Repeated about every second while it still applies.
+  std::function<void(partition_id, uint64_t epoch)> on_settled;
 };
 
 /// Spawns the replicator of `rt` (which must outlive it) and turns

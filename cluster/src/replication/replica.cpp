@@ -72,7 +72,7 @@ bool replica::follow(uint64_t epoch, std::optional<replica_id> leader,
 // -- inputs -------------------------------------------------------------------
 
 caf::error replica::appoint(uint64_t epoch, const membership& members,
-                            effects& out) {
+                            const membership& learners, effects& out) {
   if (epoch <= log_.fence()) {
     return make_error(replication_errc::stale_epoch);
   }
@@ -97,6 +97,7 @@ caf::error replica::appoint(uint64_t epoch, const membership& members,
       followers_.push_back({m.id, m.incarnation, m.incarnation, 0, 0, 1});
     }
   }
+  set_learners(learners, out);
   // Our own vote: the fence made everything written durable.
   auto durable = log_.durable_end();
   votes_.push_back(fence_reply{epoch, cfg_.self, log_.incarnation(), epoch,
@@ -186,6 +187,50 @@ caf::error replica::reconfigure(uint64_t epoch, const membership& members,
   return {};
 }
 
+void replica::set_learners(const membership& learners, effects& out) {
+  if (phase_ == phase::follower) {
+    return;
+  }
+  std::vector<follower_progress> next;
+  for (auto& f : followers_) {
+    if (!f.learner) {
+      next.push_back(std::move(f));
+    }
+  }
+  auto voters = next.size();
+  for (const auto& m : learners) {
+    auto old = std::find_if(followers_.begin(), followers_.end(),
+                            [&m](const follower_progress& f) {
+                              return f.learner && f.seen == m.incarnation;
+                            });
+    auto clash = m.id == cfg_.self
+                 || std::any_of(
+                   next.begin(), next.end(),
+                   [&m](const follower_progress& f) { return f.id == m.id; });
+    if (clash) {
+      continue; // a learner has an id of its own
+    }
+    if (old != followers_.end()) {
+      auto kept = std::move(*old);
+      kept.id = m.id;
+      next.push_back(std::move(kept));
+    } else {
+      follower_progress f{m.id, m.incarnation, m.incarnation, 0, 0, 1};
+      f.learner = true;
+      next.push_back(std::move(f));
+    }
+  }
+  followers_ = std::move(next);
+  if (phase_ == phase::leader) {
+    for (auto i = voters; i < followers_.size(); ++i) {
+      if (followers_[i].matched == 0 && followers_[i].next == 1) {
+        followers_[i].next = epoch_start_;
+        ship(followers_[i], out);
+      }
+    }
+  }
+}
+
 std::vector<member> replica::caught_up_learners() const {
   std::vector<member> out;
   if (phase_ != phase::leader || hw_ < epoch_start_) {
@@ -253,10 +298,15 @@ bool replica::is_voter(replica_id id, const std::string& incarnation) const {
   });
 }
 
-replica::follower_progress* replica::progress_of(replica_id id) {
-  auto i
-    = std::find_if(followers_.begin(), followers_.end(),
-                   [id](const follower_progress& f) { return f.id == id; });
+replica::follower_progress*
+replica::progress_of(replica_id id, const std::string& incarnation) {
+  auto i = std::find_if(
+    followers_.begin(), followers_.end(),
+    [&](const follower_progress& f) { return f.seen == incarnation; });
+  if (i == followers_.end()) {
+    i = std::find_if(followers_.begin(), followers_.end(),
+                     [id](const follower_progress& f) { return f.id == id; });
+  }
   return i == followers_.end() ? nullptr : &*i;
 }
 
@@ -406,7 +456,7 @@ void replica::on_replicate_reply(const replicate_reply& msg, effects& out) {
   if (phase_ != phase::leader || msg.epoch != epoch_) {
     return;
   }
-  auto* f = progress_of(msg.from);
+  auto* f = progress_of(msg.from, msg.incarnation);
   if (f == nullptr) {
     return;
   }

@@ -78,6 +78,11 @@ enum class planted_bug : uint8_t {
   /// The leader ships batches of `max_batch` entries even when that splits
   /// an append.
   split_appends,
+  /// Controller bugs, planted in the simulation's controller (the replica
+  /// ignores them): voters change again before the last change settled...
+  unsettled_voter_change,
+  /// ... or a caught-up learner replaces a voter in one step.
+  swap_voter,
 };
 
 struct replica_config {
@@ -144,10 +149,24 @@ public:
 
   // -- inputs -----------------------------------------------------------------
 
-  /// The controller appointed this replica leader of `epoch` over `members`.
+  /// The controller appointed this replica leader of `epoch` over `members`
+  /// (the voters), shipping the log also to `learners` (replicas on other
+  /// nodes being caught up; never fenced, never counted).
   /// @returns `stale_epoch` if `epoch <= fence`, `not_a_voter`, or a log
   ///          error; then nothing changed.
-  caf::error appoint(uint64_t epoch, const membership& members, effects& out);
+  caf::error appoint(uint64_t epoch, const membership& members,
+                     const membership& learners, effects& out);
+
+  /// `appoint` without learners.
+  caf::error appoint(uint64_t epoch, const membership& members, effects& out) {
+    return appoint(epoch, members, {}, out);
+  }
+
+  /// The controller changed the learners of the epoch this replica leads
+  /// (or is appointed to lead). A learner keeps its progress if its
+  /// incarnation is listed again, under whatever id. Ignored by a replica
+  /// that does not lead.
+  void set_learners(const membership& learners, effects& out);
 
   /// Appends `payloads` as one append, the next entries (leader only). Its
   /// reply may be released once `high_watermark() >= ` the returned
@@ -198,11 +217,20 @@ public:
     return hw_;
   }
 
-  /// Leader: learners (replicas answering with an incarnation that the
-  /// membership does not list) that durably hold the log up to the high
-  /// watermark, with their new incarnation: the controller may now let them
+  /// Leader: learners (replicas of `set_learners`, and voters answering with
+  /// an incarnation that the membership does not list) that durably hold the
+  /// log up to the high watermark, with the incarnation they answer with:
+  /// the controller may now make them voters (next epoch), or let them
   /// replace their old incarnation (`reconfigure`).
   std::vector<member> caught_up_learners() const;
+
+  /// Leader: the voters of this epoch hold, on a majority, everything
+  /// committed before it (the high watermark reached the epoch's marker).
+  /// Until then the controller must not change the voters again: a new
+  /// set could miss entries committed only on the old one.
+  bool settled() const noexcept {
+    return phase_ == phase::leader && hw_ >= epoch_start_;
+  }
 
   /// Leader: the position of this epoch's marker entry (0 before serving).
   position epoch_start() const noexcept {
@@ -217,10 +245,11 @@ private:
     position matched = 0;    // durably holds our log up to here (this epoch)
     position common = 0;     // its log equals ours up to here (from lineage)
     position next = 1;       // next position to ship
+    bool learner = false;    // listed as a learner: never counted
 
     /// Counted in the high watermark: a voter, not a learner.
     bool counted() const noexcept {
-      return seen == incarnation;
+      return !learner && seen == incarnation;
     }
   };
 
@@ -250,7 +279,10 @@ private:
   void update_hw();
   void step_down(effects& out);
   void step_down_if_deposed(uint64_t fence, effects& out);
-  follower_progress* progress_of(replica_id id);
+  /// The progress of the replica answering as (`id`, `incarnation`): the
+  /// one that answered with that incarnation before (a learner's id may
+  /// change with the learners), else the one with that id.
+  follower_progress* progress_of(replica_id id, const std::string& incarnation);
   bool is_voter(replica_id id, const std::string& incarnation) const;
   std::size_t majority() const noexcept {
     return members_.size() / 2 + 1;

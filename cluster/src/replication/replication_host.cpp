@@ -37,9 +37,13 @@ replication_host::replication_host(journal& j, bool group_commit)
     stage_(group_commit ? std::make_unique<write_stage>(j) : nullptr) {
 }
 
-caf::error replication_host::assign(partition_id p, replica_id self) {
-  if (slots_.count(p) != 0) {
-    return {};
+caf::error replication_host::assign(partition_id p, replica_id self,
+                                    host_output& out) {
+  if (auto i = slots_.find(p); i != slots_.end()) {
+    if (i->second.self == self) {
+      return {};
+    }
+    unassign(p, out);
   }
   auto log = journal_log::open(journal_, p, stage_.get());
   if (!log) {
@@ -56,19 +60,26 @@ caf::error replication_host::assign(partition_id p, replica_id self) {
   return {};
 }
 
-void replication_host::unassign(partition_id p) {
+void replication_host::unassign(partition_id p, host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return;
+  }
+  if (i->second.last_phase == phase::leader) {
+    out.changes.push_back({partition_change::kind::lost, p,
+                           i->second.last_epoch, i->second.last_hw});
+  }
   dirty_.erase(p);
-  slots_.erase(p);
+  slots_.erase(i);
 }
 
-void replication_host::reset(partition_id p) {
+void replication_host::reset(partition_id p, host_output& out) {
   auto i = slots_.find(p);
   if (i == slots_.end()) {
     return;
   }
   auto self = i->second.self;
-  dirty_.erase(p);
-  slots_.erase(i);
+  unassign(p, out);
   static_cast<void>(assign(p, self));
 }
 
@@ -78,7 +89,7 @@ caf::error replication_host::flush(host_output& out) {
   }
   auto err = stage_->flush();
   for (auto p : stage_->take_failed()) {
-    reset(p);
+    reset(p, out);
   }
   auto dirty = std::exchange(dirty_, {});
   for (auto p : dirty) {
@@ -95,15 +106,27 @@ caf::error replication_host::flush(host_output& out) {
 
 caf::error replication_host::appoint(partition_id p, uint64_t epoch,
                                      const membership& members,
+                                     const membership& learners,
                                      host_output& out) {
   auto i = slots_.find(p);
   if (i == slots_.end()) {
     return make_error(replication_errc::not_a_voter);
   }
   effects fx;
-  auto err = i->second.r->appoint(epoch, members, fx);
+  auto err = i->second.r->appoint(epoch, members, learners, fx);
   after(p, i->second, fx, out);
   return err;
+}
+
+void replication_host::set_learners(partition_id p, const membership& learners,
+                                    host_output& out) {
+  auto i = slots_.find(p);
+  if (i == slots_.end()) {
+    return;
+  }
+  effects fx;
+  i->second.r->set_learners(learners, fx);
+  after(p, i->second, fx, out);
 }
 
 caf::error replication_host::reconfigure(partition_id p, uint64_t epoch,

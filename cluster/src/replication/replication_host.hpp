@@ -78,15 +78,29 @@ public:
   explicit replication_host(journal& j, bool group_commit = false);
 
   /// Holds a replica of `p` as `self` (a follower until appointed). A
-  /// second call for the same partition keeps the replica.
-  caf::error assign(partition_id p, replica_id self);
+  /// second call for the same partition keeps the replica, unless `self`
+  /// changed (the node moved between voters and learners): then the replica
+  /// is held again under the new id, from its durable log (as `unassign`).
+  caf::error assign(partition_id p, replica_id self, host_output& out);
 
-  /// Drops the replica of `p` (its journal data stays).
-  void unassign(partition_id p);
+  /// `assign` of a partition not held yet.
+  caf::error assign(partition_id p, replica_id self) {
+    host_output none;
+    return assign(p, self, none);
+  }
 
-  /// The controller appointed this node's replica of `p` leader of `epoch`.
+  /// Drops the replica of `p` (its journal data stays; what it staged and
+  /// never acknowledged is dropped). If it led, `out` gets `lost`.
+  void unassign(partition_id p, host_output& out);
+
+  /// The controller appointed this node's replica of `p` leader of `epoch`
+  /// over the voters `members`, also shipping to `learners`.
   caf::error appoint(partition_id p, uint64_t epoch, const membership& members,
-                     host_output& out);
+                     const membership& learners, host_output& out);
+
+  /// See `replica::set_learners` (no-op for a partition not held).
+  void set_learners(partition_id p, const membership& learners,
+                    host_output& out);
 
   /// See `replica::reconfigure`.
   caf::error reconfigure(partition_id p, uint64_t epoch,
@@ -141,8 +155,9 @@ private:
 
   void after(partition_id p, slot& s, effects& fx, host_output& out);
 
-  /// Holds `p` again from its durable log (a failed staged write).
-  void reset(partition_id p);
+  /// Holds `p` again from its durable log (a failed staged write); `lost`
+  /// if it led.
+  void reset(partition_id p, host_output& out);
 
   journal& journal_;
   std::unique_ptr<write_stage> stage_;
