@@ -297,9 +297,12 @@ node::start_replicated(caf::actor_system& sys, runtime& rt, node_config cfg,
   dc.self.incarnation = rt.store().incarnation();
   dc.self.address = cfg.host + ":" + std::to_string(port);
   auto name = cfg.name;
+  auto in_map = std::make_shared<std::atomic<bool>>(false);
+  out->in_map_ = in_map;
   auto driver = control::control_driver::start(
     std::move(dc),
-    [a](const control::partition_map&, std::string json) {
+    [a, in_map, name](const control::partition_map& map, std::string json) {
+      in_map->store(map.find_member(name) != nullptr);
       caf::anon_send(a, detail::repl_map_atom::value, std::move(json));
     },
     [name](const std::string& what) {
@@ -344,8 +347,26 @@ void node::stop() {
 }
 
 caf::error node::leave(caf::timespan timeout) {
-  caf::scoped_actor me{sys_};
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (driver_) {
+    // Registered with intent `leave` (kept for every re-registration even
+    // if etcd does not answer now); the controller does the rest.
+    auto err = driver_->leave();
+    while (err && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+      err = driver_->leave();
+    }
+    while (in_map_->load()) {
+      if (std::chrono::steady_clock::now() >= deadline)
+        return make_error(errc::unavailable,
+                          "the leave did not finish in time: the partition "
+                          "map still lists "
+                            + name_ + " (it goes on)");
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return {};
+  }
+  caf::scoped_actor me{sys_};
   for (;;) {
     caf::error err;
     auto left = deadline - std::chrono::steady_clock::now();

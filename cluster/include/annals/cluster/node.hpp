@@ -95,7 +95,11 @@ public:
   /// Leaves the cluster gracefully: hands every partition to the remaining
   /// members and returns once they all serve them. While the view's leader
   /// is out of reach (`errc::unavailable`: nothing changed), asks again
-  /// every 100 ms until `timeout`. Blocks the caller.
+  /// every 100 ms until `timeout`. Replicated mode: registers the intent to
+  /// leave (the controller moves this node's replicas to the others, each
+  /// learner first) and returns once the partition map no longer lists this
+  /// node; `errc::unavailable` if that takes longer than `timeout` (the
+  /// leave goes on). Blocks the caller.
   caf::error leave(caf::timespan timeout = std::chrono::seconds{60});
 
   /// What this node knows about the cluster.
@@ -200,6 +204,8 @@ private:
   caf::actor replicator_;
   /// What the replicator reports caught-up learners to (the driver).
   std::shared_ptr<std::atomic<control::control_driver*>> promoter_;
+  /// Replicated mode: the last map delivered lists this node as a member.
+  std::shared_ptr<std::atomic<bool>> in_map_;
 };
 
 } // namespace annals::cluster
