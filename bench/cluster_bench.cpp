@@ -34,12 +34,52 @@
 //       heartbeats: 250 ms interval, 2 s timeout) and poll again; SIGCONT
 //       and SIGKILL it, restart. Baseline: the status poll round trip (the
 //       resolution) and the configured heartbeat timeout.
+//   (5) hot aggregate: (4) with every command to ONE aggregate (256 in
+//       flight to it, pipelined), RF 3 against RF 1, interleaved.
+//   (6) replication lag: (1)'s workload at RF 3 while the bench samples
+//       every node's replicas (`replicas` on its stdin: per partition its
+//       phase, high watermark and journal end) back to back. Lag of one
+//       follower replica = how far its journal end (durable: followers
+//       commit before they acknowledge) is behind its leader's journal end
+//       (durable on the leader), in events, and as time: how long ago the
+//       leader first held the event the follower is missing. The nodes are
+//       sampled one after another, so each figure is bracketed by pairing
+//       the follower's sample with the leader's sample just before and
+//       just after it. Baseline: the leader's own window, end - high
+//       watermark (durable there, not yet on a majority), and the clients'
+//       p99 latency in the same run.
+//   (7) failover: an idle 3-node RF 3 cluster; per round SIGKILL a node
+//       that leads partitions (not the etcd controller, except every third
+//       round when the controller leads any), and from the kill on send a
+//       deposit to one aggregate of each partition it led (through a
+//       survivor; retried every 5 ms after an error) until each is
+//       acknowledged; restart the node and wait until every replica is back
+//       in step. Per partition: kill -> first acknowledgement. Baseline:
+//       the lease TTL (2 s: the failover time if only the lease's expiry
+//       revealed the death) and the probe's round trip before the kill.
+//   (8) catch-up after disk loss: (1)'s workload at RF 3 fills the journals
+//       (activation, then --seconds of load), then a follower node (not the
+//       controller) is stopped cleanly, its data directory removed, and
+//       restarted; the bench polls its replicas until every partition holds
+//       the leaders' end, then until every replica is a voter again.
+//       Events/s = the events it copied / the time from its READY line.
+//       Baseline: the rate the cluster committed the same events (the load
+//       phase), and (4)'s RF 1 rate when (4) ran too.
+//   (9) etcd writes per failover: the partition map key's etcd `version`
+//       (JSON gateway /v3/kv/range) before a SIGKILL of a partition leader
+//       and once the survivors serve every partition and 1 s passed
+//       without a change; then again for the restart; once for a
+//       non-controller leader, once for the controller (a new one must be
+//       elected first: a survivor that lost its connection revokes its
+//       lease). Goal: 1 write.
 //
-// Usage: cluster_bench [--quick] [--seconds=N] [--reps=N] [--only=123]
-//                      [--poll-ms=N] [--verbose]
+// Usage: cluster_bench [--quick] [--seconds=N] [--reps=N]
+//                      [--only=123456789] [--kills=N] [--poll-ms=N]
+//                      [--verbose]
 
 #include "annals/aggregate_handle.hpp"
 #include "annals/cluster/node_config.hpp"
+#include "annals/persistence/stream.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime.hpp"
 #include "annals/runtime_config.hpp"
@@ -73,6 +113,7 @@
 #include <map>
 #include <memory>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <sstream>
@@ -109,7 +150,10 @@ constexpr double target_kill_ms = 1000;
 constexpr double target_rf3_ratio = 0.5;       ///< RF 3 / RF 1 rate
 constexpr double target_rf3_p99_extra_ms = 10; ///< RF 3 p99 - RF 1 p99
 constexpr double target_stop_ms = 3000;
-constexpr double heartbeat_timeout_ms = 2000; ///< node_config.cpp
+constexpr double target_failover_p99_ms = 1000; ///< kill -> first ack
+constexpr double target_failover_writes = 1;    ///< map writes per failover
+constexpr double lease_ttl_ms = 2000;           ///< control_driver.hpp
+constexpr double heartbeat_timeout_ms = 2000;   ///< node_config.cpp
 
 // -- settings -----------------------------------------------------------------
 
@@ -121,19 +165,29 @@ struct settings {
   double steady_s = 1.5; ///< load before the join (hand-off rounds)
   double between_s = 1.0;
   int poll_ms = 5;
-  std::string sections = "1234";
+  int kills = 10;       ///< failover rounds of (7)
+  int catchup_reps = 2; ///< rounds of (8) and (9)
+  std::string sections = "123456789";
   bool verbose = false;
 };
 
 void usage(std::FILE* out) {
   std::fprintf(
     out,
-    "usage: cluster_bench [--quick] [--seconds=N] [--reps=N] [--only=1234]\n"
-    "                     [--poll-ms=N] [--verbose]\n"
-    "  --quick      one short round of each section (smoke run, < 30 s)\n"
+    "usage: cluster_bench [--quick] [--seconds=N] [--reps=N]\n"
+    "                     [--only=123456789] [--kills=N] [--poll-ms=N]\n"
+    "                     [--verbose]\n"
+    "  --quick      one short round of each section (smoke run; 1-4 in\n"
+    "               < 30 s, 5-9 in < 2 min)\n"
     "  --seconds=N  timed part of each throughput round (default 3)\n"
-    "  --reps=N     rounds of (1) (default 3); (2) and (3) scale with it\n"
-    "  --only=LIST  run only these sections (default 1234)\n"
+    "  --reps=N     rounds of (1), (4), (5), (6) (default 3); (2), (3), (8)\n"
+    "               and (9) scale with it\n"
+    "  --only=LIST  run only these sections (default 123456789):\n"
+    "               1 throughput, 2 hand-off, 3 failure detection,\n"
+    "               4 RF 3 vs RF 1, 5 hot aggregate RF 3 vs RF 1,\n"
+    "               6 replication lag, 7 failover time, 8 catch-up after\n"
+    "               disk loss, 9 etcd writes per failover\n"
+    "  --kills=N    SIGKILLs of a leader in (7) (default 10)\n"
     "  --poll-ms=N  status poll interval of (3) (default 5)\n"
     "  --verbose    print every round\n");
 }
@@ -270,6 +324,19 @@ struct node_report {
   uint64_t unavailable = 0;
 };
 
+/// Replicated mode: one partition replica as a node reports it (`replicas`
+/// on its stdin: `<partition> voter|learner <phase> epoch <e> hw <position>
+/// end <position> leader <node>`).
+struct replica_row {
+  uint32_t partition = 0;
+  bool voter = false;
+  std::string phase; ///< leader, fencing, recovering, follower
+  uint64_t epoch = 0;
+  uint64_t hw = 0;
+  uint64_t end = 0;   ///< the partition's end in this node's journal
+  std::string leader; ///< "-" if none
+};
+
 /// One cluster_bench_node process: stdin/stdout on pipes, stderr to a log
 /// file. Not thread-safe.
 class node_process {
@@ -397,6 +464,63 @@ public:
     uint64_t commits = 0, appends = 0;
     in >> commits >> appends;
     return {commits, appends};
+  }
+
+  /// Replicated mode: the node's replicas in partition order; nullopt if
+  /// the node does not answer (or its replicator did not).
+  std::optional<std::vector<replica_row>> replicas() {
+    const std::string cmd = "replicas\n";
+    if (in_ < 0
+        || ::write(in_, cmd.data(), cmd.size())
+             != static_cast<ssize_t>(cmd.size())) {
+      return std::nullopt;
+    }
+    auto deadline = clock_type::now() + std::chrono::seconds{15};
+    std::vector<replica_row> out;
+    bool failed = false;
+    for (;;) {
+      auto line = next_line(deadline);
+      if (!line) {
+        return std::nullopt;
+      }
+      if (*line == "REPLICAS END") {
+        break;
+      }
+      if (line->rfind("REPLICA ", 0) != 0) {
+        continue; // another command's output
+      }
+      auto text = line->substr(8);
+      if (text.rfind("counters", 0) == 0) {
+        continue;
+      }
+      if (text.rfind("error", 0) == 0) {
+        failed = true;
+        continue;
+      }
+      std::istringstream in{text};
+      replica_row r;
+      std::string role, k_epoch, k_hw, k_end, k_leader;
+      in >> r.partition >> role >> r.phase >> k_epoch >> r.epoch >> k_hw >> r.hw
+        >> k_end >> r.end >> k_leader >> r.leader;
+      if (!in || k_end != "end") {
+        failed = true;
+        continue;
+      }
+      r.voter = role == "voter";
+      out.push_back(std::move(r));
+    }
+    if (failed) {
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  /// Removes the data directory and creates it empty (a lost disk). Only
+  /// while the process is not running.
+  void wipe() {
+    std::error_code ec;
+    std::filesystem::remove_all(data_dir_, ec);
+    std::filesystem::create_directories(data_dir_);
   }
 
   void leave() {
@@ -1046,12 +1170,17 @@ throughput_run run_cluster(const settings& cfg,
   return res;
 }
 
-void print_run(const char* label, const throughput_run& r) {
+void print_run(const char* label, const throughput_run& r,
+               bool forwarded = false) {
+  char fwd[32] = "";
+  if (forwarded) {
+    std::snprintf(fwd, sizeof fwd, "  fwd %.0f%%", r.forwarded * 100);
+  }
   std::printf("    %-10s %7s cmd/s  p50 %-7s p99 %-7s max %-7s batch %5.1f  "
-              "cores %.2f (%s)  fsync %s%s%s\n",
+              "cores %.2f (%s)  fsync %s%s%s%s\n",
               label, fmt_rate(r.rate).c_str(), fmt_ms(r.p50_ms).c_str(),
               fmt_ms(r.p99_ms).c_str(), fmt_ms(r.max_ms).c_str(), r.batch,
-              r.cpu_cores, r.cpu_split.c_str(), fmt_ms(r.fsync_ms).c_str(),
+              r.cpu_cores, r.cpu_split.c_str(), fmt_ms(r.fsync_ms).c_str(), fwd,
               r.errors > 0 ? "  ERRORS: " : "",
               r.errors > 0 ? r.first_error.c_str() : "");
 }
@@ -1133,8 +1262,167 @@ throughput_summary section_throughput(const settings& cfg) {
   return out;
 }
 
-// -- (4) replication
-// -----------------------------------------------------------
+// -- etcd's JSON gateway ------------------------------------------------------
+
+std::string base64_encode(const std::string& in) {
+  static constexpr char digits[]
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    auto n = (static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << 16)
+             | (static_cast<uint32_t>(static_cast<uint8_t>(in[i + 1])) << 8)
+             | static_cast<uint8_t>(in[i + 2]);
+    out += digits[(n >> 18) & 63];
+    out += digits[(n >> 12) & 63];
+    out += digits[(n >> 6) & 63];
+    out += digits[n & 63];
+  }
+  if (auto rest = in.size() - i; rest > 0) {
+    uint32_t n = static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << 16;
+    if (rest == 2) {
+      n |= static_cast<uint32_t>(static_cast<uint8_t>(in[i + 1])) << 8;
+    }
+    out += digits[(n >> 18) & 63];
+    out += digits[(n >> 12) & 63];
+    out += rest == 2 ? digits[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string base64_decode(const std::string& in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z')
+      return c - 'A';
+    if (c >= 'a' && c <= 'z')
+      return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+      return c - '0' + 52;
+    if (c == '+')
+      return 62;
+    if (c == '/')
+      return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    auto v = value(c);
+    if (v < 0) {
+      continue; // padding
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+/// POSTs `body` to `path` on 127.0.0.1:`port` (HTTP/1.0: no chunked
+/// reply); the reply's body on status 200, else nullopt.
+std::optional<std::string> http_post(uint16_t port, const std::string& path,
+                                     const std::string& body) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return std::nullopt;
+  }
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  auto req = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+             + "Content-Type: application/json\r\nContent-Length: "
+             + std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::size_t sent = 0;
+  while (sent < req.size()) {
+    auto n = ::write(fd, req.data() + sent, req.size() - sent);
+    if (n <= 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  std::string reply;
+  char chunk[4096];
+  for (;;) {
+    auto n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) {
+      break;
+    }
+    reply.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  auto head_end = reply.find("\r\n\r\n");
+  if (head_end == std::string::npos || reply.rfind("HTTP/1.", 0) != 0
+      || reply.find(" 200 ") > reply.find("\r\n")) {
+    return std::nullopt;
+  }
+  return reply.substr(head_end + 4);
+}
+
+/// An etcd key as the range call reports it.
+struct etcd_kv {
+  bool exists = false;
+  std::string value;
+  uint64_t version = 0; ///< writes since the key was created
+  uint64_t mod_revision = 0;
+};
+
+/// Reads `key` from the etcd at 127.0.0.1:`port` (linearizable range read
+/// through the JSON gateway); nullopt if etcd does not answer.
+std::optional<etcd_kv> etcd_get(uint16_t port, const std::string& key) {
+  nlohmann::json req{{"key", base64_encode(key)}};
+  auto body = http_post(port, "/v3/kv/range", req.dump());
+  if (!body) {
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(*body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return std::nullopt;
+  }
+  etcd_kv out;
+  auto kvs = j.find("kvs");
+  if (kvs == j.end() || !kvs->is_array() || kvs->empty()) {
+    return out;
+  }
+  const auto& kv = kvs->front();
+  // int64 fields come as strings (protobuf's JSON mapping).
+  auto number = [&](const char* name) -> uint64_t {
+    auto it = kv.find(name);
+    if (it == kv.end()) {
+      return 0;
+    }
+    if (it->is_string()) {
+      return std::strtoull(it->get<std::string>().c_str(), nullptr, 10);
+    }
+    return it->is_number() ? it->get<uint64_t>() : 0;
+  };
+  out.exists = true;
+  out.version = number("version");
+  out.mod_revision = number("mod_revision");
+  if (auto v = kv.find("value"); v != kv.end() && v->is_string()) {
+    out.value = base64_decode(v->get<std::string>());
+  }
+  return out;
+}
+
+// -- (4) replication ----------------------------------------------------------
 
 /// A one-member etcd on loopback (the replicated mode's control plane),
 /// data in its own temporary directory; SIGKILLed with the object.
@@ -1195,6 +1483,15 @@ public:
     return "127.0.0.1:" + std::to_string(client_port_);
   }
 
+  /// `key` in this etcd; dies if etcd does not answer.
+  etcd_kv get(const std::string& key) const {
+    auto kv = etcd_get(client_port_, key);
+    if (!kv) {
+      die("etcd did not answer a range read of " + key);
+    }
+    return *kv;
+  }
+
 private:
   static bool accepts(uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1212,16 +1509,26 @@ private:
   pid_t pid_ = 0;
 };
 
+/// The replicated nodes' cluster name in etcd, and its keys.
+const std::string etcd_cluster = "bench";
+const std::string map_key = "/annals/" + etcd_cluster + "/map";
+const std::string controller_key = "/annals/" + etcd_cluster + "/controller";
+
+/// The options of a replicated node of a 3-node cluster on `etcd`.
+std::vector<std::string> replicated_options(const etcd_server& etcd,
+                                            uint32_t rf) {
+  return {"--cluster.etcd=" + etcd.endpoint(),
+          "--cluster.cluster-name=" + etcd_cluster,
+          "--cluster.initial-members=3",
+          "--cluster.replication-factor=" + std::to_string(rf)};
+}
+
 /// (1)'s cluster run on replicated nodes with replication factor `rf`.
 throughput_run run_replicated(const settings& cfg,
                               const std::vector<std::string>& ids,
                               uint64_t seed, uint32_t rf) {
   etcd_server etcd;
-  return run_cluster(cfg, ids, seed,
-                     {"--cluster.etcd=" + etcd.endpoint(),
-                      "--cluster.cluster-name=bench",
-                      "--cluster.initial-members=3",
-                      "--cluster.replication-factor=" + std::to_string(rf)});
+  return run_cluster(cfg, ids, seed, replicated_options(etcd, rf));
 }
 
 struct replication_summary {
@@ -1231,20 +1538,18 @@ struct replication_summary {
   uint64_t errors = 0;
 };
 
-replication_summary section_replication(const settings& cfg) {
-  std::printf("(4) replication: (1)'s workload on 3 replicated nodes (etcd), "
-              "replication factor 3 vs 1; %d round%s of %.1f s each, "
-              "interleaved\n",
-              cfg.reps, cfg.reps == 1 ? "" : "s", cfg.seconds);
-  auto ids = make_ids(aggregates);
+/// Rounds of RF 1 and RF 3 (interleaved) with (1)'s drivers on `ids`, and
+/// their medians.
+replication_summary rf_rounds(const settings& cfg,
+                              const std::vector<std::string>& ids) {
   std::vector<throughput_run> one, three;
   for (int i = 0; i < cfg.reps; ++i) {
     auto seed = static_cast<uint64_t>(i + 1);
     one.push_back(run_replicated(cfg, ids, seed, 1));
     three.push_back(run_replicated(cfg, ids, seed, 3));
     std::printf("  round %d\n", i + 1);
-    print_run("RF 1", one.back());
-    print_run("RF 3", three.back());
+    print_run("RF 1", one.back(), true);
+    print_run("RF 3", three.back(), true);
   }
   auto med = median_of;
   replication_summary out;
@@ -1281,6 +1586,909 @@ replication_summary section_replication(const settings& cfg) {
               med(three, &throughput_run::cpu_cores),
               std::thread::hardware_concurrency());
   std::printf("\n");
+  return out;
+}
+
+replication_summary section_replication(const settings& cfg) {
+  std::printf("(4) replication: (1)'s workload on 3 replicated nodes (etcd), "
+              "replication factor 3 vs 1; %d round%s of %.1f s each, "
+              "interleaved\n",
+              cfg.reps, cfg.reps == 1 ? "" : "s", cfg.seconds);
+  return rf_rounds(cfg, make_ids(aggregates));
+}
+
+// -- (5) one hot aggregate ----------------------------------------------------
+
+replication_summary section_hot(const settings& cfg) {
+  std::printf("(5) one hot aggregate: %zu deposits in flight (%zu drivers x "
+              "%zu) to ONE aggregate, entering at n1 of 3 replicated nodes, "
+              "replication factor 3 vs 1; %d round%s of %.1f s each, "
+              "interleaved\n",
+              drivers * window, drivers, window, cfg.reps,
+              cfg.reps == 1 ? "" : "s", cfg.seconds);
+  return rf_rounds(cfg, {"hot"});
+}
+
+// -- replicated clusters: shared steps ----------------------------------------
+
+/// Per node (in the order asked): its replicas.
+using replica_table = std::vector<std::vector<replica_row>>;
+
+/// The row of partition `p` in `rows`, or null.
+const replica_row* row_of(const std::vector<replica_row>& rows, uint32_t p) {
+  if (p < rows.size() && rows[p].partition == p) {
+    return &rows[p];
+  }
+  for (const auto& r : rows) {
+    if (r.partition == p) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+/// Whether `t` (one poll of `nodes`) is in step: every node holds every
+/// partition as a voter; each partition has one leader among `nodes`, whose
+/// high watermark is its end, and the others follow it and hold that end.
+bool in_step(const std::vector<node_process*>& nodes, const replica_table& t) {
+  for (const auto& rows : t) {
+    if (rows.size() != partitions) {
+      return false;
+    }
+  }
+  for (uint32_t p = 0; p < partitions; ++p) {
+    const replica_row* lead = nullptr;
+    std::string lead_name;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const auto* r = row_of(t[i], p);
+      if (r == nullptr || !r->voter) {
+        return false;
+      }
+      if (r->phase == "leader") {
+        if (lead != nullptr) {
+          return false;
+        }
+        lead = r;
+        lead_name = nodes[i]->name();
+      }
+    }
+    if (lead == nullptr || lead->hw != lead->end) {
+      return false;
+    }
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const auto* r = row_of(t[i], p);
+      if (r != lead
+          && (r->phase != "follower" || r->leader != lead_name
+              || r->end != lead->end)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/// Polls the replicas of `nodes` until they are `in_step`; the last poll.
+/// Dies after `timeout`.
+replica_table await_in_step(const std::vector<node_process*>& nodes,
+                            std::chrono::seconds timeout
+                            = std::chrono::seconds{90}) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    replica_table t;
+    for (auto* n : nodes) {
+      auto rows = n->replicas();
+      t.push_back(rows ? std::move(*rows) : std::vector<replica_row>{});
+    }
+    if (in_step(nodes, t)) {
+      return t;
+    }
+    if (clock_type::now() > deadline) {
+      die("the replicas did not get in step:\n" + nodes.front()->log_tail());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+/// Per partition: the index (in `nodes`) of its leader in `t` (in step).
+std::vector<std::size_t> leaders_of(const replica_table& t) {
+  std::vector<std::size_t> out(partitions, 0);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    for (const auto& r : t[i]) {
+      if (r.phase == "leader" && r.partition < partitions) {
+        out[r.partition] = i;
+      }
+    }
+  }
+  return out;
+}
+
+/// Per partition: an aggregate id in it (`probe<n>`, the first n that
+/// hashes there for cluster_bench::account).
+std::vector<std::string> one_id_per_partition() {
+  std::vector<std::string> out(partitions);
+  std::size_t found = 0;
+  for (std::size_t i = 0; found < partitions; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "probe%05zu", i);
+    auto p = annals::partition_of(
+      annals::stream_id{std::string{cluster_bench::account::category}, buf},
+      partitions);
+    if (out[p].empty()) {
+      out[p] = buf;
+      ++found;
+    }
+  }
+  return out;
+}
+
+/// A 3-node replicated cluster (RF 3) with its etcd, and the bench as a
+/// client connected to every node.
+class replicated_rig {
+public:
+  replicated_rig() : c_(3, replicated_options(etcd_, 3)), sys_(sys_cfg_) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      handles_.push_back(connect(i));
+    }
+  }
+
+  ~replicated_rig() {
+    handles_.clear();
+  }
+
+  replicated_rig(const replicated_rig&) = delete;
+  replicated_rig& operator=(const replicated_rig&) = delete;
+
+  cluster& nodes() {
+    return c_;
+  }
+
+  std::vector<node_process*> all() {
+    return {&c_[0], &c_[1], &c_[2]};
+  }
+
+  /// Every node but `i`.
+  std::vector<node_process*> all_but(std::size_t i) {
+    std::vector<node_process*> out;
+    for (std::size_t j = 0; j < 3; ++j) {
+      if (j != i) {
+        out.push_back(&c_[j]);
+      }
+    }
+    return out;
+  }
+
+  caf::actor_system& sys() {
+    return sys_;
+  }
+
+  const etcd_server& etcd() const {
+    return etcd_;
+  }
+
+  /// The handle entering the cluster at node `i`.
+  const accounts_handle& handle(std::size_t i) const {
+    return handles_[i];
+  }
+
+  /// After node `i` restarted: a handle to its new process.
+  void reconnect(std::size_t i) {
+    handles_[i] = connect(i);
+  }
+
+  /// The index of the etcd controller's node; dies if there is none.
+  std::size_t controller() const {
+    auto kv = etcd_.get(controller_key);
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (kv.exists && kv.value == c_name(i)) {
+        return i;
+      }
+    }
+    die("no controller in etcd (" + kv.value + ")");
+  }
+
+  uint64_t map_version() const {
+    return etcd_.get(map_key).version;
+  }
+
+  /// Waits until the map's version stayed the same for `quiet`; returns it.
+  uint64_t await_map_quiet(std::chrono::milliseconds quiet
+                           = std::chrono::seconds{1}) const {
+    auto v = map_version();
+    auto since = clock_type::now();
+    auto deadline = since + std::chrono::seconds{60};
+    while (clock_type::now() - since < quiet) {
+      if (clock_type::now() > deadline) {
+        die("the partition map kept changing");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      auto now_v = map_version();
+      if (now_v != v) {
+        v = now_v;
+        since = clock_type::now();
+      }
+    }
+    return v;
+  }
+
+private:
+  std::string c_name(std::size_t i) const {
+    return "n" + std::to_string(i + 1);
+  }
+
+  accounts_handle connect(std::size_t i) {
+    auto root = sys_.middleman().remote_actor("127.0.0.1", c_[i].port());
+    if (!root) {
+      die("cannot connect to " + c_[i].name() + ": "
+          + annals::render(root.error()));
+    }
+    return accounts_handle{sys_, *root, std::chrono::seconds{60}};
+  }
+
+  etcd_server etcd_;
+  cluster c_;
+  client_config sys_cfg_;
+  caf::actor_system sys_;
+  std::vector<accounts_handle> handles_;
+};
+
+/// Sends a deposit to each of `ids` through `h` until each is acknowledged
+/// (after an error: again 5 ms later); `done` gets the time (ms since
+/// `t0`) of each first acknowledgement, negative if none within 30 s.
+class prober {
+public:
+  prober(caf::event_based_actor* self, accounts_handle h,
+         std::vector<std::string> ids, clock_type::time_point t0,
+         std::shared_ptr<std::promise<std::vector<double>>> done)
+    : self_(self), h_(std::move(h)), ids_(std::move(ids)), t0_(t0),
+      done_(std::move(done)), ms_(ids_.size(), -1), left_(ids_.size()) {
+  }
+
+  void start() {
+    if (ids_.empty()) {
+      finish();
+      return;
+    }
+    for (uint64_t i = 0; i < ids_.size(); ++i) {
+      send(i);
+    }
+  }
+
+  void send(uint64_t i) {
+    self_
+      ->request(h_.actor(), std::chrono::seconds{10},
+                h_.make(ids_[i], cluster_bench::deposit{1, memo}))
+      .then(
+        [this, i](const annals::ack&) {
+          settle(i, ms_between(t0_, clock_type::now()));
+        },
+        [this, i](caf::error&) {
+          if (clock_type::now() - t0_ > std::chrono::seconds{30}) {
+            settle(i, -1);
+          } else {
+            self_->delayed_send(self_, std::chrono::milliseconds{5},
+                                caf::ok_atom::value, i);
+          }
+        });
+  }
+
+private:
+  void settle(uint64_t i, double ms) {
+    ms_[i] = ms;
+    if (--left_ == 0) {
+      finish();
+    }
+  }
+
+  void finish() {
+    done_->set_value(ms_);
+    self_->quit();
+  }
+
+  caf::event_based_actor* self_;
+  accounts_handle h_;
+  std::vector<std::string> ids_;
+  clock_type::time_point t0_;
+  std::shared_ptr<std::promise<std::vector<double>>> done_;
+  std::vector<double> ms_;
+  std::size_t left_;
+};
+
+caf::behavior
+prober_actor(caf::event_based_actor* self, accounts_handle h,
+             std::vector<std::string> ids, clock_type::time_point t0,
+             std::shared_ptr<std::promise<std::vector<double>>> done) {
+  auto p = std::make_shared<prober>(self, std::move(h), std::move(ids), t0,
+                                    std::move(done));
+  p->start();
+  return {[p](caf::ok_atom, uint64_t i) { p->send(i); }};
+}
+
+/// Starts probing `ids` through `h` (see `prober`); get() the future.
+std::future<std::vector<double>> probe(caf::actor_system& sys,
+                                       const accounts_handle& h,
+                                       std::vector<std::string> ids,
+                                       clock_type::time_point t0) {
+  auto done = std::make_shared<std::promise<std::vector<double>>>();
+  auto f = done->get_future();
+  sys.spawn(prober_actor, h, std::move(ids), t0, std::move(done));
+  return f;
+}
+
+std::vector<double> await_probe(std::future<std::vector<double>>& f,
+                                const char* what) {
+  if (f.wait_for(std::chrono::seconds{60}) != std::future_status::ready) {
+    die(std::string{what} + ": probes did not finish");
+  }
+  return f.get();
+}
+
+// -- (6) replication lag ------------------------------------------------------
+
+/// One node's replicas at one moment (seconds since the load started: the
+/// middle of the request).
+struct replica_sample {
+  double t = 0;
+  std::vector<replica_row> rows;
+};
+
+struct lag_run {
+  /// Per follower replica sample: events behind its leader (lower and
+  /// upper bound) and how long ago the leader held the first missing one.
+  std::vector<double> events_lo, events_hi, ms_lo, ms_hi;
+  /// Per leader replica sample: end - high watermark.
+  std::vector<double> window;
+  double rate = 0, client_p50 = 0, client_p99 = 0;
+  double cycle_ms = 0; ///< one sample of each of the 3 nodes
+  uint64_t errors = 0;
+  std::string first_error;
+};
+
+/// The bounds of one follower sample `f` (partition row `r`) against its
+/// leader's samples `ls` (sorted by time); false if they do not apply
+/// (leadership changed, or no leader sample on both sides).
+bool lag_of(const replica_sample& f, const replica_row& r,
+            const std::vector<replica_sample>& ls, lag_run& out) {
+  auto it = std::upper_bound(
+    ls.begin(), ls.end(), f.t,
+    [](double t, const replica_sample& x) { return t < x.t; });
+  if (it == ls.begin() || it == ls.end()) {
+    return false;
+  }
+  auto leading = [&](const replica_sample& x) -> const replica_row* {
+    const auto* l = row_of(x.rows, r.partition);
+    return l != nullptr && l->phase == "leader" && l->epoch == r.epoch
+             ? l
+             : nullptr;
+  };
+  const auto* before = leading(*(it - 1));
+  const auto* after = leading(*it);
+  if (before == nullptr || after == nullptr) {
+    return false;
+  }
+  auto behind = [&](uint64_t leader_end) {
+    return leader_end > r.end ? static_cast<double>(leader_end - r.end) : 0.0;
+  };
+  // Time: the last leader sample (before f) that the follower had fully;
+  // the leader wrote the first event the follower lacks after it.
+  auto k = it - 1;
+  for (;;) {
+    const auto* l = leading(*k);
+    if (l == nullptr) {
+      return false;
+    }
+    if (l->end <= r.end) {
+      break;
+    }
+    if (k == ls.begin()) {
+      return false; // behind every sample: the start of the run
+    }
+    --k;
+  }
+  out.events_lo.push_back(behind(before->end));
+  out.events_hi.push_back(behind(after->end));
+  out.ms_hi.push_back((f.t - k->t) * 1000);
+  auto next = k + 1;
+  out.ms_lo.push_back(next < it ? (f.t - next->t) * 1000 : 0.0);
+  return true;
+}
+
+lag_run run_lag(const settings& cfg, const std::vector<std::string>& ids,
+                uint64_t seed) {
+  lag_run res;
+  etcd_server etcd;
+  cluster c{3, replicated_options(etcd, 3)};
+  std::vector<std::vector<replica_sample>> series(3);
+  {
+    client_config sys_cfg;
+    caf::actor_system sys{sys_cfg};
+    auto root = sys.middleman().remote_actor("127.0.0.1", c[0].port());
+    if (!root) {
+      die("cannot connect to n1: " + annals::render(root.error()));
+    }
+    accounts_handle accounts{sys, *root, std::chrono::seconds{60}};
+    activate(sys, accounts, ids);
+    auto start = clock_type::now();
+    auto deadline = start
+                    + std::chrono::duration_cast<clock_type::duration>(
+                      std::chrono::duration<double>(cfg.seconds));
+    load l{sys, random_load(accounts, ids, start, deadline, nullptr, seed)};
+    std::size_t cycles = 0;
+    while (clock_type::now() < deadline) {
+      for (std::size_t i = 0; i < 3; ++i) {
+        auto a = clock_type::now();
+        auto rows = c[i].replicas();
+        auto b = clock_type::now();
+        if (rows) {
+          series[i].push_back(
+            {std::chrono::duration<double>(a + (b - a) / 2 - start).count(),
+             std::move(*rows)});
+        }
+      }
+      ++cycles;
+    }
+    res.cycle_ms = cfg.seconds * 1000 / static_cast<double>(cycles);
+    auto t = l.wait("lag load", std::chrono::seconds{120});
+    throughput_run tr;
+    fill_latency(tr, t, cfg.seconds);
+    res.rate = tr.rate;
+    res.client_p50 = tr.p50_ms;
+    res.client_p99 = tr.p99_ms;
+    res.errors = tr.errors;
+    res.first_error = tr.first_error;
+  }
+  c.stop_all();
+  for (std::size_t b = 0; b < 3; ++b) {
+    for (const auto& f : series[b]) {
+      for (const auto& r : f.rows) {
+        if (r.phase == "leader") {
+          res.window.push_back(
+            static_cast<double>(r.end - std::min(r.end, r.hw)));
+          continue;
+        }
+        if (r.phase != "follower") {
+          continue;
+        }
+        for (std::size_t l = 0; l < 3; ++l) {
+          if (l != b && c[l].name() == r.leader) {
+            lag_of(f, r, series[l], res);
+          }
+        }
+      }
+    }
+  }
+  for (auto* v :
+       {&res.events_lo, &res.events_hi, &res.ms_lo, &res.ms_hi, &res.window}) {
+    std::sort(v->begin(), v->end());
+  }
+  return res;
+}
+
+struct lag_summary {
+  bool ran = false;
+  double ms_p99_hi = 0;
+};
+
+lag_summary section_lag(const settings& cfg) {
+  std::printf("(6) replication lag: (1)'s workload on 3 replicated nodes, RF "
+              "3, every node's replicas sampled back to back; %d round%s of "
+              "%.1f s\n",
+              cfg.reps, cfg.reps == 1 ? "" : "s", cfg.seconds);
+  auto ids = make_ids(aggregates);
+  std::vector<lag_run> runs;
+  for (int i = 0; i < cfg.reps; ++i) {
+    runs.push_back(run_lag(cfg, ids, static_cast<uint64_t>(i + 1)));
+    const auto& r = runs.back();
+    std::printf("  round %d: %s cmd/s, client p50 %s p99 %s; one sample of "
+                "each node every %s; %zu follower samples; follower behind, "
+                "p99 %.0f-%.0f events, %s-%s%s%s\n",
+                i + 1, fmt_rate(r.rate).c_str(), fmt_ms(r.client_p50).c_str(),
+                fmt_ms(r.client_p99).c_str(), fmt_ms(r.cycle_ms).c_str(),
+                r.events_hi.size(), percentile(r.events_lo, 0.99),
+                percentile(r.events_hi, 0.99),
+                fmt_ms(percentile(r.ms_lo, 0.99)).c_str(),
+                fmt_ms(percentile(r.ms_hi, 0.99)).c_str(),
+                r.errors > 0 ? "; ERRORS: " : "",
+                r.errors > 0 ? r.first_error.c_str() : "");
+  }
+  auto med = [&](std::vector<double> lag_run::*field, double q) {
+    std::vector<double> v;
+    for (const auto& r : runs) {
+      v.push_back(percentile(r.*field, q));
+    }
+    return median(v);
+  };
+  auto med_of = [&](double lag_run::*field) {
+    std::vector<double> v;
+    for (const auto& r : runs) {
+      v.push_back(r.*field);
+    }
+    return median(v);
+  };
+  lag_summary out;
+  out.ran = true;
+  out.ms_p99_hi = med(&lag_run::ms_hi, 0.99);
+  auto window_p99 = med(&lag_run::window, 0.99);
+  auto client_p99 = med_of(&lag_run::client_p99);
+  std::printf("  medians (follower durable end vs leader durable end; "
+              "[lower-upper] bound from the sampling)\n");
+  std::printf("    follower behind, events  p50 [%.0f-%.0f]  p99 [%.0f-%.0f]  "
+              "max %.0f   leader end-hw p99 %.0f   %6.2fx\n",
+              med(&lag_run::events_lo, 0.5), med(&lag_run::events_hi, 0.5),
+              med(&lag_run::events_lo, 0.99), med(&lag_run::events_hi, 0.99),
+              med(&lag_run::events_hi, 1.0), window_p99,
+              med(&lag_run::events_hi, 0.99) / std::max(1.0, window_p99));
+  std::printf(
+    "    follower behind, time    p50 [%s-%s]  p99 [%s-%s]  max %s   "
+    "client p99 %s   %6.2fx\n",
+    fmt_ms(med(&lag_run::ms_lo, 0.5)).c_str(),
+    fmt_ms(med(&lag_run::ms_hi, 0.5)).c_str(),
+    fmt_ms(med(&lag_run::ms_lo, 0.99)).c_str(), fmt_ms(out.ms_p99_hi).c_str(),
+    fmt_ms(med(&lag_run::ms_hi, 1.0)).c_str(), fmt_ms(client_p99).c_str(),
+    out.ms_p99_hi / std::max(1e-9, client_p99));
+  std::printf("    (time resolution: one sample of each node every %s)\n\n",
+              fmt_ms(med_of(&lag_run::cycle_ms)).c_str());
+  return out;
+}
+
+// -- (7) failover time --------------------------------------------------------
+
+struct failover_round {
+  std::string victim;
+  bool controller = false;
+  std::vector<double> ms; ///< per partition it led: kill -> first ack
+  double rtt_ms = 0;      ///< the probe's round trip before the kill
+  uint64_t writes = 0;    ///< map writes until the last ack
+};
+
+struct failover_summary {
+  bool ran = false;
+  double p99 = -1;
+};
+
+failover_summary section_failover(const settings& cfg) {
+  std::printf("(7) failover: idle 3-node RF 3 cluster; %d SIGKILLs of a "
+              "partition leader (every third the etcd controller), restarted "
+              "in between; per partition it led: kill -> first acknowledged "
+              "deposit (retried every 5 ms through a survivor)\n",
+              cfg.kills);
+  replicated_rig rig;
+  auto& c = rig.nodes();
+  auto probe_ids = one_id_per_partition();
+  {
+    auto f = probe(rig.sys(), rig.handle(0), probe_ids, clock_type::now());
+    for (auto ms : await_probe(f, "activation")) {
+      if (ms < 0) {
+        die("failover: a probe aggregate could not be activated");
+      }
+    }
+  }
+  std::vector<failover_round> rounds;
+  for (int k = 0; k < cfg.kills; ++k) {
+    auto table = await_in_step(rig.all());
+    auto lead = leaders_of(table);
+    auto ctl = rig.controller();
+    std::vector<std::size_t> led(3, 0);
+    for (auto i : lead) {
+      ++led[i];
+    }
+    std::size_t victim = 3;
+    if (k % 3 == 2 && led[ctl] > 0) {
+      victim = ctl;
+    } else {
+      for (std::size_t i = 0; i < 3; ++i) {
+        if (i != ctl && led[i] > 0 && (victim == 3 || led[i] > led[victim])) {
+          victim = i;
+        }
+      }
+      if (victim == 3) {
+        victim = ctl;
+      }
+    }
+    auto entry = victim == ctl ? (victim + 1) % 3 : ctl;
+    std::vector<std::string> ids;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      if (lead[p] == victim) {
+        ids.push_back(probe_ids[p]);
+      }
+    }
+    failover_round r;
+    r.victim = c[victim].name();
+    r.controller = victim == ctl;
+    {
+      auto f = probe(rig.sys(), rig.handle(entry), ids, clock_type::now());
+      r.rtt_ms = median(await_probe(f, "failover round trip"));
+    }
+    auto v0 = rig.map_version();
+    auto t0 = clock_type::now();
+    c[victim].signal(SIGKILL);
+    auto f = probe(rig.sys(), rig.handle(entry), ids, t0);
+    r.ms = await_probe(f, "failover");
+    r.writes = rig.map_version() - v0;
+    c[victim].kill_now();
+    c[victim].start("");
+    rig.reconnect(victim);
+    std::sort(r.ms.begin(), r.ms.end());
+    std::printf(
+      "  kill %2d: %s%s, leader of %zu partitions: first ack after "
+      "p50 %s, all %s (round trip before: %s); map writes %llu\n",
+      k + 1, r.victim.c_str(), r.controller ? " (controller)" : "", r.ms.size(),
+      fmt_ms(percentile(r.ms, 0.5)).c_str(),
+      r.ms.empty() || r.ms.front() < 0 ? "never" : fmt_ms(r.ms.back()).c_str(),
+      fmt_ms(r.rtt_ms).c_str(), static_cast<unsigned long long>(r.writes));
+    std::fflush(stdout);
+    rounds.push_back(std::move(r));
+  }
+  await_in_step(rig.all());
+  std::vector<double> all, plain, ctl_kills, last, rtts;
+  bool missed = false;
+  for (const auto& r : rounds) {
+    for (auto ms : r.ms) {
+      missed = missed || ms < 0;
+      all.push_back(ms);
+      (r.controller ? ctl_kills : plain).push_back(ms);
+    }
+    if (!r.ms.empty()) {
+      last.push_back(r.ms.back());
+    }
+    rtts.push_back(r.rtt_ms);
+  }
+  for (auto* v : {&all, &plain, &ctl_kills, &last}) {
+    std::sort(v->begin(), v->end());
+  }
+  failover_summary out;
+  out.ran = true;
+  out.p99 = missed ? -1 : percentile(all, 0.99);
+  auto row = [&](const char* name, const std::vector<double>& v) {
+    if (v.empty()) {
+      std::printf("    %-32s none\n", name);
+      return;
+    }
+    std::printf("    %-32s p50 %-7s p99 %-7s max %-7s  (%zu)   lease TTL %s  "
+                "p99 = %.2fx\n",
+                name, fmt_ms(percentile(v, 0.5)).c_str(),
+                fmt_ms(percentile(v, 0.99)).c_str(), fmt_ms(v.back()).c_str(),
+                v.size(), fmt_ms(lease_ttl_ms).c_str(),
+                percentile(v, 0.99) / lease_ttl_ms);
+  };
+  std::printf("  kill -> first ack per partition          (samples)    "
+              "baseline\n");
+  row("all kills", all);
+  row("a node not the controller", plain);
+  row("the controller", ctl_kills);
+  row("per kill: its last partition", last);
+  std::printf("    probe round trip before the kills: median %s%s\n\n",
+              fmt_ms(median(rtts)).c_str(),
+              missed ? "   SOME PARTITIONS NEVER ANSWERED (30 s)" : "");
+  return out;
+}
+
+// -- (8) catch-up after disk loss ---------------------------------------------
+
+struct catchup_run {
+  double events = 0;       ///< what the wiped node copied
+  double written_rate = 0; ///< commands/s of the load that wrote them
+  double start_ms = 0;     ///< spawn -> READY
+  double first_ms = 0;     ///< READY -> the first copied event seen
+  double held_ms = 0;      ///< READY -> every partition at the leaders' end
+  double voter_ms = 0;     ///< READY -> every replica a voter again
+  std::string victim;
+  uint64_t errors = 0;
+};
+
+catchup_run run_catchup(const settings& cfg,
+                        const std::vector<std::string>& ids, uint64_t seed) {
+  catchup_run res;
+  replicated_rig rig;
+  auto& c = rig.nodes();
+  {
+    activate(rig.sys(), rig.handle(0), ids);
+    auto start = clock_type::now();
+    auto deadline = start
+                    + std::chrono::duration_cast<clock_type::duration>(
+                      std::chrono::duration<double>(cfg.seconds));
+    load l{rig.sys(),
+           random_load(rig.handle(0), ids, start, deadline, nullptr, seed)};
+    auto t = l.wait("catch-up load", std::chrono::seconds{120});
+    throughput_run tr;
+    fill_latency(tr, t, cfg.seconds);
+    res.written_rate = tr.rate;
+    res.errors = tr.errors;
+  }
+  auto ctl = rig.controller();
+  std::size_t victim = ctl == 2 ? 1 : 2; // a follower, not the controller
+  res.victim = c[victim].name();
+  c[victim].stop();
+  auto survivors = rig.all_but(victim);
+  auto table = await_in_step(survivors);
+  std::vector<uint64_t> ends(partitions, 0);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    for (const auto& rows : table) {
+      if (const auto* r = row_of(rows, p); r && r->phase == "leader") {
+        ends[p] = r->end;
+      }
+    }
+    res.events += static_cast<double>(ends[p]);
+  }
+  c[victim].wipe();
+  auto t_spawn = clock_type::now();
+  c[victim].start("");
+  auto t_ready = clock_type::now();
+  res.start_ms = ms_between(t_spawn, t_ready);
+  auto deadline = t_ready + std::chrono::seconds{180};
+  bool held = false, started = false;
+  for (;;) {
+    auto rows = c[victim].replicas();
+    auto now = clock_type::now();
+    if (rows && rows->size() == partitions) {
+      bool all_held = true, all_voters = true;
+      for (uint32_t p = 0; p < partitions; ++p) {
+        const auto* r = row_of(*rows, p);
+        if (!started && r != nullptr && r->end > 0) {
+          started = true;
+          res.first_ms = ms_between(t_ready, now);
+        }
+        all_held = all_held && r != nullptr && r->end >= ends[p];
+        all_voters = all_voters && r != nullptr && r->voter;
+      }
+      if (all_held && !held) {
+        held = true;
+        res.held_ms = ms_between(t_ready, now);
+      }
+      if (held && all_voters) {
+        res.voter_ms = ms_between(t_ready, now);
+        break;
+      }
+    }
+    if (now > deadline) {
+      die("the wiped node did not catch up in 180 s:\n" + c[victim].log_tail());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  await_in_step(rig.all());
+  return res;
+}
+
+struct catchup_summary {
+  bool ran = false;
+  double rate = 0;
+};
+
+catchup_summary section_catchup(const settings& cfg, double rf1_rate) {
+  std::printf("(8) catch-up after disk loss: 3-node RF 3 cluster filled by "
+              "10^4 activations and %.1f s of (1)'s load; a follower node "
+              "stopped, its data directory removed, restarted; %d round%s\n",
+              cfg.seconds, cfg.catchup_reps, cfg.catchup_reps == 1 ? "" : "s");
+  auto ids = make_ids(aggregates);
+  std::vector<double> rates, copy_rates, written, held, voter, starts, firsts;
+  for (int i = 0; i < cfg.catchup_reps; ++i) {
+    auto r = run_catchup(cfg, ids, static_cast<uint64_t>(200 + i));
+    auto rate = r.events / std::max(1e-9, r.held_ms / 1000);
+    rates.push_back(rate);
+    copy_rates.push_back(r.events
+                         / std::max(1e-9, (r.held_ms - r.first_ms) / 1000));
+    firsts.push_back(r.first_ms);
+    written.push_back(r.written_rate);
+    held.push_back(r.held_ms);
+    voter.push_back(r.voter_ms);
+    starts.push_back(r.start_ms);
+    std::printf("  round %d: %s wiped, %s events to copy; start %s, every "
+                "partition at the leaders' end after %s (%s ev/s), every "
+                "replica a voter after %s; load %s cmd/s%s\n",
+                i + 1, r.victim.c_str(), fmt_rate(r.events).c_str(),
+                fmt_ms(r.start_ms).c_str(), fmt_ms(r.held_ms).c_str(),
+                fmt_rate(rate).c_str(), fmt_ms(r.voter_ms).c_str(),
+                fmt_rate(r.written_rate).c_str(),
+                r.errors > 0 ? "  LOAD ERRORS" : "");
+  }
+  catchup_summary out;
+  out.ran = true;
+  out.rate = median(rates);
+  auto w = median(written);
+  std::printf("  medians                          catch-up     baseline     "
+              "ratio\n");
+  std::printf("    events/s (from READY)        %10s   %10s   %6.2fx  (the "
+              "RF 3 load that wrote them)\n",
+              fmt_rate(out.rate).c_str(), fmt_rate(w).c_str(),
+              out.rate / std::max(1.0, w));
+  if (rf1_rate > 0) {
+    std::printf("                                               %10s   "
+                "%6.2fx  ((4)'s RF 1 rate)\n",
+                fmt_rate(rf1_rate).c_str(), out.rate / rf1_rate);
+  }
+  std::printf("    events/s while copying       %10s   %10s   %6.2fx  (from "
+              "the first copied event seen)\n",
+              fmt_rate(median(copy_rates)).c_str(), fmt_rate(w).c_str(),
+              median(copy_rates) / std::max(1.0, w));
+  std::printf("    READY -> first event %s, every partition held %s, all "
+              "voters %s; spawn -> READY %s (polled every 10 ms)\n\n",
+              fmt_ms(median(firsts)).c_str(), fmt_ms(median(held)).c_str(),
+              fmt_ms(median(voter)).c_str(), fmt_ms(median(starts)).c_str());
+  return out;
+}
+
+// -- (9) etcd writes per failover ---------------------------------------------
+
+struct writes_summary {
+  bool ran = false;
+  std::vector<double> per_failover;
+};
+
+writes_summary section_writes(const settings& cfg) {
+  std::printf("(9) etcd writes per failover: idle 3-node RF 3 cluster; the map "
+              "key's etcd version before a SIGKILL of a partition leader and "
+              "once the survivors serve all partitions and the map stayed "
+              "unchanged for 1 s; then for its restart; %d round%s (a "
+              "non-controller, then the controller)\n",
+              cfg.catchup_reps, cfg.catchup_reps == 1 ? "" : "s");
+  writes_summary out;
+  out.ran = true;
+  std::vector<double> returns;
+  for (int round = 0; round < cfg.catchup_reps; ++round) {
+    replicated_rig rig;
+    auto& c = rig.nodes();
+    auto probe_ids = one_id_per_partition();
+    {
+      auto f = probe(rig.sys(), rig.handle(0), probe_ids, clock_type::now());
+      await_probe(f, "activation");
+    }
+    for (int kind = 0; kind < 2; ++kind) {
+      auto lead = leaders_of(await_in_step(rig.all()));
+      auto ctl = rig.controller();
+      std::size_t victim = 3;
+      for (std::size_t i = 0; i < 3; ++i) {
+        bool leads = std::count(lead.begin(), lead.end(), i) > 0;
+        if (leads && (kind == 0) == (i != ctl)) {
+          victim = i;
+        }
+      }
+      if (victim == 3) {
+        std::printf("  round %d: no %s leads a partition: skipped\n", round + 1,
+                    kind == 0 ? "non-controller" : "controller");
+        continue;
+      }
+      auto entry = victim == ctl ? (victim + 1) % 3 : ctl;
+      std::vector<std::string> ids;
+      for (uint32_t p = 0; p < partitions; ++p) {
+        if (lead[p] == victim) {
+          ids.push_back(probe_ids[p]);
+        }
+      }
+      auto v0 = rig.await_map_quiet(std::chrono::milliseconds{500});
+      auto t0 = clock_type::now();
+      c[victim].signal(SIGKILL);
+      auto f = probe(rig.sys(), rig.handle(entry), ids, t0);
+      auto ms = await_probe(f, "writes");
+      await_in_step(rig.all_but(victim));
+      auto v1 = rig.await_map_quiet();
+      c[victim].kill_now();
+      c[victim].start("");
+      rig.reconnect(victim);
+      await_in_step(rig.all());
+      auto v2 = rig.await_map_quiet();
+      out.per_failover.push_back(static_cast<double>(v1 - v0));
+      returns.push_back(static_cast<double>(v2 - v1));
+      std::printf("  round %d: kill %s%s (leader of %zu partitions, all "
+                  "serving after %s): map writes %llu (version %llu -> "
+                  "%llu); its restart: %llu\n",
+                  round + 1, c[victim].name().c_str(),
+                  victim == ctl ? " (controller)" : "", ids.size(),
+                  fmt_ms(*std::max_element(ms.begin(), ms.end())).c_str(),
+                  static_cast<unsigned long long>(v1 - v0),
+                  static_cast<unsigned long long>(v0),
+                  static_cast<unsigned long long>(v1),
+                  static_cast<unsigned long long>(v2 - v1));
+      std::fflush(stdout);
+    }
+  }
+  auto writes = median(out.per_failover);
+  std::printf(
+    "  median map writes per failover %.1f (max %.0f), per restart "
+    "%.1f   goal %.0f   %.2fx\n\n",
+    writes,
+    out.per_failover.empty()
+      ? 0.0
+      : *std::max_element(out.per_failover.begin(), out.per_failover.end()),
+    median(returns), target_failover_writes, writes / target_failover_writes);
   return out;
 }
 
@@ -1602,6 +2810,7 @@ int main(int argc, char** argv) {
       cfg.reps = 1;
       cfg.handoff_reps = 1;
       cfg.failure_reps = 1;
+      cfg.catchup_reps = 1;
       cfg.steady_s = 1.0;
       cfg.between_s = 0.5;
     } else if (auto v = value("--seconds=")) {
@@ -1613,6 +2822,8 @@ int main(int argc, char** argv) {
       cfg.sections = v3;
     } else if (auto v4 = value("--poll-ms=")) {
       cfg.poll_ms = std::max(1, std::atoi(v4));
+    } else if (auto v5 = value("--kills=")) {
+      cfg.kills = std::max(1, std::atoi(v5));
     } else if (a == "--verbose") {
       cfg.verbose = true;
     } else if (a == "--help" || a == "-h") {
@@ -1626,6 +2837,7 @@ int main(int argc, char** argv) {
   if (reps_given) {
     cfg.handoff_reps = std::max(1, (cfg.reps + 1) / 2);
     cfg.failure_reps = cfg.reps;
+    cfg.catchup_reps = std::max(1, (cfg.reps + 1) / 2);
   }
   {
     bench_dir probe;
@@ -1656,6 +2868,32 @@ int main(int argc, char** argv) {
   replication_summary rs;
   if (has('4')) {
     rs = section_replication(cfg);
+    std::fflush(stdout);
+  }
+  replication_summary hot;
+  if (has('5')) {
+    hot = section_hot(cfg);
+    std::fflush(stdout);
+  }
+  lag_summary lag;
+  if (has('6')) {
+    lag = section_lag(cfg);
+    std::fflush(stdout);
+  }
+  failover_summary fo;
+  if (has('7')) {
+    fo = section_failover(cfg);
+    std::fflush(stdout);
+  }
+  catchup_summary cu;
+  if (has('8')) {
+    cu = section_catchup(cfg, rs.ran ? rs.rf1_rate : 0);
+    std::fflush(stdout);
+  }
+  writes_summary ws;
+  if (has('9')) {
+    ws = section_writes(cfg);
+    std::fflush(stdout);
   }
   std::printf("targets\n");
   if (tp) {
@@ -1698,6 +2936,41 @@ int main(int argc, char** argv) {
       std::printf("  (4) %llu commands failed\n",
                   static_cast<unsigned long long>(rs.errors));
     }
+  }
+  if (hot.ran) {
+    auto ratio = hot.rf3_rate / std::max(1.0, hot.rf1_rate);
+    std::printf("  (5) hot: RF 3 >= %.1fx RF 1               %8.2fx   %s\n",
+                target_rf3_ratio, ratio, verdict(ratio >= target_rf3_ratio));
+    if (hot.errors > 0) {
+      std::printf("  (5) %llu commands failed\n",
+                  static_cast<unsigned long long>(hot.errors));
+    }
+  }
+  if (lag.ran) {
+    std::printf(
+      "  (6) replication lag p99 (upper bound)    %8s   (no target)\n",
+      fmt_ms(lag.ms_p99_hi).c_str());
+  }
+  if (fo.ran) {
+    std::printf("  (7) kill -> first ack p99 <= %s        %8s   %s\n",
+                fmt_ms(target_failover_p99_ms).c_str(),
+                fo.p99 < 0 ? "never" : fmt_ms(fo.p99).c_str(),
+                verdict(fo.p99 >= 0 && fo.p99 <= target_failover_p99_ms));
+  }
+  if (cu.ran) {
+    std::printf("  (8) catch-up after disk loss             %8s ev/s (no "
+                "target)\n",
+                fmt_rate(cu.rate).c_str());
+  }
+  if (ws.ran) {
+    auto worst
+      = ws.per_failover.empty()
+          ? 0.0
+          : *std::max_element(ws.per_failover.begin(), ws.per_failover.end());
+    std::printf(
+      "  (9) map writes per failover == %.0f          %8.0f   %s\n",
+      target_failover_writes, worst,
+      verdict(!ws.per_failover.empty() && worst == target_failover_writes));
   }
   return 0;
 }
