@@ -296,7 +296,7 @@ TEST_CASE("control: a malformed map in etcd is a clear error and is never "
   CHECK(c.get(key)->kvs.front().value == "{\"format\":1,\"version\":");
   CHECK(
     await([&] { return seen.saw_error(control_errc::malformed_value); }, 3s));
-  REQUIRE(c.put(key, "{\"format\":2}"));
+  REQUIRE(c.put(key, "{\"format\":3}"));
   CHECK(is(n1.ctl->step().error(), control_errc::unknown_format));
   CHECK(
     await([&] { return seen.saw_error(control_errc::unknown_format); }, 3s));

@@ -17,12 +17,14 @@ namespace {
 
 /// The first seed in [1, limit] whose run reports a violation, or 0.
 uint64_t first_violation(planted_bug bug, uint64_t limit,
-                         uint32_t wipe_percent = 25) {
+                         uint32_t wipe_percent = 25,
+                         uint32_t move_percent = 35) {
   for (uint64_t seed = 1; seed <= limit; ++seed) {
     sim_options opts;
     opts.seed = seed;
     opts.bug = bug;
     opts.wipe_percent = wipe_percent;
+    opts.move_percent = move_percent;
     auto res = simulate(opts);
     if (!res.violations.empty()) {
       std::cout << "planted bug " << static_cast<int>(bug)
@@ -77,12 +79,13 @@ TEST_CASE("the simulation catches a leader that splits appends",
 
 TEST_CASE("planted: the controller changes voters before they settled",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::unsettled_voter_change, 200000) != 0);
+  CHECK(first_violation(planted_bug::unsettled_voter_change, 200000, 25, 100)
+        != 0);
 }
 
 TEST_CASE("planted: the controller swaps a learner for a voter in one step",
           "[replication][simulation][planted]") {
-  CHECK(first_violation(planted_bug::swap_voter, 200000) != 0);
+  CHECK(first_violation(planted_bug::swap_voter, 200000, 25, 100) != 0);
 }
 
 TEST_CASE("planted bug detection rates (a report, not a check)",
