@@ -166,10 +166,10 @@ public:
       return false;
     if (*from == to)
       return true;
-    auto res = run_command("/usr/bin/etcdctl --dial-timeout=1s "
-                           "--command-timeout=3s --endpoints="
-                           + endpoint(*from) + " move-leader " + target->id
-                           + " 2>&1");
+    auto res
+      = run_command("/usr/bin/etcdctl --dial-timeout=1s "
+                    "--command-timeout=3s --endpoints="
+                    + endpoint(*from) + " move-leader " + target->id + " 2>&1");
     if (res.exit_code != 0)
       return false;
     auto now = raft(to);
