@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -180,6 +181,12 @@ public:
           && lines_.empty())
         return std::nullopt;
     }
+  }
+
+  /// Sends `sig` (e.g. SIGSTOP, SIGCONT) to the running process.
+  void signal(int sig) {
+    if (proc_)
+      proc_->kill(sig);
   }
 
   /// SIGKILL; returns once the process is gone.
@@ -351,6 +358,17 @@ struct workload {
     unsigned seed = 1;
   };
 
+  /// One reply as its client saw it (kept if `keep_replies` was set
+  /// before `start`): the node it went through, the outcome, whether the
+  /// ack was a duplicate, and when the command was sent and answered.
+  struct reply_record {
+    std::string via;
+    checker::op_type outcome = checker::op_type::unknown;
+    bool duplicate = false;
+    steady_clock::time_point sent;
+    steady_clock::time_point answered;
+  };
+
   workload(history_log& log, std::vector<node_proc*> nodes, settings s)
     : log_(log), nodes_(std::move(nodes)), s_(s), sys_(cfg_) {
   }
@@ -404,7 +422,9 @@ struct workload {
     command_options opts;
     opts.command_id = cmd;
     log_.write(checker::op_type::invoke, client, id, cmd);
+    auto sent = steady_clock::now();
     auto outcome = checker::op_type::unknown;
+    bool duplicate = false;
     self
       ->request(it->second, s_.timeout,
                 h.make(id, sample::deposit{1, client}, opts))
@@ -415,6 +435,7 @@ struct workload {
           ++acks;
           if (a.duplicate)
             ++duplicate_acks;
+          duplicate = a.duplicate;
         },
         [&](caf::error& err) {
           outcome = classify(err);
@@ -427,8 +448,22 @@ struct workload {
               && err.category() != caf::atom("sample"))
             roots.erase(via.address()); // maybe a dead connection
         });
+    if (keep_replies) {
+      std::lock_guard guard{replies_mtx_};
+      replies_.push_back(
+        {via.name(), outcome, duplicate, sent, steady_clock::now()});
+    }
     return outcome;
   }
+
+  /// Every reply so far (see `reply_record`).
+  std::vector<reply_record> replies() {
+    std::lock_guard guard{replies_mtx_};
+    return replies_;
+  }
+
+  /// Keep a `reply_record` of every reply (set before `start`).
+  bool keep_replies = false;
 
   caf::actor_system& sys() {
     return sys_;
@@ -486,7 +521,37 @@ private:
   caf::actor_system sys_;
   std::atomic<bool> running_{false};
   std::vector<std::thread> threads_;
+  std::mutex replies_mtx_;
+  std::vector<reply_record> replies_;
 };
+
+/// Waits until every subscriber in `subs` has seen revision `want` of each
+/// stream (per-stream order makes that "everything before it, too"; the
+/// checker looks for gaps). Returns "" or what is missing after `timeout`.
+inline std::string await_caught_up(history_log& log,
+                                   const std::set<std::string>& subs,
+                                   const std::map<std::string, revision>& want,
+                                   std::chrono::seconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  std::string missing;
+  while (steady_clock::now() < deadline) {
+    std::map<std::string, std::map<std::string, revision>> got;
+    for (auto& x : log.read().ops)
+      if (x.type == checker::op_type::seen && subs.count(x.client))
+        got[x.client][x.stream] = std::max(got[x.client][x.stream], x.last);
+    missing.clear();
+    for (auto& s : subs)
+      for (auto& [stream, rev] : want)
+        if (got[s][stream] < rev)
+          missing += s + " saw " + stream + " up to "
+                     + std::to_string(got[s][stream]) + " of "
+                     + std::to_string(rev) + "\n";
+    if (missing.empty())
+      return missing;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  return missing;
+}
 
 /// Copies the run in `tmp` (history, data directories, node stderr) to
 /// `$TMPDIR/annals-<what>-kept-<pid>` for a post-mortem, and says where.

@@ -157,33 +157,6 @@ probe_result probe(workload& w, node_proc& via, const std::string& tag,
   return r;
 }
 
-/// Waits until every subscriber in `subs` has seen revision `want` of each
-/// stream (per-stream order makes that "everything before it, too"; the
-/// checker looks for gaps). Returns "" or what is missing after `timeout`.
-std::string await_caught_up(history_log& log, const std::set<std::string>& subs,
-                            const std::map<std::string, revision>& want,
-                            std::chrono::seconds timeout) {
-  auto deadline = steady_clock::now() + timeout;
-  std::string missing;
-  while (steady_clock::now() < deadline) {
-    std::map<std::string, std::map<std::string, revision>> got;
-    for (auto& x : log.read().ops)
-      if (x.type == checker::op_type::seen && subs.count(x.client))
-        got[x.client][x.stream] = std::max(got[x.client][x.stream], x.last);
-    missing.clear();
-    for (auto& s : subs)
-      for (auto& [stream, rev] : want)
-        if (got[s][stream] < rev)
-          missing += s + " saw " + stream + " up to "
-                     + std::to_string(got[s][stream]) + " of "
-                     + std::to_string(rev) + "\n";
-    if (missing.empty())
-      return missing;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  return missing;
-}
-
 /// Keeps a fault for `d` while the clients keep getting acknowledgements
 /// (at least 20 every 20 s): a fault is held long enough that a reconnect
 /// waiting on TCP's SYN backoff would be seconds late after healing.

@@ -7,6 +7,7 @@
 #include "child_process.hpp"
 #include "etcd/etcd_client.hpp"
 #include "ports.hpp"
+#include "run_command.hpp"
 #include "temp_dir.hpp"
 #include "test_certs.hpp"
 
@@ -19,6 +20,7 @@
 #include <memory>
 #include <netinet/in.h>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -30,11 +32,22 @@ namespace annals::testing {
 /// and awaited (a linearizable read succeeds on every member), killed
 /// (SIGKILL) and removed with the object. With `tls`, client URLs are
 /// https with `--client-cert-auth` (peers stay plain on loopback) and
-/// `client_tls` is what the readiness probe uses. Not thread-safe.
+/// `client_tls` is what the readiness probe uses. Members may run
+/// elsewhere too (`site`: another address, a network namespace). Not
+/// thread-safe.
 class etcd_cluster {
 public:
+  /// Where a member runs: the address its client and peer URLs bind to,
+  /// and words put before `etcd` on its command line (e.g. `ip netns exec
+  /// NS`; the address must then be one of that namespace's).
+  struct site {
+    std::string host = "127.0.0.1";
+    std::vector<std::string> wrapper;
+  };
+
   struct member {
     std::string name;
+    std::string host;
     uint16_t client_port = 0;
     uint16_t peer_port = 0;
     /// The command line (kept for `restart`).
@@ -48,63 +61,22 @@ public:
                         std::optional<tls_identity> server_tls = {},
                         std::optional<cluster::etcd::tls_files> client_tls = {})
     : client_tls_(std::move(client_tls)) {
-    std::string scheme = server_tls ? "https" : "http";
-    std::string initial;
-    for (size_t i = 0; i < n; ++i) {
-      member m;
-      m.name = "e" + std::to_string(i + 1);
-      m.client_port = free_port();
-      m.peer_port = free_port();
-      if (!initial.empty())
-        initial += ",";
-      initial += m.name + "=http://127.0.0.1:" + std::to_string(m.peer_port);
-      members_.push_back(std::move(m));
-    }
-    for (auto& m : members_) {
-      auto client_url
-        = scheme + "://127.0.0.1:" + std::to_string(m.client_port);
-      auto peer_url = "http://127.0.0.1:" + std::to_string(m.peer_port);
-      m.argv = {"/usr/bin/etcd",
-                "--name",
-                m.name,
-                "--data-dir",
-                dir_.sub(m.name),
-                "--listen-client-urls",
-                client_url,
-                "--advertise-client-urls",
-                client_url,
-                "--listen-peer-urls",
-                peer_url,
-                "--initial-advertise-peer-urls",
-                peer_url,
-                "--initial-cluster",
-                initial,
-                "--initial-cluster-state",
-                "new",
-                "--initial-cluster-token",
-                "annals-test-" + dir_.path(),
-                "--heartbeat-interval",
-                "50",
-                "--election-timeout",
-                "500"};
-      if (server_tls) {
-        for (auto arg :
-             {"--cert-file", server_tls->certificate.c_str(), "--key-file",
-              server_tls->key.c_str(), "--trusted-ca-file",
-              server_tls->cafile.c_str(), "--client-cert-auth"})
-          m.argv.emplace_back(arg);
-      }
-      spawn(m);
-    }
-    await_all();
+    init(std::vector<site>(n), server_tls);
+  }
+
+  /// One plain-http member per site (`e1`, `e2`, ... in order). The
+  /// calling thread must reach every site (the readiness probe).
+  explicit etcd_cluster(const std::vector<site>& sites) {
+    init(sites, std::nullopt);
   }
 
   etcd_cluster(const etcd_cluster&) = delete;
   etcd_cluster& operator=(const etcd_cluster&) = delete;
 
-  /// `127.0.0.1:port` of member `i`'s client URL.
+  /// `host:port` of member `i`'s client URL.
   std::string endpoint(size_t i) const {
-    return "127.0.0.1:" + std::to_string(members_.at(i).client_port);
+    return members_.at(i).host + ":"
+           + std::to_string(members_.at(i).client_port);
   }
 
   std::vector<std::string> endpoints() const {
@@ -156,6 +128,54 @@ public:
                                  + log_file(members_[i]));
   }
 
+  /// Member `i`'s raft id (hex) and whether it leads, from `etcdctl
+  /// endpoint status` (plain http only); nothing if it did not answer
+  /// within a second.
+  struct raft_status {
+    std::string id;
+    bool leader = false;
+  };
+  std::optional<raft_status> raft(size_t i) const {
+    // "<endpoint>, <id>, <version>, <db size>, <is leader>, ..."
+    auto res = run_command("/usr/bin/etcdctl --dial-timeout=1s "
+                           "--command-timeout=1s --endpoints="
+                           + endpoint(i) + " endpoint status 2>/dev/null");
+    std::vector<std::string> fields;
+    std::istringstream in{res.output};
+    for (std::string f; std::getline(in, f, ',');)
+      fields.push_back(f.substr(f.find_first_not_of(' ')));
+    if (res.exit_code != 0 || fields.size() < 5)
+      return std::nullopt;
+    return raft_status{fields[1], fields[4] == "true"};
+  }
+
+  /// The member that leads, as it says itself; nothing if none does.
+  std::optional<size_t> leader() const {
+    for (size_t i = 0; i < members_.size(); ++i)
+      if (auto s = raft(i); s && s->leader)
+        return i;
+    return std::nullopt;
+  }
+
+  /// Hands the leadership to member `to` (`etcdctl move-leader`, asked of
+  /// the current leader); true once `to` says it leads.
+  bool move_leader(size_t to) {
+    auto from = leader();
+    auto target = raft(to);
+    if (!from || !target)
+      return false;
+    if (*from == to)
+      return true;
+    auto res
+      = run_command("/usr/bin/etcdctl --dial-timeout=1s "
+                    "--command-timeout=3s --endpoints="
+                    + endpoint(*from) + " move-leader " + target->id + " 2>&1");
+    if (res.exit_code != 0)
+      return false;
+    auto now = raft(to);
+    return now && now->leader;
+  }
+
   size_t size() const noexcept {
     return members_.size();
   }
@@ -165,6 +185,63 @@ public:
   }
 
 private:
+  void init(const std::vector<site>& sites,
+            const std::optional<tls_identity>& server_tls) {
+    std::string scheme = server_tls ? "https" : "http";
+    std::string initial;
+    for (size_t i = 0; i < sites.size(); ++i) {
+      member m;
+      m.name = "e" + std::to_string(i + 1);
+      m.host = sites[i].host;
+      m.client_port = free_port();
+      m.peer_port = free_port();
+      if (!initial.empty())
+        initial += ",";
+      initial
+        += m.name + "=http://" + m.host + ":" + std::to_string(m.peer_port);
+      m.argv = sites[i].wrapper;
+      members_.push_back(std::move(m));
+    }
+    for (auto& m : members_) {
+      auto client_url
+        = scheme + "://" + m.host + ":" + std::to_string(m.client_port);
+      auto peer_url = "http://" + m.host + ":" + std::to_string(m.peer_port);
+      for (auto arg : {std::string{"/usr/bin/etcd"},
+                       std::string{"--name"},
+                       m.name,
+                       std::string{"--data-dir"},
+                       dir_.sub(m.name),
+                       std::string{"--listen-client-urls"},
+                       client_url,
+                       std::string{"--advertise-client-urls"},
+                       client_url,
+                       std::string{"--listen-peer-urls"},
+                       peer_url,
+                       std::string{"--initial-advertise-peer-urls"},
+                       peer_url,
+                       std::string{"--initial-cluster"},
+                       initial,
+                       std::string{"--initial-cluster-state"},
+                       std::string{"new"},
+                       std::string{"--initial-cluster-token"},
+                       "annals-test-" + dir_.path(),
+                       std::string{"--heartbeat-interval"},
+                       std::string{"50"},
+                       std::string{"--election-timeout"},
+                       std::string{"500"}})
+        m.argv.push_back(std::move(arg));
+      if (server_tls) {
+        for (auto arg :
+             {"--cert-file", server_tls->certificate.c_str(), "--key-file",
+              server_tls->key.c_str(), "--trusted-ca-file",
+              server_tls->cafile.c_str(), "--client-cert-auth"})
+          m.argv.emplace_back(arg);
+      }
+      spawn(m);
+    }
+    await_all();
+  }
+
   std::string log_file(const member& m) const {
     return dir_.sub(m.starts <= 1
                       ? m.name + ".log"
