@@ -129,6 +129,27 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
           q.pop_front();
         }
       };
+  // A retried command found in the journal: its original reply may not
+  // have been released yet (this node leads again after a leadership
+  // change and the entry is above the high watermark). It waits like one.
+  auto on_replicated
+    = [&](replicated_atom, append_result& res, uint64_t epoch) {
+        auto rp = self->make_response_promise();
+        auto p = res.partition;
+        auto rel = released.find(p);
+        auto lost = lost_epochs.find(p);
+        held_reply h{res.last_position, epoch, rp, res};
+        if (!replicator
+            || (rel != released.end() && rel->second.first == epoch
+                && rel->second.second >= res.last_position)) {
+          rp.deliver(std::move(res));
+        } else if ((rel != released.end() && rel->second.first > epoch)
+                   || (lost != lost_epochs.end() && lost->second >= epoch)) {
+          unknown(h, "leadership changed");
+        } else {
+          held[p].push_back(std::move(h));
+        }
+      };
   auto on_lost = [&](lost_atom, partition_id p, uint64_t epoch) {
     auto& lost = lost_epochs[p];
     lost = std::max(lost, epoch);
@@ -172,12 +193,12 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   };
   while (running) {
     self->receive(on_append, on_snapshot, on_commit, on_import, on_exit,
-                  on_replicator, on_released, on_lost);
+                  on_replicator, on_released, on_lost, on_replicated);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
         on_append, on_snapshot, on_commit, on_import, on_exit, on_replicator,
-        on_released, on_lost,
+        on_released, on_lost, on_replicated,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     if (!imports.empty() && batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty()) {

@@ -121,6 +121,73 @@ TEST_CASE("a lost leadership ends held replies outcome_unknown",
   CHECK(is(res.error(), errc::outcome_unknown));
 }
 
+TEST_CASE("a retried command that is in the journal but not yet replicated "
+          "is acknowledged only once the high watermark covers it",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of_account(fx, "carol");
+  auto ask = [&](const std::string& id) {
+    return std::async(std::launch::async, [&accounts, id] {
+      return accounts.ask("carol", deposit{5, ""},
+                          command_options{id, {}, {}, {}});
+    });
+  };
+  auto first = ask("c-1");
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  caf::anon_send(fx.rt->writer(), lost_atom::value, p, uint64_t{1});
+  REQUIRE(first.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto res = first.get();
+  REQUIRE_FALSE(res);
+  CHECK(is(res.error(), errc::outcome_unknown));
+  // This node leads again at epoch 2; c-1 is in its journal, above the
+  // high watermark. Its retry must not be acknowledged yet...
+  fx.rt->set_epoch(p, 2);
+  auto retry = ask("c-1");
+  auto again = ask("c-1"); // joins the first retry
+  CHECK(retry.wait_for(std::chrono::milliseconds(300))
+        == std::future_status::timeout);
+  auto ends = fx.store->partition_ends();
+  REQUIRE(ends);
+  // ...nor by a release of the old epoch...
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
+                 (*ends)[p]);
+  CHECK(retry.wait_for(std::chrono::milliseconds(100))
+        == std::future_status::timeout);
+  // ...only once epoch 2's high watermark covers it.
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
+                 (*ends)[p]);
+  for (auto* f : {&retry, &again}) {
+    REQUIRE(f->wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    auto ack = f->get();
+    REQUIRE(ack);
+    CHECK(ack->duplicate);
+  }
+  CHECK(fx.store->read_partition(p, 1).value().size() == 1);
+  // A retry whose wait ends with the leadership is `outcome_unknown`.
+  auto second = ask("c-2");
+  stream_id carol{std::string{account::category}, "carol"};
+  REQUIRE(await([&] {
+    auto found = fx.store->find_command(carol, "c-2");
+    return found && found->has_value();
+  }));
+  caf::anon_send(fx.rt->writer(), lost_atom::value, p, uint64_t{2});
+  REQUIRE(second.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  REQUIRE_FALSE(second.get());
+  fx.rt->set_epoch(p, 3);
+  auto waiting = ask("c-2");
+  CHECK(waiting.wait_for(std::chrono::milliseconds(300))
+        == std::future_status::timeout);
+  caf::anon_send(fx.rt->writer(), lost_atom::value, p, uint64_t{3});
+  REQUIRE(waiting.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto ended = waiting.get();
+  REQUIRE_FALSE(ended);
+  CHECK(is(ended.error(), errc::outcome_unknown));
+}
+
 TEST_CASE("subscriptions read each partition only up to what is visible",
           "[replication-gate]") {
   replicated_fixture fx;

@@ -46,6 +46,11 @@ using released_atom = caf::atom_constant<caf::atom("a_relhw")>;
 using replicator_atom = caf::atom_constant<caf::atom("a_replictr")>;
 /// Replication: a partition's leadership of an epoch ended (-> writer).
 using lost_atom = caf::atom_constant<caf::atom("a_lost")>;
+/// Replication: answer this `append_result` (a retried command found in the
+/// journal) once the partition's high watermark at this epoch covers it
+/// (aggregate -> writer, with the epoch; `outcome_unknown` if the
+/// leadership ends first).
+using replicated_atom = caf::atom_constant<caf::atom("a_repld")>;
 
 } // namespace annals
 

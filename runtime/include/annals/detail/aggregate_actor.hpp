@@ -289,10 +289,28 @@ public:
         return fail(make_error(errc::unavailable, render(found.error())));
       if (*found) {
         const auto& r = **found;
-        e.reply = caf::make_message(ack{
+        ack original{
           r.first_revision, r.last_revision,
-          static_cast<uint32_t>(r.last_revision - r.first_revision + 1), true});
-        e.done = true;
+          static_cast<uint32_t>(r.last_revision - r.first_revision + 1), true};
+        if (st.ctx->visible_end(r.partition) >= r.last_position) {
+          e.reply = caf::make_message(original);
+          e.done = true;
+          return;
+        }
+        // In the journal but not yet on a majority (this node leads again
+        // after a leadership change): acknowledged only once replicated.
+        auto seq = e.seq;
+        st.in_flight_ids.emplace(env.command_id, seq);
+        self_
+          ->request(st.ctx->writer, caf::infinite, replicated_atom::value, r,
+                    st.ctx->epoch_of(st.stream))
+          .then(
+            [this, seq, original](append_result&) {
+              on_replicated(seq, caf::make_message(original), {});
+            },
+            [this, seq](caf::error& err) {
+              on_replicated(seq, caf::message{}, err);
+            });
         return;
       }
     }
@@ -400,6 +418,21 @@ public:
     e.done = true;
     if (!e.command_id.empty())
       st.in_flight_ids.erase(e.command_id);
+    release();
+  }
+
+  /// The original reply of a retried command, once replicated (or the
+  /// error that ended the wait: `outcome_unknown`).
+  void on_replicated(uint64_t seq, caf::message reply, caf::error err) {
+    auto& st = self_->state;
+    if (st.failed || !has_entry(seq))
+      return;
+    auto& e = entry_at(seq);
+    if (!e.command_id.empty())
+      st.in_flight_ids.erase(e.command_id);
+    e.done = true;
+    e.reply = std::move(reply);
+    e.error = std::move(err);
     release();
   }
 
