@@ -110,13 +110,16 @@ bool failpoints_built_in() noexcept {
 
 const std::vector<std::string>& failpoint_names() {
   static const std::vector<std::string> names{
-    "annals/journal/before_commit",    "annals/journal/after_commit",
-    "annals/journal/index_flush",      "annals/journal/truncate",
-    "annals/writer/after_commit",      "annals/snapshot/before_save",
-    "annals/snapshot/after_save",      "annals/handoff/old_stopped",
-    "annals/handoff/old_after_fence",  "annals/handoff/old_after_ship",
-    "annals/handoff/new_after_import", "annals/handoff/new_after_fence",
-    "annals/pubsub/before_checkpoint",
+    "annals/journal/before_commit",      "annals/journal/after_commit",
+    "annals/journal/index_flush",        "annals/journal/truncate",
+    "annals/writer/after_commit",        "annals/snapshot/before_save",
+    "annals/snapshot/after_save",        "annals/handoff/old_stopped",
+    "annals/handoff/old_after_fence",    "annals/handoff/old_after_ship",
+    "annals/handoff/new_after_import",   "annals/handoff/new_after_fence",
+    "annals/pubsub/before_checkpoint",   "annals/replica/before_group_commit",
+    "annals/replica/after_group_commit", "annals/replica/before_fence",
+    "annals/replica/after_fence",        "annals/replica/after_truncate",
+    "annals/replica/after_marker",
   };
   return names;
 }

@@ -26,6 +26,8 @@
 //               <error>" or "STALE none".
 //   fail NAME P -> enables crash point NAME with probability P
 //               (annals/failpoint.hpp): "FAIL ok" or "FAIL refused".
+//   pass NAME -> disables crash point NAME again: "PASS ok" or "PASS
+//               refused" (it was not enabled).
 // and stops cleanly on EOF.
 #include "annals/failpoint.hpp"
 #include "annals/log.hpp"
@@ -148,6 +150,11 @@ int main(int argc, char** argv) {
       double p = 0;
       in >> name >> p;
       say(annals::enable_failpoint(name, p) ? "FAIL ok" : "FAIL refused");
+      return true;
+    }
+    if (line.rfind("pass ", 0) == 0) {
+      say(annals::disable_failpoint(line.substr(5)) ? "PASS ok"
+                                                    : "PASS refused");
       return true;
     }
     if (line.rfind("stale ", 0) == 0) {

@@ -3,6 +3,7 @@
 // log a replica drives.
 #include "replication/journal_log.hpp"
 
+#include "annals/failpoint.hpp"
 #include "annals/persistence/errc.hpp"
 
 #include "replication/event_entry.hpp"
@@ -111,9 +112,12 @@ caf::error journal_log::raise_fence(uint64_t epoch) {
   }
   write_batch batch;
   batch.fences.push_back({partition_, epoch});
+  ANNALS_CRASH_POINT("annals/replica/before_fence");
   if (auto res = journal_.commit(batch); !res) {
     return std::move(res.error());
   }
+  // Durable: the replica has not answered the fence nor acted on it.
+  ANNALS_CRASH_POINT("annals/replica/after_fence");
   fence_ = epoch;
   return {};
 }
@@ -245,7 +249,10 @@ caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
   event_data data;
   data.type = marker_type;
   req.events.push_back(std::move(data));
-  return commit_appends(expected_end, batch);
+  auto err = commit_appends(expected_end, batch);
+  // Durable: the new leader has not served its epoch yet.
+  ANNALS_CRASH_POINT_IF(!err, "annals/replica/after_marker");
+  return err;
 }
 
 caf::error journal_log::commit_appends(position expected_end,
@@ -342,6 +349,8 @@ caf::error journal_log::truncate(position after) {
   if (auto cut = journal_.truncate_partition(partition_, after); !cut) {
     return std::move(cut.error());
   }
+  // The suffix is gone for good; nothing is appended in its place yet.
+  ANNALS_CRASH_POINT("annals/replica/after_truncate");
   return refresh();
 }
 

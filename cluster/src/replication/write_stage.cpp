@@ -2,6 +2,8 @@
 // Part of the replication core: group commit for follower writes.
 #include "replication/write_stage.hpp"
 
+#include "annals/failpoint.hpp"
+
 #include "replication/journal_log.hpp"
 
 #include <algorithm>
@@ -38,6 +40,7 @@ caf::error write_stage::flush() {
               std::back_inserter(batch.appends));
   }
   ++commits_;
+  ANNALS_CRASH_POINT("annals/replica/before_group_commit");
   auto res = journal_.commit(batch);
   if (!res) {
     for (auto& x : parts) {
@@ -46,6 +49,8 @@ caf::error write_stage::flush() {
     }
     return std::move(res.error());
   }
+  // Durable, but no replica knows it yet: no acknowledgement has left.
+  ANNALS_CRASH_POINT("annals/replica/after_group_commit");
   std::size_t at = 0;
   for (std::size_t k = 0; k < parts.size(); ++k) {
     std::vector<caf::expected<append_result>> results;
