@@ -72,12 +72,26 @@
 //       non-controller leader, once for the controller (a new one must be
 //       elected first: a survivor that lost its connection revokes its
 //       lease). Goal: 1 write.
+//   (10) replica moves: (4)'s 256 deposits in flight, as one closed loop
+//       per partition (4 each, so a stalled partition does not starve the
+//       others; a failed deposit is resent with its command id, as
+//       outcome_unknown asks) entering at n1 of 3 replicated nodes (RF 3);
+//       then n4 joins (the ring moves partitions to it: learner, 4th voter
+//       at epoch+1, then the dropped voter is removed at epoch+1, the
+//       leadership moving if it led) and the map converges (etcd's map
+//       key: every partition settled, no learners, its voters the ring's
+//       target); then n2 or n3 (not the controller) leaves and the map
+//       converges again. Per partition whose voters changed: the longest
+//       gap between acknowledgements of its deposits from the change's
+//       start until 0.5 s after the map converged. Baseline: the same gap
+//       for the partitions that did not move, in the same window. Also:
+//       the joiner's READY -> map converged, `leave` -> map converged.
 //
 // The sections live in bench/cluster/section_*.cpp, the machinery they
 // share (node processes, etcd, load drivers, statistics) beside them.
 //
 // Usage: cluster_bench [--quick] [--seconds=N] [--reps=N]
-//                      [--only=123456789] [--kills=N] [--poll-ms=N]
+//                      [--only=123456789,10] [--kills=N] [--poll-ms=N]
 //                      [--verbose]
 
 #include "bench_support.hpp"
@@ -125,6 +139,7 @@ int main(int argc, char** argv) {
   run(7, [&] { s.fo = section_failover(cfg); });
   run(8, [&] { s.cu = section_catchup(cfg, s.rs.ran ? s.rs.rf1_rate : 0); });
   run(9, [&] { s.ws = section_writes(cfg); });
+  run(10, [&] { s.mv = section_moves(cfg); });
   print_targets(s);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 
 namespace cluster_bench {
@@ -37,6 +38,12 @@ public:
     }
   }
 
+  /// Retry mode: sends the failed command `cmd_id` to `id` again.
+  void resend(const std::string& id, const std::string& cmd_id, double sent,
+              uint32_t retries) {
+    send(id, cmd_id, sent, retries);
+  }
+
 private:
   double since_epoch(clock_type::time_point t) const {
     return std::chrono::duration<double>(t - spec_.epoch).count();
@@ -59,25 +66,56 @@ private:
     }
     ++outstanding_;
     ++out_->outstanding;
-    auto sent = since_epoch(now);
-    self_
-      ->request(spec_.accounts.actor(), std::chrono::seconds{60},
-                spec_.accounts.make(*id, cluster_bench::deposit{1, memo}))
-      .then([this, sent](const annals::ack&) { on_reply(sent, nullptr); },
-            [this, sent](caf::error& err) { on_reply(sent, &err); });
+    std::string cmd_id;
+    if (spec_.retry) {
+      char buf[48];
+      std::snprintf(buf, sizeof buf, "b%llu-%llu",
+                    static_cast<unsigned long long>(spec_.seed),
+                    static_cast<unsigned long long>(sent_));
+      cmd_id = buf;
+    }
+    ++sent_;
+    send(*id, cmd_id, since_epoch(now), 0);
     return true;
   }
 
-  void on_reply(double sent, caf::error* err) {
+  void send(const std::string& id, const std::string& cmd_id, double sent,
+            uint32_t retries) {
+    annals::command_options opts;
+    opts.command_id = cmd_id;
+    self_
+      ->request(spec_.accounts.actor(), spec_.timeout,
+                spec_.accounts.make(id, cluster_bench::deposit{1, memo}, opts))
+      .then([this, sent,
+             retries](const annals::ack&) { on_reply(sent, retries, nullptr); },
+            [this, id, cmd_id, sent, retries](caf::error& err) {
+              if (spec_.retry
+                  && clock_type::now() - spec_.epoch
+                       < std::chrono::duration<double>(sent + 60)) {
+                count_error(err);
+                self_->delayed_send(self_, std::chrono::milliseconds{5},
+                                    caf::ok_atom::value, id, cmd_id, sent,
+                                    retries + 1);
+                return;
+              }
+              on_reply(sent, retries, &err);
+            });
+  }
+
+  void count_error(const caf::error& err) {
+    ++out_->errors;
+    if (out_->first_error.empty()) {
+      out_->first_error = annals::render(err);
+    }
+  }
+
+  void on_reply(double sent, uint32_t retries, caf::error* err) {
     --outstanding_;
     --out_->outstanding;
     auto replied = since_epoch(clock_type::now());
-    out_->samples.push_back({sent, replied, err == nullptr});
+    out_->samples.push_back({sent, replied, err == nullptr, retries});
     if (err != nullptr) {
-      ++out_->errors;
-      if (out_->first_error.empty()) {
-        out_->first_error = annals::render(*err);
-      }
+      count_error(*err);
     }
     send_next();
     if (outstanding_ == 0) {
@@ -102,6 +140,7 @@ private:
   std::uniform_int_distribution<std::size_t> pick_;
   std::size_t next_;
   std::size_t outstanding_ = 0;
+  uint64_t sent_ = 0;
   bool finished_ = false;
 };
 
@@ -111,7 +150,28 @@ caf::behavior driver_actor(caf::event_based_actor* self, load_spec spec,
   auto d = std::make_shared<driver>(self, std::move(spec), std::move(out),
                                     std::move(done));
   d->start();
-  return {[d](caf::ok_atom) {}}; // keeps `d` alive
+  // Keeps `d` alive; retries come back as messages.
+  return {[d](caf::ok_atom, const std::string& id, const std::string& cmd_id,
+              double sent,
+              uint32_t retries) { d->resend(id, cmd_id, sent, retries); }};
+}
+
+load::totals merge(const std::vector<const load_result*>& rs) {
+  load::totals t;
+  for (const auto* r : rs) {
+    t.errors += r->errors;
+    if (t.first_error.empty()) {
+      t.first_error = r->first_error;
+    }
+    t.samples.insert(t.samples.end(), r->samples.begin(), r->samples.end());
+  }
+  std::sort(
+    t.samples.begin(), t.samples.end(),
+    [](const sample& a, const sample& b) { return a.replied < b.replied; });
+  for (const auto& s : t.samples) {
+    t.ok += s.ok ? 1 : 0;
+  }
+  return t;
 }
 
 } // namespace
@@ -126,7 +186,7 @@ load::load(caf::actor_system& sys, const std::vector<load_spec>& specs) {
   }
 }
 
-load::totals load::wait(const char* what, std::chrono::seconds limit) {
+void load::await_all(const char* what, std::chrono::seconds limit) {
   auto deadline = clock_type::now() + limit;
   for (auto& f : futures_) {
     if (f.wait_until(deadline) != std::future_status::ready) {
@@ -138,21 +198,25 @@ load::totals load::wait(const char* what, std::chrono::seconds limit) {
           + std::to_string(outstanding) + " requests outstanding");
     }
   }
-  totals t;
+}
+
+load::totals load::wait(const char* what, std::chrono::seconds limit) {
+  await_all(what, limit);
+  std::vector<const load_result*> all;
   for (const auto& r : results_) {
-    t.errors += r->errors;
-    if (t.first_error.empty()) {
-      t.first_error = r->first_error;
-    }
-    t.samples.insert(t.samples.end(), r->samples.begin(), r->samples.end());
+    all.push_back(r.get());
   }
-  std::sort(
-    t.samples.begin(), t.samples.end(),
-    [](const sample& a, const sample& b) { return a.replied < b.replied; });
-  for (const auto& s : t.samples) {
-    t.ok += s.ok ? 1 : 0;
+  return merge(all);
+}
+
+std::vector<load::totals> load::wait_each(const char* what,
+                                          std::chrono::seconds limit) {
+  await_all(what, limit);
+  std::vector<totals> out;
+  for (const auto& r : results_) {
+    out.push_back(merge({r.get()}));
   }
-  return t;
+  return out;
 }
 
 std::vector<load_spec>

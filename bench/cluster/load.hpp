@@ -2,9 +2,9 @@
 // cluster_bench: closed-loop load -- event-based driver actors, each
 // keeping a window of deposits outstanding, and what their clients saw.
 //
-// Threads: the drivers run in the given actor system; `load::wait` blocks
-// the calling (main) thread until every driver finished, and reads the
-// results only then. A driver that does not finish in time
+// Threads: the drivers run in the given actor system; `load::wait` and
+// `wait_each` block the calling (main) thread until every driver finished,
+// and read the results only then. A driver that does not finish in time
 // ends the bench (`die`).
 #pragma once
 
@@ -26,9 +26,10 @@ namespace cluster_bench {
 
 /// One command as a client saw it (seconds since the run's epoch).
 struct sample {
-  double sent = 0;
+  double sent = 0; ///< its first send (retries included)
   double replied = 0;
   bool ok = false;
+  uint32_t retries = 0; ///< resends after a failure (`load_spec::retry`)
 };
 
 struct load_spec {
@@ -44,6 +45,13 @@ struct load_spec {
   std::size_t window = 64;
   uint64_t seed = 1;
   clock_type::time_point epoch;
+  /// Per request.
+  std::chrono::milliseconds timeout = std::chrono::seconds{60};
+  /// Resend a command that failed, 5 ms later, with the same command id
+  /// (the host deduplicates it), until acknowledged or 60 s after its
+  /// first send; each failure counts in `errors`, its sample is the final
+  /// outcome. Otherwise a failure is the command's sample.
+  bool retry = false;
 };
 
 struct load_result {
@@ -68,7 +76,12 @@ public:
   /// All drivers together; dies (naming `what`) after `limit`.
   totals wait(const char* what, std::chrono::seconds limit);
 
+  /// Per driver, in the order of the specs.
+  std::vector<totals> wait_each(const char* what, std::chrono::seconds limit);
+
 private:
+  void await_all(const char* what, std::chrono::seconds limit);
+
   std::vector<std::shared_ptr<load_result>> results_;
   std::vector<std::future<void>> futures_;
 };

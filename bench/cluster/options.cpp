@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 namespace cluster_bench {
@@ -12,18 +13,20 @@ void usage(std::FILE* out) {
   std::fprintf(
     out,
     "usage: cluster_bench [--quick] [--seconds=N] [--reps=N]\n"
-    "                     [--only=123456789] [--kills=N] [--poll-ms=N]\n"
+    "                     [--only=123456789,10] [--kills=N] [--poll-ms=N]\n"
     "                     [--verbose]\n"
     "  --quick      one short round of each section (smoke run; 1-4 in\n"
-    "               < 30 s, 5-9 in < 2 min)\n"
+    "               < 30 s, 5-10 in < 3 min)\n"
     "  --seconds=N  timed part of each throughput round (default 3)\n"
-    "  --reps=N     rounds of (1), (4), (5), (6) (default 3); (2), (3), (8)\n"
-    "               and (9) scale with it\n"
-    "  --only=LIST  run only these sections (default 123456789):\n"
+    "  --reps=N     rounds of (1), (4), (5), (6) (default 3); (2), (3), (8),\n"
+    "               (9) and (10) scale with it\n"
+    "  --only=LIST  run only these sections (default all): digits, and 10\n"
+    "               as its own comma-separated item (--only=4,10):\n"
     "               1 throughput, 2 hand-off, 3 failure detection,\n"
     "               4 RF 3 vs RF 1, 5 hot aggregate RF 3 vs RF 1,\n"
     "               6 replication lag, 7 failover time, 8 catch-up after\n"
-    "               disk loss, 9 etcd writes per failover\n"
+    "               disk loss, 9 etcd writes per failover, 10 pause of a\n"
+    "               replica move (join, leave)\n"
     "  --kills=N    SIGKILLs of a leader in (7) (default 10)\n"
     "  --poll-ms=N  status poll interval of (3) (default 5)\n"
     "  --verbose    print every round\n");
@@ -31,14 +34,26 @@ void usage(std::FILE* out) {
 
 namespace {
 
-/// "123" -> {1, 2, 3}; nullopt unless only digits 1-9.
+/// "123,10" -> {1, 2, 3, 10}; nullopt if an item is neither "10" nor digits
+/// 1-9.
 std::optional<std::set<int>> parse_sections(const std::string& text) {
   std::set<int> out;
-  for (char c : text) {
-    if (c < '1' || c > '9') {
+  std::istringstream in{text};
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item == "10") {
+      out.insert(10);
+      continue;
+    }
+    if (item.empty()) {
       return std::nullopt;
     }
-    out.insert(c - '0');
+    for (char c : item) {
+      if (c < '1' || c > '9') {
+        return std::nullopt;
+      }
+      out.insert(c - '0');
+    }
   }
   if (out.empty()) {
     return std::nullopt;

@@ -22,6 +22,7 @@ void print_targets(const summaries& s) {
   const auto& fo = s.fo;
   const auto& cu = s.cu;
   const auto& ws = s.ws;
+  const auto& mv = s.mv;
   std::printf("targets\n");
   if (tp) {
     auto ratio = tp->cluster_rate / std::max(1.0, tp->local_rate);
@@ -98,6 +99,12 @@ void print_targets(const summaries& s) {
       "  (9) map writes per failover == %.0f          %8.0f   %s\n",
       target_failover_writes, worst,
       verdict(!ws.per_failover.empty() && worst == target_failover_writes));
+  }
+  if (mv.ran) {
+    std::printf("  (10) replica move pause p99 <= %s       %8s   %s\n",
+                fmt_ms(target_move_pause_p99_ms).c_str(),
+                fmt_ms(mv.pause_p99).c_str(),
+                verdict(mv.pause_p99 <= target_move_pause_p99_ms));
   }
 }
 

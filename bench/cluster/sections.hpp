@@ -94,6 +94,19 @@ struct writes_summary {
 
 writes_summary section_writes(const settings& cfg);
 
+// -- (10) pause of a replica move ---------------------------------------------
+
+struct moves_summary {
+  bool ran = false;
+  /// Per moved partition of every join and leave, the longest gap
+  /// between acks of commands to it while the map changed: the p99.
+  double pause_p99 = 0;
+  /// The same statistic without a move (same run, as long a window).
+  double baseline_p99 = 0;
+};
+
+moves_summary section_moves(const settings& cfg);
+
 // -- all of them --------------------------------------------------------------
 
 /// What the sections that ran returned.
@@ -107,6 +120,7 @@ struct summaries {
   failover_summary fo;
   catchup_summary cu;
   writes_summary ws;
+  moves_summary mv;
 };
 
 /// Prints the "targets" table: each section's figure against its target.
