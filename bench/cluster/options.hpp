@@ -1,0 +1,41 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// cluster_bench: the command line and the settings it gives.
+#pragma once
+
+#include <cstdio>
+#include <optional>
+#include <set>
+
+namespace cluster_bench {
+
+struct settings {
+  double seconds = 3.0; ///< timed part of each throughput round
+  int reps = 3;         ///< throughput rounds (each: in-process, cluster)
+  int handoff_reps = 2; ///< rounds of (2) and (10)
+  int failure_reps = 3;
+  double steady_s = 1.5; ///< load before the join (hand-off rounds)
+  double between_s = 1.0;
+  int poll_ms = 5;
+  int kills = 10;       ///< failover rounds of (7)
+  int catchup_reps = 2; ///< rounds of (8) and (9)
+  std::set<int> sections{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  bool verbose = false;
+
+  bool has(int section) const {
+    return sections.count(section) > 0;
+  }
+};
+
+void usage(std::FILE* out);
+
+/// The settings `argv` asks for, or the process's exit code: 0 after
+/// `--help` (usage printed to stdout), 2 on a bad option (to stderr).
+/// Never throws.
+struct parsed_options {
+  std::optional<settings> cfg;
+  int exit_code = 0;
+};
+
+parsed_options parse_options(int argc, char** argv);
+
+} // namespace cluster_bench

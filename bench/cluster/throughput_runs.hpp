@@ -1,0 +1,28 @@
+// annals -- event-sourced aggregates on the C++ Actor Framework.
+// cluster_bench: one throughput round of (1)'s workload -- against an
+// in-process runtime (the baseline) or a fresh 3-node cluster entered at
+// n1 -- used by (1) and, with replicated options, by (4) and (5).
+#pragma once
+
+#include "cluster/options.hpp"
+#include "cluster/stats.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cluster_bench {
+
+/// Activates `ids`, then runs the random load for `cfg.seconds` on an
+/// in-process runtime (fsync, `partitions`, 2 scheduler threads).
+throughput_run run_in_process(const settings& cfg,
+                              const std::vector<std::string>& ids,
+                              uint64_t seed);
+
+/// The same against 3 node processes started with `extra` options, the
+/// bench a client of n1.
+throughput_run run_cluster(const settings& cfg,
+                           const std::vector<std::string>& ids, uint64_t seed,
+                           std::vector<std::string> extra = {});
+
+} // namespace cluster_bench
