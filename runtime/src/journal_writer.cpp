@@ -150,6 +150,17 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
           held[p].push_back(std::move(h));
         }
       };
+  auto on_carried
+    = [&](carried_atom, partition_id p, uint64_t from, uint64_t to) {
+        auto& lost = lost_epochs[p];
+        lost = std::max(lost, from);
+        auto it = held.find(p);
+        if (it == held.end())
+          return;
+        for (auto& h : it->second)
+          if (h.epoch <= from)
+            h.epoch = to;
+      };
   auto on_lost = [&](lost_atom, partition_id p, uint64_t epoch) {
     auto& lost = lost_epochs[p];
     lost = std::max(lost, epoch);
@@ -193,12 +204,13 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   };
   while (running) {
     self->receive(on_append, on_snapshot, on_commit, on_import, on_exit,
-                  on_replicator, on_released, on_lost, on_replicated);
+                  on_replicator, on_released, on_lost, on_replicated,
+                  on_carried);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
         on_append, on_snapshot, on_commit, on_import, on_exit, on_replicator,
-        on_released, on_lost, on_replicated,
+        on_released, on_lost, on_replicated, on_carried,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     if (!imports.empty() && batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty()) {

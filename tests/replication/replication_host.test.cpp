@@ -344,3 +344,64 @@ TEST_CASE("group commit: every scenario of the plain host holds with it",
       CHECK(t.events(i, p) == t.events(leader, p));
   }
 }
+
+TEST_CASE("the self-fences of many appointments are one journal commit",
+          "[replication][host]") {
+  three_nodes t;
+  auto& j = **t.journals[0];
+  auto fenced = [&](partition_id p) { return j.partition_epoch(p).value(); };
+  std::vector<std::pair<partition_id, uint64_t>> appointments;
+  for (partition_id p = 0; p < partitions; ++p)
+    appointments.emplace_back(p, 4);
+  appointments.emplace_back(partitions + 7, 4); // not held: skipped
+  REQUIRE_FALSE(t.hosts[0]->raise_fences(appointments));
+  for (partition_id p = 0; p < partitions; ++p)
+    CHECK(fenced(p) == 4);
+  // The appointments write no fence of their own, and serve.
+  for (partition_id p = 0; p < partitions; ++p) {
+    REQUIRE_FALSE(t.appoint(0, p, 4));
+    CHECK(t.hosts[0]->find(p)->current_phase() == phase::leader);
+  }
+  // Fences at or below the current ones are nothing to write.
+  REQUIRE_FALSE(t.hosts[0]->raise_fences(appointments));
+  for (partition_id p = 0; p < partitions; ++p)
+    CHECK(fenced(p) == 4);
+}
+
+TEST_CASE("a leader appointed again at the next epoch carries its held "
+          "replies; appointed further on, or replaced, it loses them",
+          "[replication][host]") {
+  three_nodes t;
+  REQUIRE_FALSE(t.appoint(0, 1, 1));
+  auto written = t.write(0, command(stream_in(1), "a", "c1", 1));
+  REQUIRE(written);
+  auto count = [&](partition_change::kind what) {
+    return std::count_if(t.changes[0].begin(), t.changes[0].end(),
+                         [&](const partition_change& c) {
+                           return c.partition == 1 && c.what == what;
+                         });
+  };
+  // The voters changed: the same leader at epoch 2.
+  REQUIRE_FALSE(t.appoint(0, 1, 2));
+  auto* carried = t.last(0, 1, partition_change::kind::carried);
+  REQUIRE(carried);
+  CHECK(carried->previous_epoch == 1);
+  CHECK(carried->epoch == 2);
+  CHECK(count(partition_change::kind::lost) == 0);
+  CHECK(t.last(0, 1, partition_change::kind::serving)->epoch == 2);
+  // Epoch 2's high watermark covers what epoch 1 wrote.
+  CHECK(t.last(0, 1, partition_change::kind::committed)->epoch == 2);
+  CHECK(t.last(0, 1, partition_change::kind::committed)->pos
+        > written->last_position);
+  // Appointed again two epochs on (another leader may have led between):
+  // its replies are lost.
+  REQUIRE_FALSE(t.appoint(0, 1, 4));
+  CHECK(count(partition_change::kind::carried) == 1);
+  REQUIRE(count(partition_change::kind::lost) == 1);
+  CHECK(t.last(0, 1, partition_change::kind::lost)->epoch == 2);
+  // Replaced by another leader: lost too.
+  REQUIRE_FALSE(t.appoint(1, 1, 5));
+  t.tick(1);
+  CHECK(count(partition_change::kind::lost) == 2);
+  CHECK(t.last(0, 1, partition_change::kind::lost)->epoch == 4);
+}

@@ -121,6 +121,53 @@ TEST_CASE("a lost leadership ends held replies outcome_unknown",
   CHECK(is(res.error(), errc::outcome_unknown));
 }
 
+TEST_CASE("held replies carried into the next epoch wait for its high "
+          "watermark, appends of the old epoch are refused",
+          "[replication-gate]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of_account(fx, "dave");
+  auto reply = std::async(std::launch::async, [&] {
+    return accounts.ask("dave", deposit{5, ""});
+  });
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  caf::anon_send(fx.rt->writer(), carried_atom::value, p, uint64_t{1},
+                 uint64_t{2});
+  auto ends = fx.store->partition_ends();
+  REQUIRE(ends);
+  // A release of epoch 1 frees nothing any more.
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
+                 (*ends)[p]);
+  CHECK(reply.wait_for(std::chrono::milliseconds(300))
+        == std::future_status::timeout);
+  // One of epoch 2 does: the reply is a success, not outcome_unknown.
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
+                 (*ends)[p]);
+  REQUIRE(reply.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto res = reply.get();
+  INFO((res ? "" : render(res.error())));
+  REQUIRE(res);
+  // Until epoch 2 serves, nothing stamped with epoch 1 is written.
+  auto refused = accounts.ask("dave", deposit{1, ""});
+  REQUIRE_FALSE(refused);
+  CHECK_FALSE(is(refused.error(), errc::outcome_unknown));
+  CHECK(fx.store->partition_ends().value()[p] == (*ends)[p]);
+  fx.rt->set_epoch(p, 2);
+  auto again = std::async(std::launch::async, [&] {
+    return accounts.ask("dave", deposit{1, ""});
+  });
+  REQUIRE(await([&] {
+    auto e = fx.store->partition_ends();
+    return e && (*e)[p] > (*ends)[p];
+  }));
+  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
+                 fx.store->partition_ends().value()[p]);
+  REQUIRE(again.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  CHECK(again.get());
+}
+
 TEST_CASE("a retried command that is in the journal but not yet replicated "
           "is acknowledged only once the high watermark covers it",
           "[replication-gate]") {

@@ -93,11 +93,38 @@ public:
     st.reported_settled.clear();
     host_output out;
     for (partition_id p = 0; p < parts; ++p)
-      apply(p, out);
+      apply(p, out, false);
+    // The appointments of this map fence this node's replicas in one
+    // commit; then each appointment goes ahead.
+    std::vector<std::pair<partition_id, uint64_t>> fences;
+    for (partition_id p = 0; p < parts; ++p)
+      if (appointed_here(p))
+        fences.emplace_back(p, st.map->partitions[p].epoch);
+    if (auto err = st.host->raise_fences(fences))
+      log(log_level::warning,
+          st.cfg.self + ": cannot fence " + std::to_string(fences.size())
+            + " appointed partitions at once: " + render(err));
+    for (const auto& [p, epoch] : fences)
+      apply(p, out, true);
     handle(out);
   }
 
-  void apply(partition_id p, host_output& out) {
+  /// Whether the map appoints this node's replica of `p` to lead an epoch
+  /// it was not appointed to yet.
+  bool appointed_here(partition_id p) const {
+    auto& st = self_->state;
+    const auto& a = st.map->partitions[p];
+    if (a.leader != st.cfg.self || a.epoch <= st.appointed[p])
+      return false;
+    for (const auto& v : a.replicas)
+      if (v.node == st.cfg.self)
+        return v.incarnation == st.incarnation;
+    return false;
+  }
+
+  /// Holds `p`'s replica as the map says; with `appoint`, also appoints it
+  /// if the map makes it leader of a new epoch.
+  void apply(partition_id p, host_output& out, bool appoint) {
     auto& st = self_->state;
     const auto& a = st.map->partitions[p];
     // Replica ids: the voters in map order, then the learners on nodes
@@ -146,6 +173,8 @@ public:
         st.host->set_learners(p, learners, out);
       return;
     }
+    if (!appoint)
+      return;
     st.appointed[p] = a.epoch;
     auto err = st.host->appoint(p, a.epoch, members, learners, out);
     if (err && is(err, replication::replication_errc::stale_epoch)) {
@@ -202,6 +231,16 @@ public:
         if (st.listener)
           self_->send(st.listener, repl_serving_atom::value, c.partition,
                       c.epoch);
+        break;
+      case partition_change::kind::carried:
+        // Appointed again at the next epoch: the held replies wait for it,
+        // the aggregates keep their state (this log stays), and commands
+        // wait at the node until the new epoch serves.
+        self_->send(st.rt->writer(), carried_atom::value, c.partition,
+                    c.previous_epoch, c.epoch);
+        if (st.listener)
+          self_->send(st.listener, repl_lost_atom::value, c.partition,
+                      c.previous_epoch);
         break;
       case partition_change::kind::lost:
         st.rt->set_leading(c.partition, false);

@@ -10,6 +10,7 @@
 
 #include <caf/expected.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,18 @@ public:
 
   partition_id partition() const noexcept {
     return partition_;
+  }
+
+  /// Entries are staged, not yet durable.
+  bool staged() const noexcept {
+    return staged_;
+  }
+
+  /// Another path made a fence of `epoch` durable for this partition (many
+  /// partitions' fences in one commit): `raise_fence` up to it writes
+  /// nothing. @pre nothing staged.
+  void fenced(uint64_t epoch) noexcept {
+    fence_ = std::max(fence_, epoch);
   }
 
   /// `write_stage::flush` settles what this log staged after

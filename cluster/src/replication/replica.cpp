@@ -73,7 +73,11 @@ bool replica::follow(uint64_t epoch, std::optional<replica_id> leader,
 
 caf::error replica::appoint(uint64_t epoch, const membership& members,
                             const membership& learners, effects& out) {
-  if (epoch <= log_.fence()) {
+  // An epoch is led at most once: refused if the log is fenced above it,
+  // or at it by this replica (it followed or led it, or it restarted
+  // fenced at it). A fence its host raised for it just now
+  // (`replication_host::raise_fences`) is no bar: epoch_ is still below.
+  if (epoch < log_.fence() || (epoch == log_.fence() && epoch_ >= epoch)) {
     return make_error(replication_errc::stale_epoch);
   }
   auto self

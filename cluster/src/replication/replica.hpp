@@ -152,8 +152,11 @@ public:
   /// The controller appointed this replica leader of `epoch` over `members`
   /// (the voters), shipping the log also to `learners` (replicas on other
   /// nodes being caught up; never fenced, never counted).
-  /// @returns `stale_epoch` if `epoch <= fence`, `not_a_voter`, or a log
-  ///          error; then nothing changed.
+  /// @returns `stale_epoch` if `epoch < fence`, or `epoch == fence` and
+  ///          this replica followed or led `epoch` already (or restarted
+  ///          fenced at it: a fence raised for this appointment by its host
+  ///          in this process is no bar), `not_a_voter`, or a log error;
+  ///          then nothing changed.
   caf::error appoint(uint64_t epoch, const membership& members,
                      const membership& learners, effects& out);
 

@@ -65,9 +65,9 @@ void replication_host::unassign(partition_id p, host_output& out) {
   if (i == slots_.end()) {
     return;
   }
-  if (i->second.last_phase == phase::leader) {
+  if (i->second.held_epoch != 0) {
     out.changes.push_back({partition_change::kind::lost, p,
-                           i->second.last_epoch, i->second.last_hw});
+                           i->second.held_epoch, i->second.last_hw});
   }
   dirty_.erase(p);
   slots_.erase(i);
@@ -116,6 +116,31 @@ caf::error replication_host::appoint(partition_id p, uint64_t epoch,
   auto err = i->second.r->appoint(epoch, members, learners, fx);
   after(p, i->second, fx, out);
   return err;
+}
+
+caf::error replication_host::raise_fences(
+  const std::vector<std::pair<partition_id, uint64_t>>& appointments) {
+  write_batch batch;
+  std::vector<std::pair<journal_log*, uint64_t>> logs;
+  for (auto [p, epoch] : appointments) {
+    auto i = slots_.find(p);
+    if (i == slots_.end() || i->second.log->staged()
+        || epoch <= i->second.log->fence()) {
+      continue;
+    }
+    batch.fences.push_back({p, epoch});
+    logs.emplace_back(i->second.log.get(), epoch);
+  }
+  if (batch.fences.size() < 2) {
+    return {}; // one fence: `appoint` writes it as usual
+  }
+  if (auto res = journal_.commit(batch); !res) {
+    return std::move(res.error());
+  }
+  for (auto [log, epoch] : logs) {
+    log->fenced(epoch);
+  }
+  return {};
 }
 
 void replication_host::set_learners(partition_id p, const membership& learners,
@@ -200,17 +225,32 @@ void replication_host::after(partition_id p, slot& s, effects& fx,
   }
   auto& r = *s.r;
   auto now = r.current_phase();
-  if (fx.leadership_lost
-      || (s.last_phase == phase::leader
-          && (now != phase::leader || r.epoch() != s.last_epoch))) {
+  auto epoch = r.epoch();
+  // Replies the runtime holds for `held_epoch` survive a re-appointment of
+  // this leader at exactly the next epoch: no other replica led in between,
+  // so its log is the most up-to-date of any majority it fences, and the
+  // next epoch commits all of it (its marker comes after). Anything else
+  // ends them: they may or may not commit.
+  if (s.held_epoch != 0 && s.last_phase == phase::leader
+      && s.held_epoch == s.last_epoch && epoch == s.last_epoch + 1
+      && (now == phase::fencing || now == phase::leader)) {
     out.changes.push_back(
-      {partition_change::kind::lost, p, s.last_epoch, s.last_hw});
+      {partition_change::kind::carried, p, epoch, 0, s.held_epoch});
+    s.held_epoch = epoch;
+    s.last_hw = 0;
+  } else if (s.held_epoch != 0
+             && (epoch != s.held_epoch
+                 || (now != phase::fencing && now != phase::leader))) {
+    out.changes.push_back(
+      {partition_change::kind::lost, p, s.held_epoch, s.last_hw});
+    s.held_epoch = 0;
     s.last_hw = 0;
   }
   if (now == phase::leader
-      && (s.last_phase != phase::leader || r.epoch() != s.last_epoch)) {
+      && (s.last_phase != phase::leader || epoch != s.last_epoch)) {
     out.changes.push_back(
-      {partition_change::kind::serving, p, r.epoch(), r.epoch_start()});
+      {partition_change::kind::serving, p, epoch, r.epoch_start()});
+    s.held_epoch = epoch;
     s.last_hw = 0;
   }
   if (now == phase::leader && r.high_watermark() > s.last_hw) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace annals::replication {
@@ -28,17 +29,23 @@ struct outgoing_frame {
 };
 
 /// What changed for the driver: a partition began serving, lost its
-/// leadership (held replies end `outcome_unknown`), advanced its high
-/// watermark as leader (replies up to it may be released), or raised the
-/// high watermark it knows, in any phase (readers may see up to it).
+/// leadership (held replies end `outcome_unknown`), carried its leadership
+/// into the next epoch (this leader was appointed again at epoch + 1, e.g.
+/// when the voters changed: held replies now wait for the new epoch's high
+/// watermark, which will cover them), advanced its high watermark as leader
+/// (replies up to it may be released), or raised the high watermark it
+/// knows, in any phase (readers may see up to it).
 struct partition_change {
-  enum class kind : uint8_t { serving, lost, committed, visible };
+  enum class kind : uint8_t { serving, lost, carried, committed, visible };
   kind what = kind::committed;
   partition_id partition = 0;
+  /// `lost`: the epoch whose replies end; `carried`: the new epoch.
   uint64_t epoch = 0;
   /// `serving`: the epoch's first position; `committed` and `visible`: the
   /// high watermark.
   position pos = 0;
+  /// `carried`: the epoch whose held replies now wait for `epoch`.
+  uint64_t previous_epoch = 0;
 };
 
 /// What a call into a `replication_host` asks its driver to do.
@@ -98,6 +105,15 @@ public:
   caf::error appoint(partition_id p, uint64_t epoch, const membership& members,
                      const membership& learners, host_output& out);
 
+  /// Makes the fences of `appointments` (partition, epoch) durable in ONE
+  /// journal commit, before their `appoint` calls, which then write no
+  /// fence of their own (a map that appoints this node to many partitions
+  /// costs one fsync for all their self-fences, not one each). Partitions
+  /// not held, or with staged entries, are left to `appoint`.
+  /// @returns the journal's error (then every `appoint` fences itself).
+  caf::error raise_fences(
+    const std::vector<std::pair<partition_id, uint64_t>>& appointments);
+
   /// See `replica::set_learners` (no-op for a partition not held).
   void set_learners(partition_id p, const membership& learners,
                     host_output& out);
@@ -151,6 +167,9 @@ private:
     uint64_t last_epoch = 0;
     position last_hw = 0;
     position last_visible = 0;
+    /// The epoch whose replies the driver may hold (0: none): set when it
+    /// serves or carries, cleared with `lost`.
+    uint64_t held_epoch = 0;
   };
 
   void after(partition_id p, slot& s, effects& fx, host_output& out);

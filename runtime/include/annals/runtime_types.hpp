@@ -46,6 +46,11 @@ using released_atom = caf::atom_constant<caf::atom("a_relhw")>;
 using replicator_atom = caf::atom_constant<caf::atom("a_replictr")>;
 /// Replication: a partition's leadership of an epoch ended (-> writer).
 using lost_atom = caf::atom_constant<caf::atom("a_lost")>;
+/// Replication: a partition's leader was appointed again at the next epoch
+/// (-> writer, with the old and the new epoch): replies held for the old
+/// one now wait for the new one's high watermark; appends stamped with the
+/// old one are refused.
+using carried_atom = caf::atom_constant<caf::atom("a_carried")>;
 /// Replication: answer this `append_result` (a retried command found in the
 /// journal) once the partition's high watermark at this epoch covers it
 /// (aggregate -> writer, with the epoch; `outcome_unknown` if the
