@@ -369,7 +369,7 @@ TEST_CASE("the self-fences of many appointments are one journal commit",
 }
 
 TEST_CASE("a leader appointed again at the next epoch carries its held "
-          "replies; appointed further on, or replaced, it loses them",
+          "replies, appointed further on or replaced it loses them",
           "[replication][host]") {
   three_nodes t;
   REQUIRE_FALSE(t.appoint(0, 1, 1));

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 namespace annals::cluster::control {
 
@@ -309,28 +310,15 @@ promote_learners(const partition_map& map,
   return out;
 }
 
-caf::expected<promotion> settle(const partition_map& map,
-                                const std::vector<settled_epoch>& reports) {
-  if (auto err = validate(map))
-    return err;
-  promotion out{map, 0};
-  for (const auto& r : reports) {
-    if (r.partition >= out.map.partitions.size())
-      continue;
-    auto& x = out.map.partitions[r.partition];
-    if (x.settled || x.leader != r.node || x.epoch != r.epoch)
-      continue;
-    x.settled = true;
-    ++out.promoted;
-  }
-  if (out.promoted > 0)
-    ++out.map.version;
-  return out;
-}
+namespace {
 
-caf::expected<promotion>
-reappoint(const partition_map& map,
-          const std::vector<stale_appointment>& reports) {
+/// Applies `change` to every reported partition that the reporting node
+/// still leads at the reported epoch (and `change` accepts), as ONE map
+/// change; `promoted` counts them.
+template <class Report, class Change>
+caf::expected<promotion> amend_led(const partition_map& map,
+                                   const std::vector<Report>& reports,
+                                   Change change) {
   if (auto err = validate(map))
     return err;
   promotion out{map, 0};
@@ -338,16 +326,32 @@ reappoint(const partition_map& map,
     if (r.partition >= out.map.partitions.size())
       continue;
     auto& x = out.map.partitions[r.partition];
-    if (x.leader != r.node || x.epoch != r.epoch)
-      continue;
-    ++x.epoch;
-    ++out.promoted;
+    if (x.leader == r.node && x.epoch == r.epoch && change(x))
+      ++out.promoted;
   }
   if (out.promoted > 0)
     ++out.map.version;
   if (auto err = validate(out.map))
     return err;
   return out;
+}
+
+} // namespace
+
+caf::expected<promotion> settle(const partition_map& map,
+                                const std::vector<settled_epoch>& reports) {
+  return amend_led(map, reports, [](partition_assignment& x) {
+    return !std::exchange(x.settled, true);
+  });
+}
+
+caf::expected<promotion>
+reappoint(const partition_map& map,
+          const std::vector<stale_appointment>& reports) {
+  return amend_led(map, reports, [](partition_assignment& x) {
+    ++x.epoch;
+    return true;
+  });
 }
 
 } // namespace annals::cluster::control
