@@ -92,39 +92,36 @@ public:
     st.reported.clear();
     st.reported_settled.clear();
     host_output out;
+    std::vector<appointment> due;
     for (partition_id p = 0; p < parts; ++p)
-      apply(p, out, false);
-    // The appointments of this map fence this node's replicas in one
+      if (auto x = hold(p, out))
+        due.push_back(std::move(*x));
+    // This map's appointments of this node fence its replicas in one
     // commit; then each appointment goes ahead.
     std::vector<std::pair<partition_id, uint64_t>> fences;
-    for (partition_id p = 0; p < parts; ++p)
-      if (appointed_here(p))
-        fences.emplace_back(p, st.map->partitions[p].epoch);
+    for (const auto& x : due)
+      fences.emplace_back(x.partition, x.epoch);
     if (auto err = st.host->raise_fences(fences))
       log(log_level::warning,
           st.cfg.self + ": cannot fence " + std::to_string(fences.size())
             + " appointed partitions at once: " + render(err));
-    for (const auto& [p, epoch] : fences)
-      apply(p, out, true);
+    for (const auto& x : due)
+      appoint(x, out);
     handle(out);
   }
 
-  /// Whether the map appoints this node's replica of `p` to lead an epoch
-  /// it was not appointed to yet.
-  bool appointed_here(partition_id p) const {
-    auto& st = self_->state;
-    const auto& a = st.map->partitions[p];
-    if (a.leader != st.cfg.self || a.epoch <= st.appointed[p])
-      return false;
-    for (const auto& v : a.replicas)
-      if (v.node == st.cfg.self)
-        return v.incarnation == st.incarnation;
-    return false;
-  }
+  /// An appointment of this node's replica that a map asks for.
+  struct appointment {
+    partition_id partition = 0;
+    uint64_t epoch = 0;
+    replication::membership members;
+    replication::membership learners;
+  };
 
-  /// Holds `p`'s replica as the map says; with `appoint`, also appoints it
-  /// if the map makes it leader of a new epoch.
-  void apply(partition_id p, host_output& out, bool appoint) {
+  /// Holds `p`'s replica as the map says (and passes a leader its new
+  /// learners); returns the appointment to make if the map makes this node
+  /// leader of a new epoch.
+  std::optional<appointment> hold(partition_id p, host_output& out) {
     auto& st = self_->state;
     const auto& a = st.map->partitions[p];
     // Replica ids: the voters in map order, then the learners on nodes
@@ -132,16 +129,16 @@ public:
     // id with its new incarnation).
     auto& ids = st.nodes[p];
     ids.clear();
-    replication::membership members, learners;
+    appointment x{p, a.epoch, {}, {}};
     for (const auto& v : a.replicas) {
-      members.push_back(
+      x.members.push_back(
         {static_cast<replication::replica_id>(ids.size()), v.incarnation});
       ids.push_back(v.node);
     }
     for (const auto& l : a.learners) {
       if (std::find(ids.begin(), ids.end(), l.node) != ids.end())
         continue;
-      learners.push_back(
+      x.learners.push_back(
         {static_cast<replication::replica_id>(ids.size()), l.incarnation});
       ids.push_back(l.node);
     }
@@ -155,37 +152,40 @@ public:
       st.stale.erase(it);
     if (!slot) {
       st.host->unassign(p, out);
-      return;
+      return std::nullopt;
     }
     if (auto err = st.host->assign(p, *slot, out)) {
       log(log_level::error, st.cfg.self
                               + ": cannot hold a replica of partition "
                               + std::to_string(p) + ": " + render(err));
-      return;
+      return std::nullopt;
     }
     auto voter_here = *slot < a.replicas.size()
                       && a.replicas[*slot].incarnation == st.incarnation;
     if (a.leader != st.cfg.self || !voter_here)
-      return;
-    if (a.epoch <= st.appointed[p]) {
-      // Leading this epoch already: only the learners may have changed.
-      if (a.epoch == st.appointed[p])
-        st.host->set_learners(p, learners, out);
-      return;
-    }
-    if (!appoint)
-      return;
-    st.appointed[p] = a.epoch;
-    auto err = st.host->appoint(p, a.epoch, members, learners, out);
+      return std::nullopt;
+    if (a.epoch > st.appointed[p])
+      return x;
+    // Leading this epoch already: only the learners may have changed.
+    if (a.epoch == st.appointed[p])
+      st.host->set_learners(p, x.learners, out);
+    return std::nullopt;
+  }
+
+  void appoint(const appointment& x, host_output& out) {
+    auto& st = self_->state;
+    auto p = x.partition;
+    st.appointed[p] = x.epoch;
+    auto err = st.host->appoint(p, x.epoch, x.members, x.learners, out);
     if (err && is(err, replication::replication_errc::stale_epoch)) {
       // Fenced before a restart: an epoch is never led twice.
-      st.stale[p] = a.epoch;
+      st.stale[p] = x.epoch;
       if (st.cfg.on_stale_appointment)
-        st.cfg.on_stale_appointment(p, a.epoch);
+        st.cfg.on_stale_appointment(p, x.epoch);
     } else if (err) {
       log(log_level::warning, st.cfg.self + ": appointment to lead partition "
                                 + std::to_string(p) + " at epoch "
-                                + std::to_string(a.epoch)
+                                + std::to_string(x.epoch)
                                 + " refused: " + render(err));
     }
   }

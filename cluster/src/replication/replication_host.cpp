@@ -131,8 +131,8 @@ caf::error replication_host::raise_fences(
     batch.fences.push_back({p, epoch});
     logs.emplace_back(i->second.log.get(), epoch);
   }
-  if (batch.fences.size() < 2) {
-    return {}; // one fence: `appoint` writes it as usual
+  if (batch.fences.empty()) {
+    return {};
   }
   if (auto res = journal_.commit(batch); !res) {
     return std::move(res.error());
