@@ -14,6 +14,7 @@
 #include "tls_error_queue.hpp"
 
 #include <caf/after.hpp>
+#include <caf/binary_deserializer.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
@@ -31,49 +32,8 @@ namespace annals::cluster {
 
 namespace {
 
-caf::expected<std::pair<std::string, uint16_t>>
-parse_address(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    return make_error(errc::invalid_command,
-                      "seed '" + text + "' is not host:port");
-  auto port = std::strtoul(text.c_str() + colon + 1, nullptr, 10);
-  if (port == 0 || port > 65535)
-    return make_error(errc::invalid_command,
-                      "seed '" + text + "' has no valid port");
-  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
-}
-
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-// Connects through `mm` (CAF's plain or openssl middleman actor, the same
-// path as `remote_actor`) but with a timeout: `remote_actor` waits forever
-// when a peer accepts the TCP connection and never finishes the handshake.
-caf::expected<caf::actor> connect_to(caf::scoped_actor& me,
-                                     const caf::actor& mm,
-                                     const std::string& host, uint16_t port,
-                                     caf::timespan timeout) {
-  // A seed that drops packets would hold CAF's blocking connect (and the
-  // middleman with it) for minutes: probe with a bound first.
-  if (auto err = detail::probe_tcp(
-        host, port,
-        std::min(std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
-                 std::chrono::milliseconds{2000})))
-    return err;
-  caf::expected<caf::actor> out{caf::error{}};
-  me->request(mm, timeout, caf::connect_atom::value, host, port)
-    .receive(
-      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
-          const std::set<std::string>&) {
-        if (ptr)
-          out = caf::actor_cast<caf::actor>(ptr);
-        else
-          out = caf::make_error(caf::sec::no_actor_published_at_port);
-      },
-      [&](caf::error& e) { out = std::move(e); });
-  return out;
 }
 
 // With authentication on, CAF's openssl module builds a TLS context per
@@ -111,6 +71,57 @@ caf::error check_tls(caf::actor_system& sys) {
   return {};
 }
 
+/// The membership view nodes of earlier versions stored (read only).
+struct legacy_view {
+  uint64_t version = 0;
+  std::vector<member> members;
+  std::vector<member> previous;
+  std::vector<uint64_t> epochs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, legacy_view& x) {
+  return f(x.version, x.members, x.previous, x.epochs);
+}
+
+/// A standalone node's epochs: each partition's journal epoch, at least 1.
+/// Refuses a directory that an earlier version's multi-node cluster wrote
+/// (its membership view lists other nodes): it holds only the partitions
+/// that node owned, and serving the others empty would lose their events.
+caf::expected<std::vector<uint64_t>> standalone_epochs(runtime& rt) {
+  auto& store = rt.store();
+  auto row = store.load_model(detail::view_model, detail::view_key);
+  if (!row)
+    return std::move(row.error());
+  if (*row) {
+    legacy_view v;
+    caf::binary_deserializer source{nullptr, (*row)->data(), (*row)->size()};
+    if (source(v))
+      return make_error(errc::malformed_payload,
+                        "the stored cluster view (model annals.cluster, key "
+                        "view) is damaged");
+    if (v.members.size() > 1)
+      return make_error(
+        errc::invalid_command,
+        "this data directory belonged to a " + std::to_string(v.members.size())
+          + "-node cluster of an earlier annals (membership views, now "
+            "removed): it holds only the partitions its node owned, so it "
+            "cannot run alone. Multi-node clusters run over etcd now "
+            "(--cluster.etcd); annals does not convert an old cluster's "
+            "directories");
+  }
+  std::vector<uint64_t> out(store.partition_count(), 1);
+  for (uint32_t p = 0; p < out.size(); ++p) {
+    auto e = store.partition_epoch(p);
+    if (!e)
+      return std::move(e.error());
+    out[p] = std::max<uint64_t>(*e, 1);
+  }
+  for (uint32_t p = 0; p < out.size(); ++p)
+    rt.set_epoch(p, out[p]);
+  return out;
+}
+
 } // namespace
 
 node::node(caf::actor_system& sys, runtime& rt, caf::actor a, uint16_t port,
@@ -144,87 +155,30 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys,
     = cfg.tls
         ? caf::actor_cast<caf::actor>(sys.openssl_manager().actor_handle())
         : caf::actor_cast<caf::actor>(sys.middleman().actor_handle());
+  if (!cfg.seeds.empty())
+    return make_error(
+      errc::invalid_command,
+      "--cluster.seeds is gone: the nodes of a multi-node cluster find each "
+      "other through etcd (--cluster.etcd=HOST:PORT,...); without it a node "
+      "runs alone");
   if (!cfg.etcd.empty())
     return start_replicated(sys, rt, std::move(cfg), std::move(mm));
-  // A restarted node rejoins the view it stored.
-  std::optional<view> stored;
-  auto row = rt.store().load_model(detail::view_model, detail::view_key);
-  if (!row)
-    return std::move(row.error());
-  if (*row) {
-    auto v = decode_view(**row);
-    if (!v)
-      return std::move(v.error());
-    if (v->epochs.size() == rt.store().partition_count())
-      stored = std::move(*v);
-  }
-  auto launched = launch(sys, rt, cfg, mm, stored);
-  if (!launched)
-    return launched;
-  auto out = std::move(*launched);
-  auto a = out->actor_;
-  member self{cfg.name, cfg.host, out->port_};
-  caf::scoped_actor me{sys};
-  caf::error err;
-  if (stored && stored->find(cfg.name)) {
-    log(log_level::info,
-        cfg.name + ": rejoining view " + std::to_string(stored->version));
-    return out;
-  }
-  // Not a member (new, or it left earlier): join through the seeds.
-  if (cfg.seeds.empty() && stored)
-    return make_error(errc::invalid_command,
-                      "node " + cfg.name
-                        + " left its cluster; give --cluster.seeds to join");
-  if (cfg.seeds.empty()) {
-    me->request(a, std::chrono::seconds{10}, view_atom::value, true)
-      .receive([](view&) {}, [&](caf::error& e) { err = e; });
-    if (err)
-      return err;
-    log(log_level::info, cfg.name + ": started a new cluster");
-    return out;
-  }
-  // Join through the first seed that answers; retry until the deadline
-  // (seeds may still be starting, or the cluster busy with a hand-off).
-  auto deadline = std::chrono::steady_clock::now() + cfg.join_timeout;
-  caf::error last = make_error(errc::unavailable, "no seed answered");
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (const auto& seed : cfg.seeds) {
-      auto addr = parse_address(seed);
-      if (!addr)
-        return std::move(addr.error());
-      auto root = connect_to(
-        me, mm, addr->first, addr->second,
-        std::min(cfg.join_timeout, caf::timespan{std::chrono::seconds{5}}));
-      if (!root) {
-        last = make_error(errc::unavailable,
-                          "seed " + seed + ": " + render(root.error()));
-        continue;
-      }
-      std::optional<view> joined;
-      me->request(*root, cfg.join_timeout, join_atom::value, self, a)
-        .receive([&](view& v) { joined = std::move(v); },
-                 [&](caf::error& e) {
-                   last = make_error(errc::unavailable,
-                                     "join through " + seed + ": " + render(e));
-                 });
-      if (joined) {
-        caf::anon_send(a, view_atom::value, *joined);
-        log(log_level::info,
-            cfg.name + ": joined view " + std::to_string(joined->version));
-        return out;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{200});
-  }
-  return last;
+  auto epochs = standalone_epochs(rt);
+  if (!epochs)
+    return std::move(epochs.error());
+  auto out = launch(sys, rt, cfg, mm, std::move(*epochs));
+  if (out)
+    log(log_level::info, cfg.name + ": standalone node up (no etcd)");
+  return out;
 }
 
 caf::expected<std::unique_ptr<node>>
 node::launch(caf::actor_system& sys, runtime& rt, const node_config& cfg,
-             const caf::actor& mm, std::optional<view> stored) {
+             const caf::actor& mm,
+             std::optional<std::vector<uint64_t>> standalone) {
   member self{cfg.name, cfg.host, cfg.port};
-  auto a = detail::spawn_node_actor(sys, rt, cfg, self, std::move(stored), mm);
+  auto a
+    = detail::spawn_node_actor(sys, rt, cfg, self, std::move(standalone), mm);
   rt.adopt(a);
   auto port = cfg.tls
                 ? caf::openssl::publish(a, cfg.port, cfg.host.c_str(), true)
@@ -347,40 +301,28 @@ void node::stop() {
 }
 
 caf::error node::leave(caf::timespan timeout) {
+  if (!driver_)
+    return make_error(errc::invalid_command,
+                      "node " + name_
+                        + " runs alone (no etcd): there is no cluster to "
+                          "leave");
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  if (driver_) {
-    // Registered with intent `leave` (kept for every re-registration even
-    // if etcd does not answer now); the controller does the rest.
-    auto err = driver_->leave();
-    while (err && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{100});
-      err = driver_->leave();
-    }
-    while (in_map_->load()) {
-      if (std::chrono::steady_clock::now() >= deadline)
-        return make_error(errc::unavailable,
-                          "the leave did not finish in time: the partition "
-                          "map still lists "
-                            + name_ + " (it goes on)");
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    return {};
-  }
-  caf::scoped_actor me{sys_};
-  for (;;) {
-    caf::error err;
-    auto left = deadline - std::chrono::steady_clock::now();
-    me->request(actor_, std::max<caf::timespan>(left, caf::timespan{0}),
-                depart_atom::value)
-      .receive([](caf::ok_atom) {}, [&](caf::error& e) { err = e; });
-    // The leader out of reach (it may have restarted a moment ago and not
-    // be connected yet): nothing was changed; ask again until the timeout.
-    if (!err || !is(err, errc::unavailable)
-        || std::chrono::steady_clock::now() + std::chrono::milliseconds{100}
-             >= deadline)
-      return err;
+  // Registered with intent `leave` (kept for every re-registration even if
+  // etcd does not answer now); the controller does the rest.
+  auto err = driver_->leave();
+  while (err && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    err = driver_->leave();
   }
+  while (in_map_->load()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(errc::unavailable,
+                        "the leave did not finish in time: the partition map "
+                        "still lists "
+                          + name_ + " (it goes on)");
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
+  return {};
 }
 
 caf::expected<cluster_status> node::status() const {

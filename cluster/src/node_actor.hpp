@@ -2,17 +2,20 @@
 // Part of the cluster module (internal): the actor at the heart of a node.
 //
 // # Operation
-// One node actor per process, published on the cluster port. It
-// - keeps the membership view and a connection (monitored) to every member;
-// - routes each command envelope to the owner of its partition: locally to
-//   the runtime's host, or to the owner's node actor (boxed reply);
-// - runs hand-offs when the view changes: the old owner stops the
-//   partition's aggregates, fences its journal at the new epoch and ships
-//   the partition's log from the new owner's end; the new owner imports it,
-//   fences, and only then serves the commands it held meanwhile;
-// - serves fetches of cluster-wide subscriptions (long-polled);
-// - as leader (smallest name), turns join and leave requests into new
-//   views, one at a time, once every member settled the previous one.
+// One node actor per process, published on the cluster port. Its parts,
+// each in its own file under node/ with its own state:
+// - `partition_table`: the members and each partition's leader, epoch and
+//   this node's phase (the only place a phase changes);
+// - `peer_links`: a monitored connection to every member, with liveness;
+// - `router`: each command envelope to its partition's leader (the local
+//   aggregates, or the leader's node actor), in per-sender order;
+// - `reads`: stream reads at the leader and cluster-cursor fetches;
+// - `call_table`: calls to other nodes, failed when a peer is lost or late.
+// A standalone node (no etcd) serves every partition itself and has no
+// peers. In replicated mode the partition map comes from the control plane
+// (`repl_map_atom`, forwarded to the replicator), and the replicator says
+// when an appointed partition serves (`repl_serving_atom`) or stops
+// (`repl_lost_atom`); the replicator moves all data.
 //
 // # Concurrency
 // Actor-confined. Journal reads happen in the actor (LMDB readers are
@@ -33,12 +36,13 @@
 
 namespace annals::cluster::detail {
 
-/// Spawns the node actor. `stored` is the view found in the journal (a
-/// restart), if any; without one the node is not a member until
-/// `bootstrap` or a join.
+/// Spawns the node actor. `standalone` holds the epoch of every partition
+/// for a node without etcd (it serves them all); `std::nullopt` in
+/// replicated mode (nothing is served before the first partition map).
 caf::actor spawn_node_actor(caf::actor_system& sys, runtime& rt,
                             node_config cfg, member self,
-                            std::optional<view> stored, caf::actor mm);
+                            std::optional<std::vector<uint64_t>> standalone,
+                            caf::actor mm);
 
 /// Spawns a cluster-wide cursor feeding `subscriber` (an `event_batch`
 /// subscriber) from every member's journal through `node`. `after` is the
@@ -51,7 +55,9 @@ caf::actor spawn_cluster_cursor(
   std::vector<uint64_t> after, uint32_t max_events,
   std::shared_ptr<annals::detail::cursor_probe> probe = nullptr);
 
-/// The model row under which a node stores its view.
+/// The model row under which nodes of earlier versions stored their
+/// membership view (read only to refuse such a directory of a multi-node
+/// cluster on a standalone node).
 inline constexpr const char* view_model = "annals.cluster";
 inline constexpr const char* view_key = "view";
 

@@ -19,7 +19,7 @@ config::config() {
     .add(name_, "name", "unique name of this node")
     .add(host_, "host", "address the cluster port binds to")
     .add(port_, "port", "cluster port (0 = any)")
-    .add(seeds_, "seeds", "comma-separated host:port of members to join")
+    .add(seeds_, "seeds", "removed: nodes find each other through etcd")
     .add(tls_, "tls", "mutual TLS between nodes (needs openssl.*)")
     .add(insecure_, "insecure",
          "allow plain traffic on a non-loopback host (trusted networks)")

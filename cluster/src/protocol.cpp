@@ -48,12 +48,7 @@ recorded_event from_wire(const wire_event& w) {
 
 void register_protocol(caf::actor_system_config& cfg) {
   cfg.add_message_type<member>("annals.cluster.member");
-  cfg.add_message_type<view>("annals.cluster.view");
   cfg.add_message_type<wire_event>("annals.cluster.event");
-  cfg.add_message_type<wire_snapshot>("annals.cluster.snapshot");
-  cfg.add_message_type<wire_checkpoint>("annals.cluster.checkpoint");
-  cfg.add_message_type<ship_request>("annals.cluster.ship_request");
-  cfg.add_message_type<ship_reply>("annals.cluster.ship_reply");
   cfg.add_message_type<fetch_request>("annals.cluster.fetch_request");
   cfg.add_message_type<fetch_reply>("annals.cluster.fetch_reply");
 }

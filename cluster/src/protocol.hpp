@@ -9,7 +9,6 @@
 #include "annals/cluster/view.hpp"
 #include "annals/command.hpp"
 #include "annals/persistence/event.hpp"
-#include "annals/persistence/snapshot.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
@@ -22,23 +21,16 @@
 namespace annals::cluster {
 
 using routed_atom = caf::atom_constant<caf::atom("c_route")>;
+/// (hello, member, root): a dialler introduces itself to the dialled node.
 using hello_atom = caf::atom_constant<caf::atom("c_hello")>;
 /// (alive, node name, is answer): liveness ping and pong between roots.
 using alive_atom = caf::atom_constant<caf::atom("c_alive")>;
-using view_atom = caf::atom_constant<caf::atom("c_view")>;
-using join_atom = caf::atom_constant<caf::atom("c_join")>;
-using leave_atom = caf::atom_constant<caf::atom("c_leave")>;
-using ship_atom = caf::atom_constant<caf::atom("c_ship")>;
-using settled_atom = caf::atom_constant<caf::atom("c_settled")>;
 using fetch_atom = caf::atom_constant<caf::atom("c_fetch")>;
 using status_atom = caf::atom_constant<caf::atom("c_status")>;
 using tick_atom = caf::atom_constant<caf::atom("c_tick")>;
 using connected_atom = caf::atom_constant<caf::atom("c_conn")>;
-using released_atom = caf::atom_constant<caf::atom("c_released")>;
-using imported_atom = caf::atom_constant<caf::atom("c_imported")>;
-using depart_atom = caf::atom_constant<caf::atom("c_depart")>;
 using read_atom = caf::atom_constant<caf::atom("c_read")>;
-/// Local: a cursor asks its node for (view version, owner per partition).
+/// Local: a cursor asks its node for (map version, leader per partition).
 using owners_atom = caf::atom_constant<caf::atom("c_owners")>;
 
 /// A recorded event on the wire.
@@ -70,63 +62,6 @@ typename Inspector::result_type inspect(Inspector& f, wire_event& x) {
 
 wire_event to_wire(const event_view& ev);
 recorded_event from_wire(const wire_event& ev);
-
-struct wire_snapshot {
-  std::string category;
-  std::string id;
-  uint64_t rev = 0;
-  std::string type;
-  uint32_t schema_version = 1;
-  std::string payload;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, wire_snapshot& x) {
-  return f(caf::meta::type_name("annals.cluster.snapshot"), x.category, x.id,
-           x.rev, x.type, x.schema_version, x.payload);
-}
-
-struct wire_checkpoint {
-  std::string consumer;
-  uint32_t partition = 0;
-  uint64_t pos = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, wire_checkpoint& x) {
-  return f(caf::meta::type_name("annals.cluster.checkpoint"), x.consumer,
-           x.partition, x.pos);
-}
-
-/// From the new owner to the old one: "send me these partitions after
-/// these positions" (the receiver adopts `v` if it is newer).
-struct ship_request {
-  view v;
-  std::vector<uint32_t> partitions;
-  std::vector<uint64_t> from;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ship_request& x) {
-  return f(caf::meta::type_name("annals.cluster.ship_request"), x.v,
-           x.partitions, x.from);
-}
-
-/// One chunk of a hand-off: events in partition order, the latest snapshots
-/// of their streams, and the partitions' consumer checkpoints. `done` once
-/// the chunk reaches the (fenced, final) end of every requested partition.
-struct ship_reply {
-  std::vector<wire_event> events;
-  std::vector<wire_snapshot> snapshots;
-  std::vector<wire_checkpoint> checkpoints;
-  bool done = false;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ship_reply& x) {
-  return f(caf::meta::type_name("annals.cluster.ship_reply"), x.events,
-           x.snapshots, x.checkpoints, x.done);
-}
 
 /// A cluster-wide cursor's read of some partitions of one node.
 struct fetch_request {
@@ -162,7 +97,7 @@ typename Inspector::result_type inspect(Inspector& f, fetch_reply& x) {
            x.events, x.ends);
 }
 
-/// Registers the types above (and the view) with CAF.
+/// Registers the types above (and `member`) with CAF.
 void register_protocol(caf::actor_system_config& cfg);
 
 } // namespace annals::cluster

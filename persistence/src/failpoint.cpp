@@ -114,8 +114,6 @@ const std::vector<std::string>& failpoint_names() {
     "annals/journal/index_flush",        "annals/journal/truncate",
     "annals/writer/after_commit",        "annals/snapshot/before_save",
     "annals/snapshot/after_save",        "annals/handoff/old_stopped",
-    "annals/handoff/old_after_fence",    "annals/handoff/old_after_ship",
-    "annals/handoff/new_after_import",   "annals/handoff/new_after_fence",
     "annals/pubsub/before_checkpoint",   "annals/replica/before_group_commit",
     "annals/replica/after_group_commit", "annals/replica/before_fence",
     "annals/replica/after_fence",        "annals/replica/after_truncate",

@@ -24,8 +24,8 @@ namespace control {
 class control_driver;
 } // namespace control
 
-/// A node of an annals cluster: the runtime of this process plus
-/// membership, routing and hand-off.
+/// A node of an annals cluster: the runtime of this process plus routing,
+/// and in replicated mode the control plane (etcd) and replication.
 ///
 /// ~~~
 /// annals::cluster::config cfg;        // --annals.* and --cluster.* options
@@ -37,32 +37,40 @@ class control_driver;
 /// accounts.ask("alice", bank::credit{500});
 /// ~~~
 ///
+/// Without `cfg.etcd` the node runs alone (standalone): it serves every
+/// partition and costs what the in-process runtime costs. With it, the
+/// node registers in etcd and serves what the controller's partition map
+/// appoints it to; any number of nodes form a cluster that way.
+///
 /// # Guarantees
-/// - A command sent through any node's handle reaches the owner of its
-///   aggregate's partition (consistent hashing over the members) and its
-///   reply comes back. One sender's commands to one aggregate keep their
-///   order, also while the partition moves.
-/// - One writer per partition: every ownership change raises the
-///   partition's epoch, and the journal refuses appends of an older epoch.
-///   The old owner stops and fences the partition before it ships the log;
-///   the new owner serves only after importing all of it.
-/// - A partition whose owner is unreachable answers `errc::unavailable` at
-///   once. There is no replication: a dead node's partitions stay
-///   unavailable until it returns with its data directory.
+/// - A command sent through any node's handle reaches the leader of its
+///   aggregate's partition and its reply comes back. One sender's commands
+///   to one aggregate keep their order, also while the leader changes.
+/// - One writer per partition: every leader or voter change raises the
+///   partition's epoch, and replicas refuse a leader of an older one.
+/// - Replicated mode: a reply is released only once a majority of the
+///   partition's voters hold the events durably; a failed leader's
+///   partitions fail over (see cluster/README.md). With RF 1 a dead node's
+///   partitions are unavailable until it returns.
+/// - A partition whose leader is unreachable answers `errc::unavailable`
+///   at once; a leader lost with a command in flight answers
+///   `errc::outcome_unknown` (retry with the same command id: dedupe makes
+///   it exactly-once).
 ///
 /// # Errors
-/// `start` fails with `errc::unavailable` when no seed accepts the join in
-/// time, with `errc::invalid_command` for a bad configuration (no name,
-/// incomplete TLS), and with CAF's error if the port cannot be bound.
+/// `start` fails with `errc::invalid_command` for a bad configuration (no
+/// name, incomplete TLS, `seeds`, a directory of an old multi-node
+/// cluster), with the control plane's error when etcd refuses the node,
+/// and with CAF's error if the port cannot be bound.
 ///
 /// # Concurrency
 /// All member functions are thread-safe; the blocking ones (`start`,
 /// `leave`, `status`, `await_settled`) must not run inside an actor.
 class node {
 public:
-  /// Publishes the node actor on `cfg.host:cfg.port` and joins: the stored
-  /// view after a restart, else through `cfg.seeds`, else a new cluster.
-  /// `rt` must outlive the node.
+  /// Publishes the node actor on `cfg.host:cfg.port`; with `cfg.etcd`
+  /// registers in etcd (a restart keeps its data directory's incarnation
+  /// and rejoins as before). `rt` must outlive the node.
   static caf::expected<std::unique_ptr<node>>
   start(caf::actor_system& sys, runtime& rt, node_config cfg);
 
@@ -92,14 +100,12 @@ public:
     stream_id stream, revision from, uint32_t max,
     std::function<void(caf::expected<std::vector<recorded_event>>)> done);
 
-  /// Leaves the cluster gracefully: hands every partition to the remaining
-  /// members and returns once they all serve them. While the view's leader
-  /// is out of reach (`errc::unavailable`: nothing changed), asks again
-  /// every 100 ms until `timeout`. Replicated mode: registers the intent to
-  /// leave (the controller moves this node's replicas to the others, each
-  /// learner first) and returns once the partition map no longer lists this
-  /// node; `errc::unavailable` if that takes longer than `timeout` (the
-  /// leave goes on). Blocks the caller.
+  /// Leaves the cluster gracefully: registers the intent to leave (the
+  /// controller moves this node's replicas to the others, each new one
+  /// caught up as a learner first) and returns once the partition map no
+  /// longer lists this node. `errc::unavailable` if that takes longer than
+  /// `timeout` (the leave goes on); `errc::invalid_command` on a
+  /// standalone node. Blocks the caller.
   caf::error leave(caf::timespan timeout = std::chrono::seconds{60});
 
   /// What this node knows about the cluster.
@@ -120,13 +126,14 @@ public:
     return static_cast<bool>(replicator_);
   }
 
-  /// Waits until every member finished the hand-offs of the current view.
+  /// Waits until this node has a partition map (or runs standalone) and
+  /// serves every partition the map appoints it to lead.
   caf::error await_settled(caf::timespan timeout
                            = std::chrono::seconds{30}) const;
 
   /// A cluster-wide subscription: `f` sees the events of every partition
   /// (of `filter`) from the beginning, fetched from their owners, in
-  /// per-stream order across hand-offs. At-least-once; a refused event is
+  /// per-stream order across leader changes. At-least-once; a refused event is
   /// retried. Stops with the runtime.
   void subscribe(subscription_filter filter, event_handler f);
 
@@ -179,7 +186,7 @@ private:
   /// its address (shared by both kinds of start).
   static caf::expected<std::unique_ptr<node>>
   launch(caf::actor_system& sys, runtime& rt, const node_config& cfg,
-         const caf::actor& mm, std::optional<view> stored);
+         const caf::actor& mm, std::optional<std::vector<uint64_t>> standalone);
 
   /// `start` with `cfg.etcd` set: the replicated node.
   static caf::expected<std::unique_ptr<node>>

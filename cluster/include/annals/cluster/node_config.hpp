@@ -22,18 +22,13 @@ struct node_config {
   std::string host = "127.0.0.1";
   /// The cluster port; 0 lets the OS choose (tests).
   uint16_t port = 0;
-  /// "host:port" of members to join through. Empty and no stored view:
-  /// the node starts a new cluster alone. Ignored once the node has joined
-  /// (it rejoins its stored view after a restart).
+  /// Removed (it named members to join through, before etcd): `start`
+  /// refuses a non-empty list with a message naming `etcd`.
   std::vector<std::string> seeds;
   /// Virtual nodes per member on the ring.
   uint32_t vnodes = 128;
   /// Timeout of one hop of a routed command to its owner.
   caf::timespan request_timeout = std::chrono::seconds{10};
-  /// How long `start` waits for a join to be accepted.
-  caf::timespan join_timeout = std::chrono::seconds{30};
-  /// Most events per hand-off chunk and per subscription fetch.
-  uint32_t chunk_events = 4096;
   /// Cluster traffic over mutual TLS (CAF's openssl module). Requires
   /// `openssl.certificate`, `openssl.key` and `openssl.cafile` in the actor
   /// system's config: `start` refuses an incomplete TLS setup.
@@ -43,8 +38,8 @@ struct node_config {
   /// CAF 0.17's plain port lets any peer message the node.
   bool insecure = false;
   /// Replicated mode: etcd's client endpoints (`host:port`). Empty: the
-  /// node runs without etcd and without replication (membership views,
-  /// hand-off; a single node costs nothing more).
+  /// node runs alone, without etcd and without replication (it costs
+  /// nothing more than the in-process runtime).
   std::vector<std::string> etcd;
   /// Replicated mode: the cluster's name in etcd (`/annals/<name>/`).
   std::string cluster_name = "annals";

@@ -36,22 +36,19 @@ struct cluster_status {
   view current;
   /// Per member of `current`: connected right now (self is always true).
   std::vector<bool> reachable;
-  /// Per partition: the owner under `current`.
+  /// Per partition: its leader under `current` (where commands go).
   std::vector<std::string> owners;
-  /// Partitions this node serves now; still being handed to it; handing
-  /// away (draining or waiting to ship).
+  /// Partitions this node serves now; partitions the map appoints it to
+  /// lead whose replica does not serve yet (their commands wait).
   uint32_t active = 0;
   uint32_t inbound = 0;
-  uint32_t outbound = 0;
-  /// Every member finished the hand-offs of `current`.
+  /// There is a map (or the node is standalone) and every partition it
+  /// leads serves.
   bool settled = false;
   /// Commands routed through this node (local entry or forwarded).
   uint64_t routed = 0;
   uint64_t forwarded = 0;
   uint64_t unavailable = 0;
-  /// Hand-off pauses this node observed as new owner (ms, per partition
-  /// group: from adopting the view to serving).
-  std::vector<double> handoff_ms;
   /// Replicated mode: the node holds an etcd lease that etcd confirmed
   /// less than a TTL ago (false with etcd out of reach: the data plane
   /// goes on, the control plane waits). Always false otherwise.
