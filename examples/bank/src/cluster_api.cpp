@@ -179,23 +179,18 @@ void cluster_api::cluster_info(completion<std::string> done) {
                           {"epoch", s->current.epochs[p]}});
   json doc = {{"self", s->self},
               {"view", s->current.version},
-              {"leader", s->current.empty() ? "" : s->current.leader()},
               {"settled", s->settled},
               {"members", members},
               {"max_epoch", max_epoch},
               {"this_node",
                {{"active", s->active},
                 {"inbound", s->inbound},
-                {"outbound", s->outbound},
                 {"routed", s->routed},
                 {"forwarded", s->forwarded},
                 {"unavailable", s->unavailable}}},
               {"partitions", partitions}};
   doc["mode"] = node_.replicated() ? "replicated" : "owned";
   if (node_.replicated()) {
-    // The view's "leader" is the view protocol's; the partition map has a
-    // controller instead, elected in etcd.
-    doc.erase("leader");
     auto reps = node_.replicas();
     if (!reps)
       return done(std::move(reps.error()));
