@@ -45,7 +45,7 @@ void print_targets(const summaries& s) {
                 fmt_ms(target_stop_ms).c_str(),
                 fd.stop_ms < 0 ? "never" : fmt_ms(fd.stop_ms).c_str(),
                 verdict(fd.stop_ms >= 0 && fd.stop_ms <= target_stop_ms));
-    std::printf("  (3) stop -> first ack p99 <= %s         %8s   %s\n",
+    std::printf("  (3) stop -> first ack p99 <= %s       %8s   %s\n",
                 fmt_ms(target_hang_failover_p99_ms).c_str(),
                 fd.stop_ack_p99 < 0 ? "never" : fmt_ms(fd.stop_ack_p99).c_str(),
                 verdict(fd.stop_ack_p99 >= 0
