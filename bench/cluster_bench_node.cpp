@@ -1,10 +1,10 @@
 // annals -- a cluster node process for cluster_bench.
 //
 // Usage: cluster_bench_node --annals.data-dir=D --cluster.name=N
-//                           --cluster.port=P [--cluster.seeds=host:port]
+//                           --cluster.port=P [--cluster.etcd=host:port ...]
 //                           [other --annals.* / --cluster.* options]
 // Hosts `cluster_bench::account`; the stdin commands (status with routing
-// counters, leave, handoff, stats) are those of
+// counters, leave, replicas, stats) are those of
 // annals/tools/node_program.hpp. Log output (warnings and errors) goes to
 // stderr.
 #include "annals/log.hpp"

@@ -26,7 +26,7 @@ node_process& cluster::add() {
   nodes_.push_back(std::make_unique<node_process>(
     name, data, dir_.path() + "/" + name + ".log", free_port(), extra_));
   auto& n = *nodes_.back();
-  n.start(nodes_.size() == 1 ? std::string{} : nodes_.front()->address());
+  n.start();
   return n;
 }
 

@@ -15,14 +15,14 @@
 namespace cluster_bench {
 
 /// Node processes n1, n2, ... on loopback, their data in a fresh directory
-/// (removed with the object, or by `die`). Dies when the nodes do not
-/// start or settle. Not thread-safe.
+/// (removed with the object, or by `die`), all registered in one etcd.
+/// Dies when the nodes do not start or settle. Not thread-safe.
 class cluster {
 public:
-  /// Starts `n` nodes: n1 founds the cluster, the others join through it;
-  /// each gets `extra` options too (replicated mode: etcd, RF). Waits
+  /// Starts `n` nodes with the options `extra`, which name the etcd they
+  /// register in and the replication factor (`replicated_options`); waits
   /// until they settled.
-  explicit cluster(std::size_t n, std::vector<std::string> extra = {});
+  cluster(std::size_t n, std::vector<std::string> extra);
 
   /// Stops every node cleanly.
   ~cluster();
@@ -30,7 +30,8 @@ public:
   cluster(const cluster&) = delete;
   cluster& operator=(const cluster&) = delete;
 
-  /// Starts one more node, joining through n1 (does not wait to settle).
+  /// Starts one more node, registering in the etcd (does not wait to
+  /// settle).
   node_process& add();
 
   node_process& operator[](std::size_t i) {

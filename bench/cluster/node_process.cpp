@@ -41,14 +41,11 @@ node_process::~node_process() {
   close_pipes();
 }
 
-void node_process::start(const std::string& seeds) {
+void node_process::start() {
   std::vector<std::string> argv{
     ANNALS_CLUSTER_BENCH_NODE, "--annals.data-dir=" + data_dir_,
     "--annals.partitions=" + std::to_string(partitions),
     "--cluster.name=" + name_, "--cluster.port=" + std::to_string(port_)};
-  if (!seeds.empty()) {
-    argv.push_back("--cluster.seeds=" + seeds);
-  }
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   int out[2];
   int in[2];
@@ -103,7 +100,7 @@ std::optional<node_report> node_process::status() {
   std::istringstream in{line->substr(7)};
   node_report r;
   int settled = 0;
-  in >> r.version >> settled >> r.members >> r.active >> r.inbound >> r.outbound
+  in >> r.version >> settled >> r.members >> r.active >> r.inbound
     >> r.reachable >> r.routed >> r.forwarded >> r.unavailable;
   if (!in) {
     return std::nullopt;
@@ -118,20 +115,6 @@ node_report node_process::must_status() {
     die("no status from node " + name_ + ":\n" + log_tail());
   }
   return *r;
-}
-
-std::vector<double> node_process::handoff_pauses() {
-  auto line = ask("handoff", "HANDOFF");
-  if (!line) {
-    die("no hand-off report from node " + name_);
-  }
-  std::istringstream in{line->substr(7)};
-  std::vector<double> out;
-  double x = 0;
-  while (in >> x) {
-    out.push_back(x);
-  }
-  return out;
 }
 
 std::pair<uint64_t, uint64_t> node_process::journal_stats() {

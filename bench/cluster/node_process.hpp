@@ -23,7 +23,6 @@ struct node_report {
   std::size_t members = 0;
   uint32_t active = 0;
   uint32_t inbound = 0;
-  uint32_t outbound = 0;
   std::size_t reachable = 0;
   uint64_t routed = 0;
   uint64_t forwarded = 0;
@@ -57,8 +56,10 @@ public:
   /// SIGKILLs a process still running.
   ~node_process();
 
-  /// Starts the process and waits for "READY"; dies on failure.
-  void start(const std::string& seeds);
+  /// Starts the process and waits for "READY"; dies on failure. A node
+  /// finds its peers through etcd (`extra`: `--cluster.etcd`, see
+  /// `replicated_options`); without it, it is a standalone node.
+  void start();
 
   /// Sends `cmd` and returns the first line starting with `prefix`.
   std::optional<std::string>
@@ -68,9 +69,6 @@ public:
   std::optional<node_report> status();
 
   node_report must_status();
-
-  /// One pause (ms) per hand-off into this node since it started.
-  std::vector<double> handoff_pauses();
 
   /// (commits, appends) of the node's runtime.
   std::pair<uint64_t, uint64_t> journal_stats();

@@ -18,11 +18,12 @@ void usage(std::FILE* out) {
     "  --quick      one short round of each section (smoke run; 1-4 in\n"
     "               < 30 s, 5-10 in < 3 min)\n"
     "  --seconds=N  timed part of each throughput round (default 3)\n"
-    "  --reps=N     rounds of (1), (4), (5), (6) (default 3); (2), (3), (8),\n"
-    "               (9) and (10) scale with it\n"
+    "  --reps=N     rounds of (1), (4), (5), (6) (default 3); (3), (8), (9)\n"
+    "               and (10) scale with it\n"
     "  --only=LIST  run only these sections (default all): digits, and 10\n"
     "               as its own comma-separated item (--only=4,10):\n"
-    "               1 throughput, 2 hand-off, 3 failure detection,\n"
+    "               1 throughput, 3 failure detection (2, the view mode's\n"
+    "               hand-off, is gone: see 10),\n"
     "               4 RF 3 vs RF 1, 5 hot aggregate RF 3 vs RF 1,\n"
     "               6 replication lag, 7 failover time, 8 catch-up after\n"
     "               disk loss, 9 etcd writes per failover, 10 pause of a\n"
@@ -75,7 +76,7 @@ parsed_options parse_options(int argc, char** argv) {
     if (a == "--quick") {
       cfg.seconds = 1.5;
       cfg.reps = 1;
-      cfg.handoff_reps = 1;
+      cfg.move_reps = 1;
       cfg.failure_reps = 1;
       cfg.catchup_reps = 1;
       cfg.steady_s = 1.0;
@@ -107,7 +108,7 @@ parsed_options parse_options(int argc, char** argv) {
     }
   }
   if (reps_given) {
-    cfg.handoff_reps = std::max(1, (cfg.reps + 1) / 2);
+    cfg.move_reps = std::max(1, (cfg.reps + 1) / 2);
     cfg.failure_reps = cfg.reps;
     cfg.catchup_reps = std::max(1, (cfg.reps + 1) / 2);
   }

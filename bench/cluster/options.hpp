@@ -11,14 +11,16 @@ namespace cluster_bench {
 struct settings {
   double seconds = 3.0; ///< timed part of each throughput round
   int reps = 3;         ///< throughput rounds (each: in-process, cluster)
-  int handoff_reps = 2; ///< rounds of (2) and (10)
+  int move_reps = 2;    ///< rounds of (10)
   int failure_reps = 3;
-  double steady_s = 1.5; ///< load before the join (hand-off rounds)
+  double steady_s = 1.5; ///< load before the join ((10)'s rounds)
   double between_s = 1.0;
   int poll_ms = 5;
   int kills = 10;       ///< failover rounds of (7)
   int catchup_reps = 2; ///< rounds of (8) and (9)
-  std::set<int> sections{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  /// 2 (the view mode's hand-off) is gone: asking for it prints where
+  /// its measure went.
+  std::set<int> sections{1, 3, 4, 5, 6, 7, 8, 9, 10};
   bool verbose = false;
 
   bool has(int section) const {

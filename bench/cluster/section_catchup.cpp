@@ -66,7 +66,7 @@ catchup_run run_catchup(const settings& cfg,
   }
   c[victim].wipe();
   auto t_spawn = clock_type::now();
-  c[victim].start("");
+  c[victim].start();
   auto t_ready = clock_type::now();
   res.start_ms = ms_between(t_spawn, t_ready);
   auto deadline = t_ready + std::chrono::seconds{180};

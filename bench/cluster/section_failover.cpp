@@ -90,7 +90,7 @@ failover_summary section_failover(const settings& cfg) {
     r.ms = await_probe(f, "failover");
     r.writes = rig.map_version() - v0;
     c[victim].kill_now();
-    c[victim].start("");
+    c[victim].start();
     rig.reconnect(victim);
     std::sort(r.ms.begin(), r.ms.end());
     std::printf(

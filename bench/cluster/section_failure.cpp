@@ -1,10 +1,14 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
-// cluster_bench (3): failure detection of a killed and of a hung node.
+// cluster_bench (3): failure detection of a killed and of a hung node, and
+// the failover after a hang (after a kill: (7)).
 #include "bench_support.hpp"
 #include "cluster/helpers.hpp"
-#include "cluster/node_cluster.hpp"
+#include "cluster/prober.hpp"
+#include "cluster/replicas.hpp"
+#include "cluster/replicated_rig.hpp"
 #include "cluster/sections.hpp"
 #include "cluster/targets.hpp"
+#include "cluster/workload.hpp"
 
 #include <signal.h>
 
@@ -47,16 +51,18 @@ std::vector<double> await_unreachable(std::vector<node_process*> watchers,
   return out;
 }
 
-void await_reachable(std::vector<node_process*> nodes, std::size_t n) {
+/// Waits until every node of `nodes` reports all of them reachable and
+/// itself settled, and their replicas are in step.
+void await_whole(std::vector<node_process*> nodes) {
   auto deadline = clock_type::now() + std::chrono::seconds{60};
   for (;;) {
     bool ok = true;
     for (auto* x : nodes) {
       auto r = x->status();
-      ok = ok && r && r->reachable == n && r->settled;
+      ok = ok && r && r->reachable == nodes.size() && r->settled;
     }
     if (ok) {
-      return;
+      break;
     }
     if (clock_type::now() > deadline) {
       die("the restarted node did not become reachable again:\n"
@@ -64,80 +70,149 @@ void await_reachable(std::vector<node_process*> nodes, std::size_t n) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
+  await_in_step(nodes);
+}
+
+/// The node to fail: of the nodes that lead partitions in `lead`, the one
+/// leading most that is not the controller `ctl` (the controller only if
+/// it leads every partition).
+std::size_t pick_victim(const std::vector<std::size_t>& lead, std::size_t ctl) {
+  std::vector<std::size_t> led(3, 0);
+  for (auto i : lead) {
+    ++led[i];
+  }
+  std::size_t victim = ctl;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i != ctl && led[i] > 0 && (victim == ctl || led[i] > led[victim])) {
+      victim = i;
+    }
+  }
+  return victim;
+}
+
+/// The worst of the survivors' detection times; sets `missed` if one
+/// never detected it.
+double worst(const std::vector<double>& xs, bool& missed) {
+  double w = 0;
+  for (auto x : xs) {
+    if (x < 0) {
+      missed = true;
+    }
+    w = std::max(w, x);
+  }
+  return w;
+}
+
+std::string fmt_or_never(double ms) {
+  return ms < 0 ? std::string{"never"} : fmt_ms(ms);
 }
 
 } // namespace
 
 failure_summary section_failure(const settings& cfg) {
-  std::printf("(3) failure detection: idle 3-node cluster; n3 SIGKILLed, "
-              "then (restarted) SIGSTOPped; n1 and n2 polled every %d ms; "
-              "%d round%s\n",
+  std::printf("(3) failure detection: idle 3-node RF 3 cluster (etcd); per "
+              "round the non-controller node leading most partitions is "
+              "SIGKILLed and restarted, then the same kind of node is "
+              "SIGSTOPped (hung) and its partitions probed through the "
+              "controller (retried every 5 ms); the survivors polled every "
+              "%d ms; %d round%s (kill -> first ack: (7))\n",
               cfg.poll_ms, cfg.failure_reps, cfg.failure_reps == 1 ? "" : "s");
-  cluster c{3};
-  std::vector<node_process*> watchers{&c[0], &c[1]};
-  std::vector<double> kill_ms, stop_ms, rtts;
-  bool missed_kill = false, missed_stop = false;
-  auto restart = [&] {
-    c[2].start(c[0].address());
-    await_reachable({&c[0], &c[1], &c[2]}, 3);
-  };
-  for (int i = 0; i < cfg.failure_reps; ++i) {
-    auto t0 = clock_type::now();
-    c[2].signal(SIGKILL);
-    auto k = await_unreachable(watchers, 2, t0, cfg.poll_ms, rtts);
-    c[2].kill_now();
-    restart();
-    auto t1 = clock_type::now();
-    c[2].signal(SIGSTOP);
-    auto s = await_unreachable(watchers, 2, t1, cfg.poll_ms, rtts);
-    c[2].signal(SIGCONT);
-    c[2].kill_now();
-    if (i + 1 < cfg.failure_reps) {
-      restart();
-    }
-    // "Marked by the others" = by both survivors.
-    auto worst = [](const std::vector<double>& xs, bool& missed) {
-      double w = 0;
-      for (auto x : xs) {
-        if (x < 0) {
-          missed = true;
-        }
-        w = std::max(w, x);
+  replicated_rig rig;
+  auto& c = rig.nodes();
+  auto probe_ids = one_id_per_partition();
+  {
+    auto f = probe(rig.sys(), rig.handle(0), probe_ids, clock_type::now());
+    for (auto ms : await_probe(f, "activation")) {
+      if (ms < 0) {
+        die("failure detection: a probe aggregate could not be activated");
       }
-      return w;
-    };
-    auto kw = worst(k, missed_kill);
-    auto sw = worst(s, missed_stop);
-    kill_ms.push_back(kw);
-    stop_ms.push_back(sw);
-    std::printf("  round %d: killed -> unreachable at n1 %s, n2 %s; "
-                "stopped -> n1 %s, n2 %s\n",
-                i + 1, k[0] < 0 ? "never" : fmt_ms(k[0]).c_str(),
-                k[1] < 0 ? "never" : fmt_ms(k[1]).c_str(),
-                s[0] < 0 ? "never" : fmt_ms(s[0]).c_str(),
-                s[1] < 0 ? "never" : fmt_ms(s[1]).c_str());
+    }
   }
-  c.stop_all();
+  auto restart = [&](std::size_t victim) {
+    c[victim].kill_now();
+    c[victim].start();
+    rig.reconnect(victim);
+    await_whole(rig.all());
+  };
+  std::vector<double> kill_ms, stop_ms, stop_acks, rtts;
+  bool missed_kill = false, missed_stop = false, missed_ack = false;
+  await_in_step(rig.all());
+  for (int i = 0; i < cfg.failure_reps; ++i) {
+    auto ctl = rig.controller();
+    auto killed = pick_victim(leaders_of(await_in_step(rig.all())), ctl);
+    auto t0 = clock_type::now();
+    c[killed].signal(SIGKILL);
+    auto k = await_unreachable(rig.all_but(killed), 2, t0, cfg.poll_ms, rtts);
+    restart(killed);
+    // A hung node: its connections stay open; only heartbeats and its
+    // lease's expiry reveal it.
+    ctl = rig.controller();
+    auto lead = leaders_of(await_in_step(rig.all()));
+    auto hung = pick_victim(lead, ctl);
+    auto entry = hung == ctl ? (hung + 1) % 3 : ctl;
+    std::vector<std::string> ids;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      if (lead[p] == hung) {
+        ids.push_back(probe_ids[p]);
+      }
+    }
+    auto t1 = clock_type::now();
+    c[hung].signal(SIGSTOP);
+    auto f = probe(rig.sys(), rig.handle(entry), ids, t1);
+    auto s = await_unreachable(rig.all_but(hung), 2, t1, cfg.poll_ms, rtts);
+    auto acks = await_probe(f, "failover after a hang");
+    c[hung].signal(SIGCONT);
+    restart(hung);
+    kill_ms.push_back(worst(k, missed_kill));
+    stop_ms.push_back(worst(s, missed_stop));
+    std::sort(acks.begin(), acks.end());
+    for (auto ms : acks) {
+      missed_ack = missed_ack || ms < 0;
+      stop_acks.push_back(ms);
+    }
+    std::printf(
+      "  round %d: %s killed -> unreachable at the survivors %s, %s; %s "
+      "stopped -> %s, %s; its %zu partitions: first ack p50 %s, all %s\n",
+      i + 1, c[killed].name().c_str(), fmt_or_never(k[0]).c_str(),
+      fmt_or_never(k[1]).c_str(), c[hung].name().c_str(),
+      fmt_or_never(s[0]).c_str(), fmt_or_never(s[1]).c_str(), acks.size(),
+      acks.empty() ? "-" : fmt_ms(percentile(acks, 0.5)).c_str(),
+      acks.empty() || acks.front() < 0 ? "never" : fmt_ms(acks.back()).c_str());
+    std::fflush(stdout);
+  }
   std::sort(rtts.begin(), rtts.end());
+  std::sort(stop_acks.begin(), stop_acks.end());
   failure_summary out;
   out.ran = true;
   out.kill_ms = missed_kill ? -1 : median(kill_ms);
   out.stop_ms = missed_stop ? -1 : median(stop_ms);
+  out.stop_ack_p99
+    = missed_ack || stop_acks.empty() ? -1 : percentile(stop_acks, 0.99);
   auto rtt = percentile(rtts, 0.5);
   std::printf("  medians (both survivors)   detected   baseline              "
               "ratio\n");
   std::printf(
     "    SIGKILL -> unreachable   %8s   poll round trip %-6s %6.1fx  "
     "(max %s)\n",
-    missed_kill ? "never" : fmt_ms(out.kill_ms).c_str(), fmt_ms(rtt).c_str(),
+    fmt_or_never(out.kill_ms).c_str(), fmt_ms(rtt).c_str(),
     out.kill_ms / std::max(1e-9, rtt),
     fmt_ms(*std::max_element(kill_ms.begin(), kill_ms.end())).c_str());
   std::printf(
     "    SIGSTOP -> unreachable   %8s   heartbeat timeout %-6s "
-    "%5.2fx  (max %s)\n\n",
-    missed_stop ? "never" : fmt_ms(out.stop_ms).c_str(),
-    fmt_ms(heartbeat_timeout_ms).c_str(), out.stop_ms / heartbeat_timeout_ms,
+    "%5.2fx  (max %s)\n",
+    fmt_or_never(out.stop_ms).c_str(), fmt_ms(heartbeat_timeout_ms).c_str(),
+    out.stop_ms / heartbeat_timeout_ms,
     fmt_ms(*std::max_element(stop_ms.begin(), stop_ms.end())).c_str());
+  if (stop_acks.empty()) {
+    std::printf("    SIGSTOP -> first ack     none (the hung node led no "
+                "partition)\n\n");
+  } else {
+    std::printf("    SIGSTOP -> first ack     p50 %s p99 %s (%zu partitions)   "
+                "lease TTL %s  p99 = %.2fx\n\n",
+                fmt_ms(percentile(stop_acks, 0.5)).c_str(),
+                fmt_or_never(out.stop_ack_p99).c_str(), stop_acks.size(),
+                fmt_ms(lease_ttl_ms).c_str(), out.stop_ack_p99 / lease_ttl_ms);
+  }
   return out;
 }
 

@@ -303,14 +303,14 @@ moves_summary section_moves(const settings& cfg) {
               "at n1; n4 joins, the map converges, then n2 or n3 leaves, the "
               "map converges, then as long again without a move; %d "
               "round%s\n",
-              partition_window, partition_window * partitions, cfg.handoff_reps,
-              cfg.handoff_reps == 1 ? "" : "s");
+              partition_window, partition_window * partitions, cfg.move_reps,
+              cfg.move_reps == 1 ? "" : "s");
   auto ids = make_ids(aggregates);
   // [0] join, [1] leave; [k][0] not moved, [k][1] moved.
   std::vector<double> gaps[2][2], steady;
   std::vector<double> ready, join_conv, leave_conv, left;
   uint64_t retries[2] = {0, 0};
-  for (int i = 0; i < cfg.handoff_reps; ++i) {
+  for (int i = 0; i < cfg.move_reps; ++i) {
     auto r = run_moves(cfg, ids, static_cast<uint64_t>(300 + i));
     for (int k = 0; k < 2; ++k) {
       const auto& ph = k == 0 ? r.join : r.leave;

@@ -1,6 +1,8 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
-// cluster_bench (1): throughput through 3 node processes vs in-process.
+// cluster_bench (1): throughput through 3 node processes (etcd, RF 1) vs
+// in-process.
 #include "bench_support.hpp"
+#include "cluster/etcd_server.hpp"
 #include "cluster/helpers.hpp"
 #include "cluster/sections.hpp"
 #include "cluster/throughput_runs.hpp"
@@ -16,8 +18,9 @@ using namespace annals::bench_support;
 
 throughput_summary section_throughput(const settings& cfg) {
   std::printf("(1) throughput: %zu aggregates, %zu in flight (%zu drivers x "
-              "%zu), deposits entering at n1 of 3 nodes; %d round%s of %.1f s "
-              "each, in-process and cluster interleaved\n",
+              "%zu), deposits entering at n1 of 3 nodes (etcd, replication "
+              "factor 1); %d round%s of %.1f s each, in-process and cluster "
+              "interleaved\n",
               aggregates, drivers * window, drivers, window, cfg.reps,
               cfg.reps == 1 ? "" : "s", cfg.seconds);
   auto ids = make_ids(aggregates);
@@ -25,7 +28,11 @@ throughput_summary section_throughput(const settings& cfg) {
   for (int i = 0; i < cfg.reps; ++i) {
     auto seed = static_cast<uint64_t>(i + 1);
     local.push_back(run_in_process(cfg, ids, seed));
-    remote.push_back(run_cluster(cfg, ids, seed));
+    {
+      etcd_server etcd;
+      remote.push_back(
+        run_cluster(cfg, ids, seed, replicated_options(etcd, 1)));
+    }
     {
       std::printf("  round %d\n", i + 1);
       print_run("in-process", local.back());

@@ -66,7 +66,7 @@ writes_summary section_writes(const settings& cfg) {
       await_in_step(rig.all_but(victim));
       auto v1 = rig.await_map_quiet();
       c[victim].kill_now();
-      c[victim].start("");
+      c[victim].start();
       rig.reconnect(victim);
       await_in_step(rig.all());
       auto v2 = rig.await_map_quiet();

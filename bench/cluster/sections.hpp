@@ -26,19 +26,17 @@ struct throughput_summary {
 
 throughput_summary section_throughput(const settings& cfg);
 
-// -- (2) hand-off -------------------------------------------------------------
-
-struct handoff_summary {
-  double p99 = 0;
-  bool ran = false;
-};
-
-handoff_summary section_handoff(const settings& cfg);
+// (2), the view mode's hand-off pause, is gone with the view mode: a
+// partition's move is (10)'s.
 
 // -- (3) failure detection ----------------------------------------------------
 
 struct failure_summary {
+  /// Medians over the rounds of the later survivor's detection.
   double kill_ms = -1, stop_ms = -1;
+  /// SIGSTOP of a leader -> first ack per partition it led: the p99 (-1:
+  /// one never answered or it led none).
+  double stop_ack_p99 = -1;
   bool ran = false;
 };
 
@@ -112,7 +110,6 @@ moves_summary section_moves(const settings& cfg);
 /// What the sections that ran returned.
 struct summaries {
   std::optional<throughput_summary> tp;
-  handoff_summary ho;
   failure_summary fd;
   replication_summary rs;
   replication_summary hot;

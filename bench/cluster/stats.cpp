@@ -22,23 +22,6 @@ std::vector<double> latencies(const std::vector<sample>& xs, double from,
   return out;
 }
 
-double longest_gap(const std::vector<sample>& sorted, double from, double to) {
-  double last = from;
-  double gap = 0;
-  for (const auto& s : sorted) {
-    if (!s.ok || s.replied < from) {
-      continue;
-    }
-    if (s.replied > to) {
-      break;
-    }
-    gap = std::max(gap, s.replied - last);
-    last = s.replied;
-  }
-  gap = std::max(gap, to - last);
-  return gap * 1000;
-}
-
 void fill_latency(throughput_run& r, const load::totals& t, double seconds) {
   auto lat = latencies(t.samples, 0, seconds);
   uint64_t in_time = 0;

@@ -15,10 +15,6 @@ namespace cluster_bench {
 std::vector<double> latencies(const std::vector<sample>& xs, double from,
                               double to);
 
-/// The longest time (ms) in [from, to] without any successful reply;
-/// `sorted` by reply time.
-double longest_gap(const std::vector<sample>& sorted, double from, double to);
-
 /// One throughput round (in-process or a cluster).
 struct throughput_run {
   double rate = 0;

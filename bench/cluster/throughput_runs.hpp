@@ -1,7 +1,7 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
 // cluster_bench: one throughput round of (1)'s workload -- against an
-// in-process runtime (the baseline) or a fresh 3-node cluster entered at
-// n1 -- used by (1) and, with replicated options, by (4) and (5).
+// in-process runtime (the baseline) or a fresh 3-node cluster over etcd
+// entered at n1 -- used by (1) (RF 1), (4) and (5) (RF 1 and 3).
 #pragma once
 
 #include "cluster/options.hpp"
@@ -19,10 +19,11 @@ throughput_run run_in_process(const settings& cfg,
                               const std::vector<std::string>& ids,
                               uint64_t seed);
 
-/// The same against 3 node processes started with `extra` options, the
-/// bench a client of n1.
+/// The same against 3 node processes started with `extra` options (their
+/// etcd and replication factor: `replicated_options`), the bench a client
+/// of n1.
 throughput_run run_cluster(const settings& cfg,
                            const std::vector<std::string>& ids, uint64_t seed,
-                           std::vector<std::string> extra = {});
+                           std::vector<std::string> extra);
 
 } // namespace cluster_bench

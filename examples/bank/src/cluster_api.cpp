@@ -191,9 +191,6 @@ void cluster_api::cluster_info(completion<std::string> done) {
               {"partitions", partitions}};
   doc["mode"] = node_.replicated() ? "replicated" : "owned";
   if (node_.replicated()) {
-    // The view's "leader" is the view protocol's; the partition map has a
-    // controller instead, elected in etcd.
-    doc.erase("leader");
     auto reps = node_.replicas();
     if (!reps)
       return done(std::move(reps.error()));

@@ -193,7 +193,9 @@ bool start(etcd_proc& e) {
 
 std::vector<std::string> replicated_args;
 
-bool start(node_proc& n, const std::string& seeds) {
+/// Starts `n` with `replicated_args` (it registers in etcd, which tells
+/// it the other members) and waits for its READY line.
+bool start(node_proc& n) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0)
     return false;
@@ -203,8 +205,6 @@ bool start(node_proc& n, const std::string& seeds) {
     "--cluster.port=" + std::to_string(n.cluster_port),
     "--annals.data-dir=" + n.dir,
     "--bank.http-port=" + std::to_string(n.http_port)};
-  if (!seeds.empty())
-    args.push_back("--cluster.seeds=" + seeds);
   args.insert(args.end(), replicated_args.begin(), replicated_args.end());
   std::vector<char*> argv;
   for (auto& a : args)
@@ -389,7 +389,6 @@ int main(int argc, char** argv) {
     if (!port_free(n.http_port))
       n.http_port = any_free_port();
   }
-  auto seed = "127.0.0.1:" + std::to_string(nodes[0].cluster_port);
   etcd_proc etcd;
   etcd.dir = data + "/etcd";
   etcd.client_port = port_free(2379) ? 2379 : any_free_port();
@@ -416,7 +415,7 @@ int main(int argc, char** argv) {
   }
   say("      etcd up: " + etcd.endpoint() + " (the control plane)");
   for (std::size_t i = 0; i < nodes.size(); ++i) {
-    if (!start(nodes[i], i == 0 ? "" : seed)) {
+    if (!start(nodes[i])) {
       stop_all();
       return 1;
     }
@@ -618,7 +617,7 @@ int main(int argc, char** argv) {
                            + " ms after the kill, led by n1 and n3 now");
 
   step(8, "n2 restarts on its data and catches up as a follower");
-  check(start(nodes[1], seed), "n2 restarted");
+  check(start(nodes[1]), "n2 restarted");
   uint64_t events = 0;
   bool back = await(
     [&] {
@@ -634,7 +633,7 @@ int main(int argc, char** argv) {
   fs::remove_all(nodes[2].dir);
   say("      n3 killed, " + nodes[2].dir + " removed");
   auto wiped = std::chrono::steady_clock::now();
-  check(start(nodes[2], seed), "n3 started on an empty directory");
+  check(start(nodes[2]), "n3 started on an empty directory");
   bool rebuilt = await(
     [&] {
       return replicated_ready(nodes) && caught_up(nodes[2], nodes[0], &events);

@@ -2,7 +2,9 @@
 // bank's aggregates and services, with the HTTP/JSON API.
 //
 // Usage: bank-node --cluster.name=N --cluster.port=P --annals.data-dir=D
-//                  [--cluster.seeds=HOST:PORT,...] [--bank.http-port=H]
+//                  [--cluster.etcd=HOST:PORT,... --cluster.cluster-name=C
+//                   [--cluster.replication-factor=3]
+//                   [--cluster.initial-members=1]] [--bank.http-port=H]
 //                  [--bank.http-host=127.0.0.1] [--bank.alert-share=0.8]
 //                  [--bank.http-max-connections=4096]
 //                  [--bank.operator-token-file=PATH]

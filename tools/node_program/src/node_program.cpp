@@ -25,8 +25,8 @@ std::string status_line(cluster::node& node) {
   std::ostringstream o;
   o << "STATUS " << s->current.version << ' ' << (s->settled ? 1 : 0) << ' '
     << s->current.members.size() << ' ' << s->active << ' ' << s->inbound << ' '
-    << 0 << ' ' << up << ' ' << s->routed << ' ' << s->forwarded
-    << ' ' << s->unavailable << ' ' << (s->lease_alive ? 1 : 0);
+    << up << ' ' << s->routed << ' ' << s->forwarded << ' ' << s->unavailable
+    << ' ' << (s->lease_alive ? 1 : 0);
   return o.str();
 }
 
@@ -76,8 +76,6 @@ int run_node_program(int argc, char** argv, const node_program_hooks& hooks) {
     } else if (line == "leave") {
       auto err = (*node)->leave();
       say("LEFT " + (err ? render(err) : std::string{"ok"}));
-    } else if (line == "handoff") {
-      say("HANDOFF");
     } else if (line == "replicas") {
       std::istringstream lines{(*node)->replication_status()};
       for (std::string l; std::getline(lines, l);)

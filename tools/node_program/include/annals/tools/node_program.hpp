@@ -4,13 +4,14 @@
 // `run_node_program` parses the options into an `annals::cluster::config`,
 // starts the actor system, the runtime and the node, lets the program host
 // its aggregates, prints "READY <port>", then answers stdin lines until EOF:
-//   status  -> "STATUS <version> <settled 0|1> <members> <active> <inbound>
-//              <outbound> <reachable members> <routed> <forwarded>
-//              <unavailable> <lease alive 0|1>"  (or "STATUS error
-//              <message>")
-//   leave   -> "LEFT ok" or "LEFT <error>"
-//   handoff -> "HANDOFF <pause ms> ..." (one per hand-off into this node)
-//   stats   -> "STATS <commits> <appends>" (the runtime's group commits)
+//   status   -> "STATUS <version> <settled 0|1> <members> <active>
+//               <inbound> <reachable members> <routed> <forwarded>
+//               <unavailable> <lease alive 0|1>"  (or "STATUS error
+//               <message>")
+//   leave    -> "LEFT ok" or "LEFT <error>"
+//   replicas -> one "REPLICA <line>" per line of the node's
+//               `replication_status()`, then "REPLICAS END"
+//   stats    -> "STATS <commits> <appends>" (the runtime's group commits)
 // and hands any other line to the program's `command` hook. On EOF it stops
 // the node and the runtime cleanly and prints "STOPPED".
 //
