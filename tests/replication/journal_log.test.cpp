@@ -378,12 +378,35 @@ TEST_CASE("staged appends of two partitions land in one commit, and a part "
   CHECK(target->partition_ends().value()[pa] == 0);
   // An append that does not continue the staged end is refused at once.
   CHECK(is(a.append(0, 1, *ea), journal_errc::wrong_expected_position));
-  SECTION("an older writer than the fence is refused at once") {
-    REQUIRE_FALSE(b.raise_fence(3)); // commits the stage first
+  SECTION("a fence is staged too: an older writer is refused at once, the "
+          "flush makes it durable with the appends") {
+    REQUIRE_FALSE(b.raise_fence(3));
+    CHECK(b.fence() == 3);
+    CHECK(b.durable_end() == 0); // nothing committed
+    CHECK(target->partition_epoch(pb).value() == 0);
+    CHECK(is(b.append(1, 2, *eb), journal_errc::stale_epoch));
+    REQUIRE_FALSE(stage.flush());
+    CHECK(stage.commits() == 1);
+    CHECK(stage.take_failed().empty());
     CHECK(a.durable_end() == 2);
     CHECK(b.durable_end() == 1);
-    CHECK(is(b.append(1, 2, *eb), journal_errc::stale_epoch));
+    CHECK_FALSE(b.staged());
+    CHECK(target->partition_epoch(pb).value() == 3);
     CHECK(stage.empty());
+  }
+  SECTION("a new leader's marker is staged: counted in the lineage at once, "
+          "durable with the flush") {
+    REQUIRE_FALSE(b.raise_fence(4));
+    REQUIRE_FALSE(b.append_marker(1, 4));
+    CHECK(b.end() == 2);
+    CHECK(b.durable_end() == 0);
+    CHECK(b.entries_lineage() == lineage{{1, 1}, {4, 2}});
+    CHECK(is(b.append_marker(1, 4), journal_errc::wrong_expected_position));
+    REQUIRE_FALSE(stage.flush());
+    CHECK(b.durable_end() == 2);
+    CHECK(target->partition_lineage(pb).value()
+          == std::vector<epoch_start>{{1, 1}, {4, 2}});
+    CHECK(target->partition_epoch(pb).value() == 4);
   }
   SECTION("one flush commits both") {
     REQUIRE_FALSE(stage.flush());

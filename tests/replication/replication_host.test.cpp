@@ -345,6 +345,64 @@ TEST_CASE("group commit: every scenario of the plain host holds with it",
   }
 }
 
+TEST_CASE("group commit: a failover of many partitions fences each follower "
+          "and marks each new epoch in one commit per node, and nothing is "
+          "said before it",
+          "[replication][host]") {
+  three_nodes t{true};
+  for (partition_id p = 0; p < partitions; ++p)
+    REQUIRE_FALSE(t.appoint(0, p, 1));
+  for (partition_id p = 0; p < partitions; ++p)
+    REQUIRE(t.write(0, command(stream_in(p), "x", "c" + std::to_string(p), 1)));
+  // Node 1 takes over every partition at epoch 2; nodes 1 and 2 flush only
+  // when told.
+  t.auto_flush = false;
+  auto commits1 = t.hosts[1]->group_commits();
+  auto commits2 = t.hosts[2]->group_commits();
+  // As the replicator does: the new leader's own fences in one commit.
+  std::vector<std::pair<partition_id, uint64_t>> appointments;
+  for (partition_id p = 0; p < partitions; ++p)
+    appointments.emplace_back(p, 2);
+  REQUIRE_FALSE(t.hosts[1]->raise_fences(appointments));
+  for (partition_id p = 0; p < partitions; ++p) {
+    host_output out;
+    REQUIRE_FALSE(t.hosts[1]->appoint(p, 2, t.members, {}, out));
+    t.handle(1, out);
+  }
+  // Node 2 staged every fence and answered none: the journal still says 1.
+  CHECK(t.hosts[2]->pending());
+  for (partition_id p = 0; p < partitions; ++p) {
+    CHECK((*t.journals[2])->partition_epoch(p).value() == 1);
+    CHECK(t.hosts[2]->find(p)->epoch() == 2);
+  }
+  CHECK(t.flush(2)); // the replies leave with the flush
+  CHECK(t.hosts[2]->group_commits() == commits2 + 1);
+  for (partition_id p = 0; p < partitions; ++p)
+    CHECK((*t.journals[2])->partition_epoch(p).value() == 2);
+  t.deliver();
+  // Node 1 wrote every marker into its stage and serves none yet.
+  for (partition_id p = 0; p < partitions; ++p) {
+    CHECK(t.hosts[1]->find(p)->current_phase() == phase::leader);
+    CHECK(t.last(1, p, partition_change::kind::serving) == nullptr);
+  }
+  t.flush(1);
+  CHECK(t.hosts[1]->group_commits() == commits1 + 1);
+  for (partition_id p = 0; p < partitions; ++p) {
+    auto* serving = t.last(1, p, partition_change::kind::serving);
+    REQUIRE(serving);
+    CHECK(serving->epoch == 2);
+    CHECK((*t.journals[1])->partition_lineage(p).value().back().epoch == 2);
+  }
+  // And it goes on: a write at epoch 2 commits on a majority.
+  t.auto_flush = true;
+  t.run();
+  auto res = t.write(1, command(stream_in(0), "y", "after", 2));
+  REQUIRE(res);
+  auto* committed = t.last(1, 0, partition_change::kind::committed);
+  REQUIRE(committed);
+  CHECK(committed->pos == res->last_position);
+}
+
 TEST_CASE("the self-fences of many appointments are one journal commit",
           "[replication][host]") {
   three_nodes t;

@@ -349,6 +349,31 @@ private:
   actor_type* self_;
 };
 
+/// The replicator's clock: a scheduled actor that sends it a tick every
+/// `every`, and quits once it is gone. The replicator runs on a thread of its
+/// own (detached), and a detached actor must never have a delayed message
+/// pending in CAF 0.17's clock when the actor system shuts down: the message
+/// holds a strong reference that the stopped clock never releases, so the
+/// actor's thread waits for its destruction forever and `~actor_system`
+/// with it (seen as a node that never exits on stop). The ticker holds only
+/// a weak reference, and its own delayed messages are harmless (it is not
+/// detached).
+caf::behavior ticker(caf::event_based_actor* self, caf::weak_actor_ptr target,
+                     caf::timespan every) {
+  self->delayed_send(self, every, repl_tick_atom::value);
+  return {
+    [self, target, every](repl_tick_atom) {
+      auto to = target.lock();
+      if (!to) {
+        self->quit();
+        return;
+      }
+      self->send(caf::actor_cast<caf::actor>(to), repl_tick_atom::value);
+      self->delayed_send(self, every, repl_tick_atom::value);
+    },
+  };
+}
+
 caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
                          caf::actor listener) {
   auto& st = self->state;
@@ -362,7 +387,8 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
   st.nodes.resize(rt->store().partition_count());
   st.incarnation = rt->store().incarnation();
   auto logic = std::make_shared<replicator_logic>(self);
-  self->delayed_send(self, st.cfg.tick, repl_tick_atom::value);
+  self->spawn(ticker, caf::actor_cast<caf::weak_actor_ptr>(self),
+              caf::timespan{st.cfg.tick});
   return {
     [self, logic](repl_map_atom, const std::string& json) {
       ++self->state.maps;
@@ -390,7 +416,6 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       logic->handle(out);
     },
     [self, logic](repl_tick_atom) {
-      self->delayed_send(self, self->state.cfg.tick, repl_tick_atom::value);
       ++self->state.ticks;
       if (!self->state.map)
         return;

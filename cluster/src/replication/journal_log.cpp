@@ -101,13 +101,15 @@ const std::string& journal_log::incarnation() const noexcept {
 }
 
 caf::error journal_log::raise_fence(uint64_t epoch) {
-  if (epoch <= fence_ && !staged_) {
+  if (epoch <= fence_) {
     return {};
   }
-  if (auto err = flush_stage()) {
-    return err;
-  }
-  if (epoch <= fence_) {
+  if (stage_ != nullptr) {
+    // Group commit: durable with the stage's next flush, like a staged
+    // append; the driver holds this replica's messages until then.
+    begin_staging();
+    stage_->add_fence(this, durable_end_, epoch);
+    fence_ = epoch;
     return {};
   }
   write_batch batch;
@@ -120,6 +122,13 @@ caf::error journal_log::raise_fence(uint64_t epoch) {
   ANNALS_CRASH_POINT("annals/replica/after_fence");
   fence_ = epoch;
   return {};
+}
+
+void journal_log::begin_staging() {
+  if (!staged_) {
+    staged_ = true;
+    durable_end_ = end_;
+  }
 }
 
 caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
@@ -191,10 +200,7 @@ caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
                         + std::to_string(end_) + ", not "
                         + std::to_string(expected_end));
   }
-  if (!staged_) {
-    staged_ = true;
-    durable_end_ = end_;
-  }
+  begin_staging();
   for (const auto& req : batch.appends) {
     if (req.epoch != 0 && req.epoch > last_epoch(lineage_)) {
       lineage_.push_back({req.epoch, end_ + 1});
@@ -238,9 +244,6 @@ void journal_log::settle_failed() {
 }
 
 caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
-  if (auto err = flush_stage()) {
-    return err;
-  }
   write_batch batch;
   auto& req = batch.appends.emplace_back();
   req.stream = markers_;
@@ -249,6 +252,31 @@ caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
   event_data data;
   data.type = marker_type;
   req.events.push_back(std::move(data));
+  if (stage_ != nullptr) {
+    // Group commit: the markers of every partition this node takes over
+    // in one flush. The driver holds this replica's messages and its
+    // `serving` until the flush made the marker durable.
+    if (epoch < fence_) {
+      return make_error(journal_errc::stale_epoch,
+                        "partition " + std::to_string(partition_)
+                          + ": marker of epoch " + std::to_string(epoch)
+                          + " below its fence " + std::to_string(fence_));
+    }
+    if (expected_end != end_) {
+      return make_error(journal_errc::wrong_expected_position,
+                        "partition " + std::to_string(partition_) + " ends at "
+                          + std::to_string(end_) + ", not "
+                          + std::to_string(expected_end));
+    }
+    begin_staging();
+    if (epoch > last_epoch(lineage_)) {
+      lineage_.push_back({epoch, end_ + 1});
+    }
+    end_ += 1;
+    fence_ = std::max(fence_, epoch);
+    stage_->add(this, durable_end_, std::move(batch.appends), true);
+    return {};
+  }
   auto err = commit_appends(expected_end, batch);
   // Durable: the new leader has not served its epoch yet.
   ANNALS_CRASH_POINT_IF(!err, "annals/replica/after_marker");

@@ -112,6 +112,9 @@ public:
   void settle_failed();
 
 private:
+  /// Marks the log staged (its durable end stays where it is now).
+  void begin_staging();
+
   journal_log(journal& j, partition_id p, write_stage* stage);
 
   /// Commits the stage if this log has entries staged.

@@ -6,6 +6,8 @@
 #include "replication/event_entry.hpp"
 #include "replication/wire.hpp"
 
+#include <iterator>
+
 namespace annals::replication {
 
 namespace {
@@ -70,6 +72,7 @@ void replication_host::unassign(partition_id p, host_output& out) {
                            i->second.held_epoch, i->second.last_hw});
   }
   dirty_.erase(p);
+  holding_.erase(p);
   slots_.erase(i);
 }
 
@@ -90,6 +93,11 @@ caf::error replication_host::flush(host_output& out) {
   auto err = stage_->flush();
   for (auto p : stage_->take_failed()) {
     reset(p, out);
+  }
+  for (auto p : std::set<partition_id>{holding_}) {
+    if (auto i = slots_.find(p); i != slots_.end()) {
+      release(p, i->second, out);
+    }
   }
   auto dirty = std::exchange(dirty_, {});
   for (auto p : dirty) {
@@ -207,8 +215,21 @@ const replica* replication_host::find(partition_id p) const {
   return i == slots_.end() ? nullptr : i->second.r.get();
 }
 
+void replication_host::release(partition_id p, slot& s, host_output& out) {
+  if (s.log->staged()) {
+    return;
+  }
+  auto& w = s.withheld;
+  std::move(w.frames.begin(), w.frames.end(), std::back_inserter(out.frames));
+  std::move(w.changes.begin(), w.changes.end(),
+            std::back_inserter(out.changes));
+  w.frames.clear();
+  w.changes.clear();
+  holding_.erase(p);
+}
+
 void replication_host::after(partition_id p, slot& s, effects& fx,
-                             host_output& out) {
+                             host_output& to) {
   // A staged write waits for `flush`; any other journal_log write is
   // durable when it returns: report it synced until the replica has
   // nothing more to write.
@@ -220,6 +241,14 @@ void replication_host::after(partition_id p, slot& s, effects& fx,
     }
     s.r->on_synced(fx);
   }
+  // Outputs wait for the fsync: what a replica with staged writes says
+  // leaves with the flush (and after what it withheld before).
+  if (holding_.count(p) != 0) {
+    release(p, s, to);
+  }
+  bool withhold = s.log->staged();
+  auto& out = withhold ? s.withheld : to;
+  auto before = out.frames.size() + out.changes.size();
   for (auto& env : fx.messages) {
     out.frames.push_back({env.to, p, encode_message(env.msg)});
   }
@@ -265,6 +294,9 @@ void replication_host::after(partition_id p, slot& s, effects& fx,
   }
   s.last_phase = now;
   s.last_epoch = r.epoch();
+  if (withhold && out.frames.size() + out.changes.size() > before) {
+    holding_.insert(p);
+  }
 }
 
 } // namespace annals::replication

@@ -65,12 +65,16 @@ struct host_output {
 /// send its frames (best effort), act on its changes.
 ///
 /// # Group commit
-/// With `group_commit`, follower writes are staged (`write_stage`) instead
-/// of committed one by one: call `flush` once the frames at hand are
-/// received (`pending` says whether one is due). It commits every staged
-/// write in ONE journal transaction and fsync and only then lets those
-/// replicas acknowledge them. A partition whose part fails is held again
-/// from its durable log, as after a restart.
+/// With `group_commit`, replica writes -- follower appends, fences, a new
+/// leader's epoch marker -- are staged (`write_stage`) instead of committed
+/// one by one: call `flush` once the frames at hand are received (`pending`
+/// says whether one is due). It commits every staged write in ONE journal
+/// transaction and fsync. Until then everything a replica with staged
+/// writes says (its frames and changes) is held: no fence reply, no
+/// acknowledgement and no `serving` leaves before the write it rests on is
+/// durable (outputs wait for the fsync). A partition whose part fails is
+/// held again from its durable log, as after a restart, and what it held
+/// is dropped.
 ///
 /// # Errors
 /// A frame that does not decode, or carries an entry that is not an event,
@@ -143,7 +147,7 @@ public:
 
   /// Whether a `flush` is due.
   bool pending() const noexcept {
-    return !dirty_.empty() || (stage_ && !stage_->empty());
+    return !dirty_.empty() || !holding_.empty() || (stage_ && !stage_->empty());
   }
 
   /// Journal commits made by `flush` (group commit) so far.
@@ -170,7 +174,13 @@ private:
     /// The epoch whose replies the driver may hold (0: none): set when it
     /// serves or carries, cleared with `lost`.
     uint64_t held_epoch = 0;
+    /// What the replica said while its writes were staged: released once
+    /// they are durable.
+    host_output withheld;
   };
+
+  /// Moves what `s` withheld to `out` once nothing of it is staged.
+  void release(partition_id p, slot& s, host_output& out);
 
   void after(partition_id p, slot& s, effects& fx, host_output& out);
 
@@ -182,6 +192,8 @@ private:
   std::unique_ptr<write_stage> stage_;
   /// Partitions whose replicas wait for the stage's flush to sync.
   std::set<partition_id> dirty_;
+  /// Partitions whose slots withhold outputs.
+  std::set<partition_id> holding_;
   std::map<partition_id, slot> slots_;
   uint64_t dropped_frames_ = 0;
 };

@@ -11,15 +11,30 @@
 
 namespace annals::replication {
 
-void write_stage::add(journal_log* log, position staged_from,
-                      std::vector<append_request>&& appends) {
+write_stage::part& write_stage::part_of(journal_log* log,
+                                        position staged_from) {
   auto i = std::find_if(parts_.begin(), parts_.end(),
                         [log](const part& x) { return x.log == log; });
-  if (i == parts_.end()) {
-    parts_.push_back({log, staged_from, std::move(appends)});
-    return;
+  if (i != parts_.end()) {
+    return *i;
   }
-  std::move(appends.begin(), appends.end(), std::back_inserter(i->appends));
+  auto& x = parts_.emplace_back();
+  x.log = log;
+  x.staged_from = staged_from;
+  return x;
+}
+
+void write_stage::add(journal_log* log, position staged_from,
+                      std::vector<append_request>&& appends, bool marker) {
+  auto& x = part_of(log, staged_from);
+  x.marker = x.marker || marker;
+  std::move(appends.begin(), appends.end(), std::back_inserter(x.appends));
+}
+
+void write_stage::add_fence(journal_log* log, position staged_from,
+                            uint64_t epoch) {
+  auto& x = part_of(log, staged_from);
+  x.fence = std::max(x.fence, epoch);
 }
 
 void write_stage::forget(const journal_log* log) {
@@ -33,14 +48,20 @@ caf::error write_stage::flush() {
   auto parts = std::exchange(parts_, {});
   write_batch batch;
   std::vector<std::size_t> sizes;
+  bool markers = false;
   for (auto& x : parts) {
+    markers = markers || x.marker;
     batch.expected_ends.push_back({x.log->partition(), x.staged_from});
     sizes.push_back(x.appends.size());
     std::move(x.appends.begin(), x.appends.end(),
               std::back_inserter(batch.appends));
+    if (x.fence != 0) {
+      batch.fences.push_back({x.log->partition(), x.fence});
+    }
   }
   ++commits_;
   ANNALS_CRASH_POINT("annals/replica/before_group_commit");
+  ANNALS_CRASH_POINT_IF(!batch.fences.empty(), "annals/replica/before_fence");
   auto res = journal_.commit(batch);
   if (!res) {
     for (auto& x : parts) {
@@ -49,8 +70,11 @@ caf::error write_stage::flush() {
     }
     return std::move(res.error());
   }
-  // Durable, but no replica knows it yet: no acknowledgement has left.
+  // Durable, but no replica knows it yet: no acknowledgement or fence reply
+  // has left, no marked epoch serves.
   ANNALS_CRASH_POINT("annals/replica/after_group_commit");
+  ANNALS_CRASH_POINT_IF(!batch.fences.empty(), "annals/replica/after_fence");
+  ANNALS_CRASH_POINT_IF(markers, "annals/replica/after_marker");
   std::size_t at = 0;
   for (std::size_t k = 0; k < parts.size(); ++k) {
     std::vector<caf::expected<append_result>> results;

@@ -13,8 +13,9 @@ namespace annals::replication {
 
 class journal_log;
 
-/// Follower appends of many partitions, gathered into ONE journal commit
-/// (one fsync) instead of one per replicated frame.
+/// Replica writes of many partitions -- follower appends, fences, a new
+/// leader's epoch marker -- gathered into ONE journal commit (one fsync)
+/// instead of one per replicated frame, fence request or marker.
 ///
 /// # Protocol
 /// A `journal_log` opened with a stage adds its appends here (`add`) and
@@ -40,9 +41,14 @@ public:
   write_stage& operator=(const write_stage&) = delete;
 
   /// Stages `appends` of `log`'s partition; its first staged append starts
-  /// after `staged_from` (the partition's durable end).
+  /// after `staged_from` (the partition's durable end). `marker`: they are
+  /// a new leader's epoch marker.
   void add(journal_log* log, position staged_from,
-           std::vector<append_request>&& appends);
+           std::vector<append_request>&& appends, bool marker = false);
+
+  /// Stages a fence of `log`'s partition at `epoch` (the highest staged
+  /// wins; the journal keeps the higher of it and the durable one).
+  void add_fence(journal_log* log, position staged_from, uint64_t epoch);
 
   /// Drops what `log` staged (it is going away): nothing of it is written.
   void forget(const journal_log* log);
@@ -69,7 +75,12 @@ private:
     journal_log* log = nullptr;
     position staged_from = 0;
     std::vector<append_request> appends;
+    /// 0: no fence staged.
+    uint64_t fence = 0;
+    bool marker = false;
   };
+
+  part& part_of(journal_log* log, position staged_from);
 
   journal& journal_;
   std::vector<part> parts_;
