@@ -63,9 +63,18 @@ struct bank_node {
     REQUIRE(proc->await_line("READY", std::chrono::seconds{40}));
   }
 
+  /// Sends `sig` and reaps the process. One that has not exited 20 s
+  /// after a SIGTERM is SIGKILLed and the check fails (a hung shutdown
+  /// must not hang the suite).
   void stop(int sig = SIGTERM) {
     proc->kill(sig);
-    proc->wait();
+    auto st = proc->wait_for(std::chrono::seconds{20});
+    if (!st) {
+      proc->kill(SIGKILL);
+      proc->wait();
+    }
+    INFO(name << " did not exit within 20 s of signal " << sig);
+    CHECK(st.has_value());
     proc.reset();
   }
 

@@ -121,7 +121,7 @@ public:
   /// Clean stop (EOF on stdin); returns the wait status (0: exit code 0).
   /// A node that has not exited after `timeout` is SIGKILLed and -1
   /// returned, so that a hung shutdown fails the test instead of hanging it.
-  int stop(std::chrono::seconds timeout = std::chrono::seconds{30}) {
+  int stop(std::chrono::seconds timeout = std::chrono::seconds{20}) {
     proc_->close_stdin();
     auto st = proc_->wait_for(timeout);
     if (!st) {
