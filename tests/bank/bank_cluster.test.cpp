@@ -1,6 +1,8 @@
-// bank -- the HTTP API end to end against a real 3-node cluster on loopback:
-// every route and error case through every node, idempotent retries, and
-// money conservation under concurrent transfers and a node restart.
+// bank -- the HTTP API end to end against a real 3-node cluster on loopback
+// (over etcd, one replica per partition: replication is bank_faults'
+// subject): every route and error case through every node, idempotent
+// retries, and money conservation under concurrent transfers and a node
+// restart.
 #include "annals/persistence/stream.hpp"
 
 #include "bank_cluster_harness.hpp"
@@ -41,7 +43,7 @@ int64_t balance(const bank_node& n, const std::string& id) {
 } // namespace
 
 TEST_CASE("bank on 3 nodes: every route and error through every node") {
-  bank_cluster c;
+  bank_cluster c{1};
   auto& n1 = c.nodes[0];
   auto& n2 = c.nodes[1];
   auto& n3 = c.nodes[2];
@@ -189,7 +191,8 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
   auto left = n2.call("POST", "/cluster/leave", nullptr, op);
   REQUIRE(left.status == 200);
   CHECK(left.body.value("left", false));
-  CHECK(n1.call("GET", "/cluster").body["members"].size() == 2);
+  CHECK(await(
+    [&] { return n1.call("GET", "/cluster").body["members"].size() == 2; }));
   CHECK(n2.call("POST", "/accounts/bob/credit", {{"amount", 30}}).status
         == 200);
   CHECK(balance(n3, "bob") == 300);
@@ -214,7 +217,7 @@ TEST_CASE("bank on 3 nodes: every route and error through every node") {
 
 TEST_CASE("bank on 3 nodes: money is conserved under concurrent transfers and "
           "a node restart") {
-  bank_cluster c;
+  bank_cluster c{1};
   constexpr int accounts = 12;
   constexpr int64_t initial = 10000;
   auto id = [](int i) { return "a" + std::to_string(i); };
@@ -256,7 +259,7 @@ TEST_CASE("bank on 3 nodes: money is conserved under concurrent transfers and "
   std::thread w0{worker, 0}, w2{worker, 2};
   REQUIRE(await([&] { return started >= 10; }));
   c.nodes[1].stop(SIGKILL);
-  c.nodes[1].start(c.seed());
+  c.nodes[1].start();
   std::thread w1{worker, 1};
   w0.join();
   w1.join();

@@ -1,10 +1,12 @@
-// bank -- test support: real `bank-node` processes on loopback, called over
-// HTTP like any outside client would.
+// bank -- test support: real `bank-node` processes on loopback over a real
+// etcd (etcd_cluster_fixture.hpp), called over HTTP like any outside client
+// would.
 #pragma once
 
 #include "await.hpp"
 #include "bank/http_client.hpp"
 #include "child_process.hpp"
+#include "etcd_cluster_fixture.hpp"
 #include "ports.hpp"
 #include "temp_dir.hpp"
 
@@ -47,7 +49,7 @@ struct bank_node {
   std::vector<std::string> extra;
   std::unique_ptr<annals::testing::child_process> proc;
 
-  void start(const std::string& seeds) {
+  void start() {
     std::vector<std::string> argv{
       BANK_NODE_PATH,
       "--cluster.name=" + name,
@@ -55,17 +57,24 @@ struct bank_node {
       "--annals.data-dir=" + dir,
       "--annals.partitions=64",
       "--bank.http-port=" + std::to_string(http_port)};
-    if (!seeds.empty())
-      argv.push_back("--cluster.seeds=" + seeds);
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<annals::testing::child_process>(argv);
     INFO(name << " did not start");
     REQUIRE(proc->await_line("READY", std::chrono::seconds{40}));
   }
 
+  /// Sends `sig` and reaps the process. One that has not exited 20 s
+  /// after a SIGTERM is SIGKILLed and the check fails (a hung shutdown
+  /// must not hang the suite).
   void stop(int sig = SIGTERM) {
     proc->kill(sig);
-    proc->wait();
+    auto st = proc->wait_for(std::chrono::seconds{20});
+    if (!st) {
+      proc->kill(SIGKILL);
+      proc->wait();
+    }
+    INFO(name << " did not exit within 20 s of signal " << sig);
+    CHECK(st.has_value());
     proc.reset();
   }
 
@@ -87,19 +96,24 @@ struct bank_node {
 /// owner may read, as `bank-node` expects).
 constexpr const char* operator_token = "bank-cluster-test-operator-token";
 
-/// Three nodes (n1 seeds the others), started and settled; each reads the
-/// operator token from `token_file`.
+/// Three nodes over one etcd member (replication factor `rf`: 1 where
+/// replication is not the point, 3 for faults), started and settled; each
+/// reads the operator token from `token_file`. The nodes stop before etcd.
 struct bank_cluster {
   annals::testing::temp_dir root;
+  annals::testing::etcd_cluster_fixture control;
   std::string token_file = root.sub("operator-token");
   std::vector<bank_node> nodes;
 
-  explicit bank_cluster(std::vector<std::string> extra = {}) {
+  explicit bank_cluster(uint32_t rf, std::vector<std::string> extra = {})
+    : control(settings(rf)) {
     std::ofstream{token_file} << operator_token << '\n';
     std::filesystem::permissions(token_file,
                                  std::filesystem::perms::owner_read
                                    | std::filesystem::perms::owner_write);
     extra.push_back("--bank.operator-token-file=" + token_file);
+    for (auto& a : control.node_args())
+      extra.push_back(a);
     for (int i = 0; i < 3; ++i) {
       bank_node n;
       n.name = "n" + std::to_string(i + 1);
@@ -107,9 +121,8 @@ struct bank_cluster {
       n.extra = extra;
       nodes.push_back(std::move(n));
     }
-    nodes[0].start("");
-    nodes[1].start(seed());
-    nodes[2].start(seed());
+    for (auto& n : nodes)
+      n.start();
     REQUIRE(annals::testing::await([&] { return settled(); },
                                    std::chrono::seconds{60}));
   }
@@ -120,8 +133,12 @@ struct bank_cluster {
         n.stop();
   }
 
-  std::string seed() const {
-    return "127.0.0.1:" + std::to_string(nodes[0].cluster_port);
+  static annals::testing::etcd_cluster_fixture::settings settings(uint32_t rf) {
+    annals::testing::etcd_cluster_fixture::settings s;
+    s.replication_factor = rf;
+    s.initial_members = 3;
+    s.name = "bank";
+    return s;
   }
 
   /// Every node answers, has settled, and sees all three members reachable.

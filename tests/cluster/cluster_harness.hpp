@@ -1,11 +1,15 @@
-// annals -- test support: a cluster of real node processes on loopback, and
-// a client that sends commands to any of them.
+// annals -- test support: a cluster of real node processes on loopback over
+// etcd (etcd_cluster_fixture.hpp), and a client that sends commands to any
+// of them.
 #pragma once
 
 #include "annals/aggregate_handle.hpp"
 #include "annals/cluster/node_config.hpp"
+#include "annals/errc.hpp"
+#include "annals/render.hpp"
 
 #include "child_process.hpp"
+#include "etcd_cluster_fixture.hpp"
 #include "ports.hpp"
 #include "sample_account.hpp"
 #include "temp_dir.hpp"
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <netinet/in.h>
@@ -38,9 +43,8 @@ struct node_report {
   uint64_t version = 0;
   bool settled = false;
   std::size_t members = 0;
+  /// Partitions this node serves (leads) now.
   uint32_t active = 0;
-  uint32_t inbound = 0;
-  uint32_t outbound = 0;
   std::size_t reachable = 0;
   /// Replicated mode: the node's etcd lease is confirmed.
   bool lease_alive = false;
@@ -55,14 +59,13 @@ public:
       extra_(std::move(extra)) {
   }
 
-  /// Starts the process and waits for "READY".
-  void start(const std::string& seeds = {}) {
+  /// Starts the process and waits for "READY". Without etcd options in
+  /// `extra` the node is a standalone node.
+  void start() {
     std::vector<std::string> argv{
       ANNALS_CLUSTER_NODE_CHILD, "--annals.data-dir=" + dir_,
       "--annals.partitions=64", "--cluster.name=" + name_,
       "--cluster.port=" + std::to_string(port_)};
-    if (!seeds.empty())
-      argv.push_back("--cluster.seeds=" + seeds);
     for (auto& x : extra_)
       argv.push_back(x);
     proc_ = std::make_unique<child_process>(argv, true);
@@ -75,16 +78,22 @@ public:
     REQUIRE(proc_->send_line("status"));
     auto line = proc_->await_line("STATUS", std::chrono::seconds{15});
     REQUIRE(line);
+    // "<version> <settled> <members> <active> ... <reachable> <routed>
+    // <forwarded> <unavailable> <lease alive>": read from both ends, so
+    // that counters between the two groups may come and go.
     std::istringstream in{line->substr(7)};
+    std::vector<uint64_t> f;
+    for (uint64_t x; in >> x;)
+      f.push_back(x);
+    INFO("status line: " << *line);
+    REQUIRE(f.size() >= 9);
     node_report r;
-    int settled = 0;
-    uint64_t routed = 0, forwarded = 0, unavailable = 0;
-    int lease = 0;
-    in >> r.version >> settled >> r.members >> r.active >> r.inbound
-      >> r.outbound >> r.reachable >> routed >> forwarded >> unavailable
-      >> lease;
-    r.settled = settled != 0;
-    r.lease_alive = lease != 0;
+    r.version = f[0];
+    r.settled = f[1] != 0;
+    r.members = f[2];
+    r.active = static_cast<uint32_t>(f[3]);
+    r.reachable = f[f.size() - 5];
+    r.lease_alive = f[f.size() - 1] != 0;
     return r;
   }
 
@@ -109,24 +118,20 @@ public:
     }
   }
 
-  std::vector<double> handoff_pauses() {
-    REQUIRE(proc_->send_line("handoff"));
-    auto line = proc_->await_line("HANDOFF", std::chrono::seconds{15});
-    REQUIRE(line);
-    std::istringstream in{line->substr(7)};
-    std::vector<double> out;
-    double x;
-    while (in >> x)
-      out.push_back(x);
-    return out;
-  }
-
-  /// Clean stop (EOF on stdin); returns the exit status.
-  int stop() {
+  /// Clean stop (EOF on stdin); returns the wait status (0: exit code 0).
+  /// A node that has not exited after `timeout` is SIGKILLed and -1
+  /// returned, so that a hung shutdown fails the test instead of hanging it.
+  int stop(std::chrono::seconds timeout = std::chrono::seconds{20}) {
     proc_->close_stdin();
-    auto rc = proc_->wait();
+    auto st = proc_->wait_for(timeout);
+    if (!st) {
+      WARN("node " << name_ << " did not stop within " << timeout.count()
+                   << " s; SIGKILLed");
+      proc_->kill(SIGKILL);
+      proc_->wait();
+    }
     proc_.reset();
-    return rc;
+    return st ? *st : -1;
   }
 
   void kill(int sig = SIGKILL) {
@@ -184,6 +189,60 @@ inline void await_settled(std::vector<node_process*> nodes, std::size_t members,
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   }
 }
+
+/// A cluster of node processes over one etcd member: `control.cfg.
+/// initial_members` nodes n1, n2, ... (data under `root`), started and
+/// settled by the constructor; `add` makes more (not started: a join).
+/// `node_extra(name)` gives a node's own options (e.g. its certificate).
+/// The nodes are SIGKILLed before etcd when the object goes.
+struct etcd_nodes {
+  using extra_fn = std::function<std::vector<std::string>(const std::string&)>;
+
+  temp_dir root;
+  etcd_cluster_fixture control;
+  extra_fn node_extra;
+  std::vector<std::unique_ptr<node_process>> nodes;
+
+  explicit etcd_nodes(etcd_cluster_fixture::settings s, extra_fn extra = {})
+    : control(std::move(s)), node_extra(std::move(extra)) {
+    for (uint32_t i = 1; i <= control.cfg.initial_members; ++i)
+      add("n" + std::to_string(i));
+    for (auto& n : nodes)
+      n->start();
+    await_settled(all(), nodes.size());
+  }
+
+  /// A new node `name` of this cluster (not started).
+  node_process& add(const std::string& name) {
+    auto args = control.node_args();
+    if (node_extra)
+      for (auto& a : node_extra(name))
+        args.push_back(std::move(a));
+    nodes.push_back(
+      std::make_unique<node_process>(name, root.sub(name), free_port(), args));
+    return *nodes.back();
+  }
+
+  /// Node `i` (0-based, in the order made).
+  node_process& operator[](std::size_t i) {
+    return *nodes.at(i);
+  }
+
+  std::vector<node_process*> all() {
+    std::vector<node_process*> out;
+    for (auto& n : nodes)
+      out.push_back(n.get());
+    return out;
+  }
+
+  /// The node called `name`, or nullptr.
+  node_process* find(const std::string& name) {
+    for (auto& n : nodes)
+      if (n->name() == name)
+        return n.get();
+    return nullptr;
+  }
+};
 
 /// The test's own actor system: a client of the cluster (not a member).
 struct client_config : cluster::config {
@@ -271,5 +330,69 @@ private:
   caf::actor_system sys_;
   std::map<uint16_t, caf::actor> roots_;
 };
+
+/// The account the tests call number `i`.
+inline std::string id_of(int i) {
+  return "acct-" + std::to_string(i);
+}
+
+/// Sends `cmd` with command id `id` until it is acknowledged: a retry
+/// after `unavailable` or `outcome_unknown` is safe with the same id.
+template <class Cmd>
+caf::expected<ack>
+deposit_until(aggregate_handle<sample::account> h, const std::string& account,
+              Cmd cmd, const std::string& id,
+              std::chrono::seconds limit = std::chrono::seconds{20}) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto res = h.ask(account, cmd, command_options{id, {}, {}, {}});
+    if (res || std::chrono::steady_clock::now() > deadline
+        || !(is(res.error(), errc::unavailable)
+             || is(res.error(), errc::outcome_unknown)))
+      return res;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+/// Deposits `amount(i)` into accounts 0..count-1 through `h` (command ids
+/// `<tag>-<i>`, retried as `deposit_until` does) and adds them to `expected`.
+template <class Amount>
+void deposit_all(aggregate_handle<sample::account> h, int count, Amount amount,
+                 const std::string& tag,
+                 std::map<std::string, int64_t>& expected,
+                 std::chrono::seconds limit = std::chrono::seconds{20}) {
+  for (int i = 0; i < count; ++i) {
+    auto ack = deposit_until(h, id_of(i), sample::deposit{amount(i), ""},
+                             tag + "-" + std::to_string(i), limit);
+    INFO(id_of(i) << ": " << (ack ? "" : render(ack.error())));
+    REQUIRE(ack);
+    expected[id_of(i)] += amount(i);
+  }
+}
+
+/// Every account's balance, read through each of `entries`, is its
+/// expected one. A read refused as unavailable (or of unknown outcome) is
+/// repeated for up to `patience`.
+inline void check_balances(cluster_client& client,
+                           const std::vector<node_process*>& entries,
+                           const std::map<std::string, int64_t>& expected,
+                           std::chrono::seconds patience) {
+  for (auto* entry : entries) {
+    auto h = client.accounts(entry->port());
+    for (const auto& [id, want] : expected) {
+      auto deadline = std::chrono::steady_clock::now() + patience;
+      caf::expected<int64_t> bal = h.ask(id, sample::get_balance{});
+      while (!bal
+             && (is(bal.error(), errc::unavailable)
+                 || is(bal.error(), errc::outcome_unknown))
+             && std::chrono::steady_clock::now() < deadline)
+        bal = h.ask(id, sample::get_balance{});
+      INFO(entry->name() << " " << id << ": "
+                         << (bal ? "" : render(bal.error())));
+      REQUIRE(bal);
+      CHECK(*bal == want);
+    }
+  }
+}
 
 } // namespace annals::testing

@@ -1,11 +1,15 @@
 // annals -- a cluster node for the multi-process cluster tests.
 //
 // Usage: cluster_node_child --annals.data-dir=D --cluster.name=N
-//                           --cluster.port=P [--cluster.seeds=host:port]
+//                           --cluster.port=P
+//                           [--cluster.etcd=host:port --cluster.cluster-name=C
+//                            --cluster.replication-factor=R
+//                            --cluster.initial-members=M]
 //                           [--cluster.tls --openssl.certificate=C
 //                            --openssl.key=K --openssl.cafile=CA]
-// Hosts `sample::account`; the stdin commands (status, leave, handoff,
-// stats) are those of annals/tools/node_program.hpp.
+// Without etcd it is a standalone node. Hosts `sample::account`; the stdin
+// commands (status, leave, replicas, stats) are those of
+// annals/tools/node_program.hpp.
 #include "annals/tools/node_program.hpp"
 
 #include "sample_account.hpp"

@@ -37,10 +37,6 @@ struct tls_env {
   }
 };
 
-std::string id_of(int i) {
-  return "acct-" + std::to_string(i);
-}
-
 /// VmRSS of `pid` in KiB (0 if unreadable).
 long rss_kib(pid_t pid) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
@@ -128,16 +124,25 @@ void check_serves(cluster_client& client, uint16_t port,
 TEST_CASE("TLS: nodes form a cluster over mutual TLS and route commands from "
           "a TLS client",
           "[cluster][tls]") {
+  // Three nodes over etcd, one replica per partition. A node with
+  // `--cluster.tls` speaks TLS to etcd too, with its own identity: etcd
+  // gets one of the same CA.
   tls_env env;
-  auto n1 = env.make_node("n1");
-  auto n2 = env.make_node("n2");
-  auto n3 = env.make_node("n3");
-  n1.start();
-  n2.start(n1.address());
-  n3.start(n1.address());
-  await_settled({&n1, &n2, &n3}, 3, std::chrono::seconds{20});
+  etcd_cluster_fixture::settings rf1;
+  rf1.replication_factor = 1;
+  rf1.initial_members = 3;
+  rf1.server_tls = env.ca.issue("etcd");
+  auto probe = env.ca.issue("etcd-probe");
+  rf1.client_tls
+    = cluster::etcd::tls_files{probe.cafile, probe.certificate, probe.key};
+  etcd_nodes c{rf1, [&](const std::string& name) {
+                 return tls_env::node_args(env.ca.issue(name));
+               }};
   cluster_client client{env.ca.issue("client")};
-  std::vector<node_process*> nodes{&n1, &n2, &n3};
+  auto nodes = c.all();
+  // Every node leads some partitions: commands cross the TLS links.
+  for (auto* n : nodes)
+    CHECK(n->status().active > 0);
   for (int i = 0; i < 12; ++i) {
     auto ack = client.accounts(nodes[i % 3]->port())
                  .ask(id_of(i), sample::deposit{100 + i, "tls"});
