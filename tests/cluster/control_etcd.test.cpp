@@ -310,3 +310,31 @@ TEST_CASE("control: a malformed map in etcd is a clear error and is never "
   CHECK_FALSE(must_step(*n1.ctl).written);
   CHECK(n1.ctl->counters().malformed_members == 1);
 }
+
+TEST_CASE("control: a suspected member fails over at once, a suspected node "
+          "the map does not list still joins",
+          "[control][etcd]") {
+  etcd_cluster etcd;
+  auto c = etcd.make_client();
+  test_node n1{c, "n1"};
+  test_node n2{c, "n2"};
+  auto& ctl = *n1.ctl;
+  REQUIRE(ctl.campaign()->elected);
+  auto first = must_step(ctl);
+  REQUIRE(first.written);
+  REQUIRE(first.map.find_member("n2") != nullptr);
+  // n2 is live in etcd, but this node lost its connection: planned away.
+  auto res = ctl.step({"n2"});
+  REQUIRE(res);
+  CHECK(res->written);
+  for (const auto& x : res->map.partitions)
+    CHECK(x.leader == "n1");
+  // n3 registers while this node still suspects a connection of its
+  // previous life (nobody dials a node the map does not list, so nothing
+  // would clear that): it joins anyway.
+  test_node n3{c, "n3"};
+  auto joined = ctl.step({"n2", "n3"});
+  REQUIRE(joined);
+  CHECK(joined->written);
+  CHECK(joined->map.find_member("n3") != nullptr);
+}

@@ -101,15 +101,19 @@ controller::step(const std::set<std::string>& suspects) {
   auto snap = read_as_controller();
   if (!snap)
     return snap.error();
-  std::erase_if(snap->members, [&](const live_member& m) {
-    return suspects.count(m.name) != 0;
-  });
   std::optional<partition_map> current;
   int64_t rev = 0;
   if (snap->map) {
     current = snap->map->map;
     rev = snap->map->mod_revision;
   }
+  // A suspicion fails over a member of the map only: a node the map does
+  // not list (new, or back after a leave) is dialled by nobody until it is
+  // listed, so a suspicion from its previous life would never clear.
+  std::erase_if(snap->members, [&](const live_member& m) {
+    return suspects.count(m.name) != 0 && current
+           && current->find_member(m.name) != nullptr;
+  });
   auto planned = plan(current, std::move(snap->members), cfg_.plan);
   if (!planned)
     return planned.error();

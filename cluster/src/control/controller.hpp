@@ -113,7 +113,9 @@ public:
   /// process closes its sockets at once); they are planned as if their
   /// leases were gone, so their partitions fail over without waiting for
   /// the lease TTL. A wrong suspicion costs a failover, never safety (the
-  /// new leader fences a majority).
+  /// new leader fences a majority). Only members the map lists are
+  /// suspected: a registered node the map does not list joins whatever
+  /// this node believes of an earlier connection to it.
   caf::expected<step_result> step(const std::set<std::string>& suspects = {});
 
   /// As controller: promotes learner (`node`, `incarnation`) of `p`
