@@ -8,9 +8,9 @@
 // commit points fire in a fourth node joining (armed from its start: it
 // dies while catching up as a learner, and its join resumes after the
 // restart) and in a member while the fourth leaves (the leave still
-// completes). Every point must fire, and the history checker must find
-// nothing. (The replication's failover and truncation points:
-// replicated_crash.test.cpp.)
+// completes); twice, with a fresh fourth node each time. Every point must fire,
+// and the history checker must find nothing. (The replication's failover and
+// truncation points: replicated_crash.test.cpp.)
 #include "crash_points.hpp"
 #include "replicated_cluster.hpp"
 
@@ -55,7 +55,6 @@ TEST_CASE("replicated: 3 nodes under load crash at every named crash point, "
   replicated_cluster c{o};
   keep_on_failure keep{c.tmp};
   auto three = c.all();
-  auto& n4 = c.add("n4");
   std::mt19937 rng{Catch::rngSeed()};
   auto& w = c.start_load(three, crash_workload(Catch::rngSeed()), 20);
 
@@ -81,7 +80,8 @@ TEST_CASE("replicated: 3 nodes under load crash at every named crash point, "
                 cp.name.c_str(), how);
   };
   // Each load point once, split over two rounds, each round ending with a
-  // join and a leave of n4 (one group-commit point each).
+  // join and a leave of a fresh fourth node, n4 then n5 (one group-commit
+  // point each).
   std::size_t next_load = 0;
   for (std::size_t round = 0; round < 2; ++round) {
     for (std::size_t k = 0;
@@ -90,11 +90,12 @@ TEST_CASE("replicated: 3 nodes under load crash at every named crash point, "
       load_crash(three, w, rng, cp);
       note(cp, "under load");
     }
+    auto& fourth = c.add("n" + std::to_string(4 + round));
     const auto& j = join[round % join.size()];
-    join_crash(c, n4, j);
+    join_crash(c, three, fourth, j);
     note(j, "joining learner");
     const auto& l = leave[round % leave.size()];
-    leave_crash(c, three, n4, w, rng, l);
+    leave_crash(c, three, fourth, w, rng, l);
     note(l, "during a leave");
   }
   REQUIRE(w.await_acks(20));
