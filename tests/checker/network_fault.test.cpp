@@ -377,10 +377,11 @@ TEST_CASE("network: a node joins while cut off from one old member: the "
 
 // Soak mode (outside CI: hidden tag; `./annals soak [seconds]` runs it after
 // the kill soak): random network faults under load for
-// ANNALS_SOAK_SECONDS (default 600) -- one node isolated or split from the
-// others, one direction of a link dropped, a flaky (25 %) or slow
-// (256 kbit/s) node -- each held 4-12 s, then healed; the checker over
-// everything at the end.
+// ANNALS_SOAK_SECONDS (default 600) -- one node split from the others
+// (not isolated: the clients, which use every node, would wait out TCP's
+// connect timeout on it), one direction of a link dropped, a flaky (25 %)
+// or slow (256 kbit/s) node -- each held 4-12 s, then healed; the checker
+// over everything at the end.
 TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
   SKIP_WITHOUT_NETNS();
   double limit = 600;
@@ -398,7 +399,7 @@ TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
     auto a = names[rng() % 3];
     auto b = names[(rng() % 2 + 1 + (a[1] - '1')) % 3];
     std::string kind;
-    switch (rng() % 5) {
+    switch (rng() % 4) {
     case 0:
       kind = "split";
       for (const auto& o : names)
@@ -406,14 +407,10 @@ TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
           c.lab.split(a, o);
       break;
     case 1:
-      kind = "isolate";
-      c.lab.isolate(a);
-      break;
-    case 2:
       kind = "one-way";
       c.lab.drop(a, b);
       break;
-    case 3:
+    case 2:
       kind = "flaky";
       c.lab.flaky(a, 0.25);
       break;
