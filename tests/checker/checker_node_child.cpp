@@ -3,27 +3,29 @@
 // checker_node_child_planted).
 //
 // Usage: checker_node_child --annals.data-dir=D --cluster.name=N
-//          --cluster.port=P [--cluster.seeds=host:port]
+//          --cluster.port=P [--cluster.etcd=host:port,...
+//          --cluster.cluster-name=C --cluster.initial-members=K]
 //          [--sub=NAME] [--plant=BUG]
-// Hosts `sample::account` and prints "READY <port>" once it has joined.
+// Hosts `sample::account` and prints "READY <port>" once it runs (in
+// replicated mode with etcd, else standalone).
 // --sub=NAME subscribes to every sample.account event of the cluster (from
 //   the beginning) and prints "SEEN NAME <category/id> <revision> <command>"
 //   for each.
 // --plant=BUG sets ANNALS_PLANT_BUG=BUG (only a planted build reacts).
-// --chunk-events=N caps hand-off chunks at N events (several per hand-off).
-// --join-timeout=S gives up joining after S seconds (default 30).
-// --verbose logs at info level (hand-offs, views) on stderr.
+// --verbose logs at info level (maps, replicas) on stderr.
 // --consumer=NAME adds a durable local consumer of sample.account that
 //   checkpoints every 8 events (and prints nothing).
 // Then reads commands on stdin, one per line: those of
-// annals/tools/node_program.hpp (status, leave, handoff, stats), and
-//   stale N  -> a stale writer: among acct-0 .. acct-(N-1), the first stream
-//               in this node's journal whose partition this node no longer
-//               owns gets one more event appended directly to the journal
-//               with the epoch of the stream's last event (what an owner
-//               that missed its loss of ownership would write).
+// annals/tools/node_program.hpp (status, leave, replicas, stats), and
+//   stale N  -> a stale leader: among acct-0 .. acct-(N-1), the first stream
+//               in this node's journal whose partition this node does not
+//               lead and whose last event has an epoch below the
+//               partition's epoch in this journal (a leader since replaced
+//               wrote it) gets one more event appended directly to the
+//               journal with that event's epoch (what a leader that missed
+//               its loss of leadership would write).
 //               "STALE ok <id> <revision> <epoch>", "STALE refused <id>
-//               <error>" or "STALE none".
+//               <error>" or "STALE none <id>:<why not>...".
 //   fail NAME P -> enables crash point NAME with probability P
 //               (annals/failpoint.hpp): "FAIL ok" or "FAIL refused".
 //   pass NAME -> disables crash point NAME again: "PASS ok" or "PASS
@@ -52,16 +54,23 @@ using annals::tools::say;
 
 std::string stale_write(annals::runtime& rt, annals::cluster::node& node,
                         int n) {
-  auto st = node.status();
-  if (!st)
-    return "STALE refused - " + annals::render(st.error());
+  auto reps = node.replicas();
+  if (!reps)
+    return "STALE refused - " + annals::render(reps.error());
   auto& store = rt.store();
+  std::vector<bool> leading(store.partition_count(), false);
+  for (const auto& r : *reps)
+    if (r.phase == "leader" && r.partition < leading.size())
+      leading[r.partition] = true;
+  std::string seen; // why each was passed over: "<id>:<why>"
   for (int i = 0; i < n; ++i) {
     auto id = "acct-" + std::to_string(i);
     annals::stream_id sid{"sample.account", id};
     auto p = annals::partition_of(sid, store.partition_count());
-    if (p < st->owners.size() && st->owners[p] == node.name())
+    if (leading[p]) {
+      seen += " " + id + ":leads";
       continue;
+    }
     auto last = store.last_revision(sid);
     if (!last || *last == 0)
       continue;
@@ -69,6 +78,14 @@ std::string stale_write(annals::runtime& rt, annals::cluster::node& node,
     if (!evs || evs->empty())
       continue;
     const auto& ev = evs->front();
+    // Written before the partition's epoch moved on: by a leader since
+    // replaced, whose epoch this one was.
+    auto fence = store.partition_epoch(p);
+    if (!fence || ev.meta.epoch >= *fence) {
+      seen += " " + id + ":epoch" + std::to_string(ev.meta.epoch) + "/"
+              + (fence ? std::to_string(*fence) : std::string{"?"});
+      continue;
+    }
     annals::append_request req;
     req.stream = sid;
     req.command_id = "stale-" + id;
@@ -84,7 +101,7 @@ std::string stale_write(annals::runtime& rt, annals::cluster::node& node,
     return "STALE ok " + id + " " + std::to_string(res->last_revision) + " "
            + std::to_string(ev.meta.epoch);
   }
-  return "STALE none";
+  return "STALE none" + seen;
 }
 
 } // namespace
@@ -94,20 +111,14 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   std::string sub;
   std::string consumer;
-  uint32_t chunk_events = 0;
-  int join_timeout = 0;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--sub=", 0) == 0)
       sub = a.substr(6);
     else if (a.rfind("--consumer=", 0) == 0)
       consumer = a.substr(11);
-    else if (a.rfind("--chunk-events=", 0) == 0)
-      chunk_events = static_cast<uint32_t>(std::stoul(a.substr(15)));
     else if (a == "--verbose")
       annals::set_log_level(annals::log_level::info);
-    else if (a.rfind("--join-timeout=", 0) == 0)
-      join_timeout = std::stoi(a.substr(15));
     else if (a.rfind("--plant=", 0) == 0)
       ::setenv("ANNALS_PLANT_BUG", a.substr(8).c_str(), 1);
     else
@@ -116,11 +127,6 @@ int main(int argc, char** argv) {
   annals::tools::node_program_hooks hooks;
   hooks.configure = [](annals::cluster::config& cfg) {
     cfg.add_message_types<caf::id_block::sample>();
-  };
-  hooks.adjust = [&](annals::cluster::node_config& nc) {
-    static_cast<void>(nc);
-    static_cast<void>(chunk_events);
-    static_cast<void>(join_timeout);
   };
   hooks.serve = [&](annals::runtime& rt, annals::cluster::node& node) {
     node.host<sample::account>();

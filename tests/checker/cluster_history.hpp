@@ -117,15 +117,14 @@ public:
   }
 
   /// Starts the process; false if it did not print READY within 40 s.
-  bool start(const std::string& seeds = {}, bool subscribe = false) {
+  /// With `subscribe`, it subscribes as `<name>#<start>` (from 0).
+  bool start(bool subscribe = false) {
     std::vector<std::string> argv = wrapper;
     for (auto x :
          {binary_, "--annals.data-dir=" + dir_,
           std::string{"--annals.partitions=64"}, "--cluster.name=" + name_,
           "--cluster.host=" + host_, "--cluster.port=" + std::to_string(port_)})
       argv.push_back(std::move(x));
-    if (!seeds.empty())
-      argv.push_back("--cluster.seeds=" + seeds);
     if (subscribe)
       argv.push_back("--sub=" + name_ + "#" + std::to_string(incarnation_));
     ++incarnation_;
@@ -218,8 +217,16 @@ public:
   bool up() const {
     return up_;
   }
+  /// Started at least once (it has a journal).
+  bool started() const {
+    return incarnation_ > 0;
+  }
   const std::string& name() const {
     return name_;
+  }
+  /// The subscriber name of the current (or last) start: `<name>#<start>`.
+  std::string subscriber() const {
+    return name_ + "#" + std::to_string(incarnation_ - 1);
   }
   const std::string& dir() const {
     return dir_;
@@ -275,7 +282,9 @@ private:
   int incarnation_ = 0;
 };
 
-/// Parses a STATUS line: version, settled, members, reachable.
+/// Parses a STATUS line: the partition map's version, settled (the node
+/// has a map and serves every partition it leads), the map's members, and
+/// how many of them it reaches (itself included).
 struct node_status {
   uint64_t version = 0;
   bool settled = false;
@@ -298,8 +307,8 @@ inline std::optional<node_status> status_of(node_proc& n) {
   return s;
 }
 
-/// Waits until `nodes` report the same settled view of `members` members,
-/// all reachable; false after `timeout`.
+/// Waits until `nodes` report the same map version with `members`
+/// members, all reachable, each settled; false after `timeout`.
 inline bool
 await_settled(const std::vector<node_proc*>& nodes, std::size_t members,
               std::chrono::seconds timeout = std::chrono::seconds{60}) {

@@ -1,30 +1,24 @@
 // annals -- crashes at named points (libfiu crash points, see
-// annals/failpoint.hpp) in a 3-node cluster under the deposit workload: one
-// point at a time is enabled in one running node, which must then die by
-// SIGKILL of its own (the test never signals it) with that point's line on
-// its stderr; it is restarted without the point and the load goes on.
-// Commit, snapshot and checkpoint points fire under load; hand-off points
-// during a join (old owners) and a leave (new owners) of a fourth node.
-// Every point must fire, >= 20 crashes in all, and the history checker must
-// find nothing.
-//
-// Known limit (CAF 0.17 BASP, found by this test): a node that stays in the
-// cluster while a peer restarts sometimes never gets the old incarnation's
-// down_msg (no "lost node" in its log) and kept its dead root; requests
-// to it then failed with request_receiver_down or were never answered, and
-// a hand-off involving the two stalled. Nodes now drop a root that answers
-// no ping for 4 s; still, the victim is restarted only once every other
-// member reports it unreachable (await_noticed), and n4 joins fresh for
-// each join/leave pair instead of staying through load crashes.
+// annals/failpoint.hpp) in a replicated 3-node cluster (etcd on loopback,
+// every partition on all three) under the deposit workload: one point at a
+// time is enabled in one running node, which must then die by SIGKILL of
+// its own (the test never signals it) with that point's line on its
+// stderr; it is restarted without the point and the load goes on. Commit,
+// snapshot and checkpoint points fire under load; the follower's group
+// commit points fire in a fourth node joining (armed from its start: it
+// dies while catching up as a learner, and its join resumes after the
+// restart) and in a member while the fourth leaves (the leave still
+// completes); twice, with a fresh fourth node each time. Every point must fire,
+// and the history checker must find nothing. (The replication's failover and
+// truncation points: replicated_crash.test.cpp.)
 #include "crash_points.hpp"
-#include "temp_dir.hpp"
+#include "replicated_cluster.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 
 using namespace annals;
@@ -33,24 +27,21 @@ using namespace annals::testing;
 namespace {
 
 /// Keeps the history, data directories and node stderr of a run that did
-/// not reach its end (a failed REQUIRE) or whose history has anomalies;
-/// declared after the temp_dir and before the nodes, so it copies once
-/// the nodes are gone.
+/// not reach its end (a failed REQUIRE) or whose history has anomalies.
 struct keep_on_failure {
   const temp_dir& tmp;
   bool passed = false;
   ~keep_on_failure() {
-    if (passed)
-      return;
-    keep_run(tmp, "failpoint");
+    if (!passed)
+      keep_run(tmp, "failpoint");
   }
 };
 
 } // namespace
 
-TEST_CASE("3 nodes under load crash at every named crash point, with joins "
-          "and leaves: no anomaly",
-          "[checker][cluster][failpoint]") {
+TEST_CASE("replicated: 3 nodes under load crash at every named crash point, "
+          "with joins and leaves: no anomaly",
+          "[checker][replicated][failpoint]") {
   if (!failpoints_built_in()) {
     WARN("skipped: built with ANNALS_FAILPOINTS=OFF");
     return;
@@ -58,25 +49,14 @@ TEST_CASE("3 nodes under load crash at every named crash point, with joins "
   // A node may die while we write to its stdin: EPIPE, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
   auto t0 = steady_clock::now();
-  temp_dir tmp;
-  history_log log{tmp.sub("history.txt")};
-  keep_on_failure keep{tmp};
-  auto args = crash_point_args();
-  std::vector<std::unique_ptr<node_proc>> nodes;
-  for (auto name : {"n1", "n2", "n3"})
-    nodes.push_back(std::make_unique<node_proc>(ANNALS_CHECKER_NODE_CHILD, name,
-                                                tmp.sub(name), &log, args));
-  node_proc n4{ANNALS_CHECKER_NODE_CHILD, "n4", tmp.sub("n4"), &log, args};
-  std::vector<node_proc*> three{nodes[0].get(), nodes[1].get(), nodes[2].get()};
-  auto four = three;
-  four.push_back(&n4);
-  REQUIRE(start_logged(*nodes[0], {}, true));
-  REQUIRE(start_logged(*nodes[1], nodes[0]->address(), true));
-  REQUIRE(start_logged(*nodes[2], nodes[0]->address(), true));
-  REQUIRE(await_settled(three, 3));
+  replicated_cluster::options o;
+  o.name = "failpoint";
+  o.extra = crash_point_args();
+  replicated_cluster c{o};
+  keep_on_failure keep{c.tmp};
+  auto three = c.all();
   std::mt19937 rng{Catch::rngSeed()};
-  workload w{log, three, crash_workload(Catch::rngSeed())};
-  w.start();
+  auto& w = c.start_load(three, crash_workload(Catch::rngSeed()), 20);
 
   auto points = crash_points();
   std::vector<crash_point> load, join, leave;
@@ -86,60 +66,65 @@ TEST_CASE("3 nodes under load crash at every named crash point, with joins "
                                 : leave)
       .push_back(cp);
   std::shuffle(load.begin(), load.end(), rng);
-  std::map<std::string, std::size_t> fired;
-  std::size_t crashes = 0, next_load = 0;
-  auto count = [&](const crash_point& cp) {
-    ++fired[cp.name];
-    ++crashes;
+  std::map<std::string, std::size_t> fired; // by "<trigger> <name>"
+  auto key = [](const crash_point& cp) {
+    return std::string{cp.when == trigger::load   ? "load "
+                       : cp.when == trigger::join ? "join "
+                                                  : "leave "}
+           + cp.name;
   };
-  auto one_load_crash = [&] {
-    const auto& cp = load[next_load++ % load.size()];
-    load_crash(three, w, rng, cp, four);
-    count(cp);
+  auto note = [&](const crash_point& cp, const char* how) {
+    ++fired[key(cp)];
+    std::printf("  %5.1f s: crashed at %s (%s)\n",
+                std::chrono::duration<double>(steady_clock::now() - t0).count(),
+                cp.name.c_str(), how);
   };
-  // Three rounds: load crashes while n4 is out, then n4 joins with an
-  // old-owner point armed and leaves with a new-owner point armed. (n4
-  // joins fresh each time: a node that stays while its peers restart may
-  // keep a dead incarnation's route, see the report at the top.)
-  for (std::size_t round = 0; round < 3; ++round) {
-    for (int k = 0; k < 4; ++k)
-      one_load_crash();
+  // Each load point once, split over two rounds, each round ending with a
+  // join and a leave of a fresh fourth node, n4 then n5 (one group-commit
+  // point each).
+  std::size_t next_load = 0;
+  for (std::size_t round = 0; round < 2; ++round) {
+    for (std::size_t k = 0;
+         k < (load.size() + 1) / 2 && next_load < load.size(); ++k) {
+      const auto& cp = load[next_load++];
+      load_crash(three, w, rng, cp);
+      note(cp, "under load");
+    }
+    auto& fourth = c.add("n" + std::to_string(4 + round));
     const auto& j = join[round % join.size()];
-    join_crash(three, n4, rng, j);
-    count(j);
+    join_crash(c, three, fourth, j);
+    note(j, "joining learner");
     const auto& l = leave[round % leave.size()];
-    leave_crash(three, n4, w, rng, l);
-    count(l);
+    leave_crash(c, three, fourth, w, rng, l);
+    note(l, "during a leave");
   }
-  while (crashes < 22)
-    one_load_crash();
   REQUIRE(w.await_acks(20));
   w.stop();
-  for (auto* n : four)
-    if (n->up()) {
-      auto st = n->stop();
-      INFO(n->name() << " exit status " << st);
-      CHECK(WIFEXITED(st));
-      CHECK(WEXITSTATUS(st) == 0);
-    }
+  std::string why;
+  auto same = await_converged(three, why);
+  INFO(why);
+  REQUIRE(same);
   auto secs = std::chrono::duration<double>(steady_clock::now() - t0).count();
-  auto rep = check_cluster(log, four);
-  std::ostringstream o;
-  o << crashes << " failpoint crashes in " << secs << " s (";
-  for (auto& [name, n] : fired)
-    o << name << " " << n << (name == fired.rbegin()->first ? "" : ", ");
-  o << "); " << w.acks << " acks (" << w.duplicate_acks << " duplicate), "
-    << w.fails << " definite failures, " << w.unknowns << " unknown, "
-    << w.unreachable << " connection refusals\n"
-    << rep.to_string();
-  auto text = o.str();
-  std::printf("checker failpoint run: %s", text.c_str());
-  INFO(text);
+  auto rep = c.stop_and_check("checker failpoint run");
+  std::size_t crashes = 0;
+  std::ostringstream o2;
+  for (auto& [name, n] : fired) {
+    crashes += n;
+    o2 << (o2.tellp() == 0 ? "" : ", ") << name << " " << n;
+  }
+  std::printf("checker failpoint run: %zu crashes in %.1f s (%s); %zu acks "
+              "(%zu duplicate), %zu definite failures, %zu unknown, %zu "
+              "connection refusals\n",
+              crashes, secs, o2.str().c_str(), static_cast<std::size_t>(w.acks),
+              static_cast<std::size_t>(w.duplicate_acks),
+              static_cast<std::size_t>(w.fails),
+              static_cast<std::size_t>(w.unknowns),
+              static_cast<std::size_t>(w.unreachable));
+  INFO(rep.to_string());
   keep.passed = rep.valid();
-  CHECK(crashes >= 20);
   for (const auto& cp : points) {
-    INFO(cp.name);
-    CHECK(fired[cp.name] >= 1);
+    INFO(key(cp));
+    CHECK(fired[key(cp)] >= 1);
   }
   CHECK(w.acks > 300);
   CHECK(rep.seen > w.acks); // every incarnation's subscriber reads all

@@ -1,19 +1,21 @@
-// annals -- network faults: 3 node processes, each in its own network
-// namespace on a private bridge (tests/support/netns_lab.hpp), clients in a
-// fourth. Under a deposit workload the test isolates a node, splits one off
-// from the others, drops one direction of one link, and slows a link with
-// tc tbf; then heals. Expected each time: the nodes notice within the
-// heartbeat timeout; a command for a partition whose owner is out of reach
-// gets a definite `unavailable` within a second (never a hang, never a
-// second writer: ownership does not move without every member); the nodes
-// reconnect after healing; every subscriber catches up; and the history
-// checker finds no anomaly over the whole run.
+// annals -- network faults against a replicated cluster: 3 node processes,
+// each in its own network namespace on a private bridge
+// (tests/support/netns_lab.hpp), one etcd member and the clients in a
+// fourth ("cli"), every partition on all three nodes. Under a deposit
+// workload the test isolates a node, splits one off from the others (etcd
+// still in its reach), drops one direction of one link, slows a link with
+// tc tbf, makes one flaky, and cuts a joining node off from an old member;
+// then heals. Expected each time: the nodes notice within the heartbeat
+// timeout; a partition keeps committing while its leader reaches a
+// majority of its replicas; an isolated node's partitions fail over to the
+// majority (its lease expires), and a node that cannot reach a majority
+// acknowledges no new command; the nodes reconnect after healing, every
+// replica converges, every subscriber catches up, and the history checker
+// finds no anomaly over the whole run.
 //
 // Needs root (namespaces, iptables, tc); elsewhere each case WARNs and
 // passes without running.
-#include "cluster_history.hpp"
-#include "netns_lab.hpp"
-#include "temp_dir.hpp"
+#include "replicated_cluster.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -30,63 +32,43 @@ double seconds_since(steady_clock::time_point t0) {
   return std::chrono::duration<double>(steady_clock::now() - t0).count();
 }
 
-/// Three nodes n1..n3 in namespaces, running, and a fourth, n4, not
-/// started; this thread in namespace "cli".
+/// Three replicated nodes n1..n3 in namespaces, running, and a fourth, n4,
+/// added but not started; etcd and this thread in namespace "cli".
 struct lab_cluster {
   netns_lab lab{{"n1", "n2", "n3", "n4", "cli"}};
-  temp_dir tmp;
-  history_log log{tmp.sub("history.txt")};
-  std::vector<std::unique_ptr<node_proc>> nodes;
+  std::unique_ptr<replicated_cluster> c;
 
   lab_cluster() {
-    for (auto name : {"n1", "n2", "n3", "n4"}) {
-      // Plain BASP on the lab's private bridge, so asked for explicitly.
-      auto n = std::make_unique<node_proc>(
-        ANNALS_CHECKER_NODE_CHILD, name, tmp.sub(name), &log,
-        std::vector<std::string>{"--cluster.insecure"});
-      n->set_host(lab.addr(name));
-      n->wrapper = lab.wrapper(name);
-      nodes.push_back(std::move(n));
-    }
-    // The clients' actor system is made after this: its sockets live in
-    // the namespace "cli".
+    // etcd's probe and the clients' actor system (made later) then have
+    // their sockets in "cli".
     lab.enter("cli");
-    REQUIRE(nodes[0]->start({}, true));
-    REQUIRE(nodes[1]->start(nodes[0]->address(), true));
-    REQUIRE(nodes[2]->start(nodes[0]->address(), true));
-    REQUIRE(await_settled(all(), 3));
-  }
-
-  /// The nodes started so far.
-  std::vector<node_proc*> all() {
-    std::vector<node_proc*> out;
-    for (auto& n : nodes)
-      if (n->up())
-        out.push_back(n.get());
-    return out;
+    replicated_cluster::options o;
+    o.name = "netfault";
+    o.sites = {{lab.addr("cli"), lab.wrapper("cli")}};
+    o.lab = &lab;
+    c = std::make_unique<replicated_cluster>(o);
+    c->add("n4");
   }
 
   ~lab_cluster() {
-    // Stop the clients, then the nodes before their namespaces go.
-    load.reset();
-    nodes.clear();
+    // The clients and nodes before their namespaces go; healed first, so
+    // that no client waits out TCP's connect timeout on a cut link.
+    try {
+      lab.heal();
+    } catch (const std::exception&) {
+      // Tearing down after a failure: the namespaces go anyway.
+    }
+    c.reset();
+  }
+
+  node_proc& operator[](std::size_t i) {
+    return (*c)[i];
   }
 
   /// Starts clients sending deposits through `via` (default: n1..n3) and
   /// waits for their first 50 acknowledgements.
   workload& start_load(std::vector<node_proc*> via = {}) {
-    workload::settings ws;
-    ws.seed = Catch::rngSeed();
-    load = std::make_unique<workload>(log, via.empty() ? all() : via, ws);
-    load->start();
-    REQUIRE(load->await_acks(50));
-    return *load;
-  }
-
-  std::unique_ptr<workload> load;
-
-  node_proc& operator[](std::size_t i) {
-    return *nodes[i];
+    return c->start_load(std::move(via));
   }
 
   /// Waits until each of `who` sees `count` reachable members; returns the
@@ -107,21 +89,21 @@ struct lab_cluster {
     return -1;
   }
 
-  /// Stops every node (EOF) and runs the checker over the whole history.
-  checker::report stop_and_check() {
-    auto ran = all();
-    for (auto* n : ran) {
-      auto st = n->stop();
-      INFO(n->name() << " exit status " << st);
-      CHECK(WIFEXITED(st));
-    }
-    return check_cluster(log, ran);
-  }
-
-  void keep_on_failure(const checker::report& rep) {
-    if (rep.valid())
-      return;
-    keep_run(tmp, "netfault");
+  /// Waits until the map in etcd has no partition led by `node`; the
+  /// seconds that took, or a negative number after `timeout`.
+  double await_failed_over(const std::string& node,
+                           std::chrono::seconds timeout) {
+    auto t0 = steady_clock::now();
+    auto etcd = c->etcd_client();
+    auto ok = poll_until(
+      [&] {
+        auto m = read_map(etcd, c->opts.name);
+        return m
+               && std::none_of(m->partitions.begin(), m->partitions.end(),
+                               [&](auto& p) { return p.leader == node; });
+      },
+      timeout);
+    return ok ? seconds_since(t0) : -1;
   }
 };
 
@@ -157,13 +139,22 @@ probe_result probe(workload& w, node_proc& via, const std::string& tag,
   return r;
 }
 
+std::string describe(const probe_result& p) {
+  std::ostringstream o;
+  o << "ok " << p.ok << ", fail " << p.fail << ", unknown " << p.unknown
+    << ", slowest " << p.slowest_ms << " ms";
+  return o.str();
+}
+
 /// Keeps a fault for `d` while the clients keep getting acknowledgements
-/// (at least 20 every 20 s): a fault is held long enough that a reconnect
-/// waiting on TCP's SYN backoff would be seconds late after healing.
-void hold(workload& w, std::chrono::seconds d) {
+/// (at least 20 every `window`): a fault is held long enough that a
+/// reconnect waiting on TCP's SYN backoff would be seconds late after
+/// healing.
+void hold(workload& w, std::chrono::seconds d,
+          std::chrono::seconds window = std::chrono::seconds{20}) {
   auto t0 = steady_clock::now();
   while (steady_clock::now() - t0 < d)
-    REQUIRE(w.await_acks(20));
+    REQUIRE(w.await_acks(20, window));
 }
 
 /// Heals every fault and waits until every node settles with all members
@@ -171,47 +162,21 @@ void hold(workload& w, std::chrono::seconds d) {
 double heal(lab_cluster& c) {
   auto t0 = steady_clock::now();
   c.lab.heal();
-  auto members = c.all().size();
-  REQUIRE(await_settled(c.all(), members, std::chrono::seconds{90}));
+  auto members = c.c->all().size();
+  REQUIRE(await_settled(c.c->all(), members, std::chrono::seconds{90}));
   return seconds_since(t0);
 }
 
 /// Stops the clients; then every account takes a command through every
-/// node, every subscriber catches up, and the checker is satisfied.
-/// Returns the report and prints `what` with it.
-checker::report finish_and_check(lab_cluster& c, workload& w,
-                                 const std::string& what) {
+/// node, every replica converges, every subscriber catches up, and the
+/// checker is satisfied. Prints `what` with the report.
+void finish_and_check(lab_cluster& c, workload& w, const std::string& what) {
   REQUIRE(w.await_acks(30));
   w.stop();
-  for (auto* n : c.all()) {
-    auto p = probe(w, *n, "after-" + n->name());
-    INFO("through " << n->name() << " after healing");
-    CHECK(p.ok == 24);
-  }
-  // The newest acknowledged revision of each account.
-  std::map<std::string, revision> newest;
-  for (auto& x : c.log.read().ops)
-    if (x.type == checker::op_type::ok)
-      newest[x.stream] = std::max(newest[x.stream], x.last);
-  auto t1 = steady_clock::now();
-  std::set<std::string> subscribers;
-  for (auto* n : c.all())
-    subscribers.insert(n->name() + "#0");
-  CHECK(await_caught_up(c.log, subscribers, newest, std::chrono::seconds{20})
-        == "");
-  auto catch_up_s = seconds_since(t1);
-  auto rep = c.stop_and_check();
-  std::printf("%s: subscribers caught up in %.2f s; %zu acks, %zu definite "
-              "failures, %zu unknown\n%s",
-              what.c_str(), catch_up_s, static_cast<std::size_t>(w.acks),
-              static_cast<std::size_t>(w.fails),
-              static_cast<std::size_t>(w.unknowns), rep.to_string().c_str());
-  std::fflush(stdout);
+  auto rep = c.c->converge_and_check(what);
   INFO(rep.to_string());
-  c.keep_on_failure(rep);
   CHECK(rep.seen > 0);
   REQUIRE(rep.valid());
-  return rep;
 }
 
 /// `heal`, then `finish_and_check`.
@@ -222,8 +187,7 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
               what.c_str(), detect_s, heal_s);
   // Bounded dials (a 1 s probe every 250 ms tick), not TCP's SYN backoff,
   // which after a fault held this long would retry 7 s or more after the
-  // healing. Usually under 1.2 s here; 2.6 s seen under load, 3.42 s once
-  // in CI, 3.03 s under ASan.
+  // healing.
   constexpr double heal_bound_s = 5.0;
   CHECK(heal_s < heal_bound_s);
   finish_and_check(c, w, what);
@@ -237,33 +201,40 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
 
 } // namespace
 
-TEST_CASE("network: an isolated node: the others go on, its partitions "
-          "answer unavailable, all recover after healing",
-          "[netns][cluster]") {
+TEST_CASE("network: an isolated node: its partitions fail over to the "
+          "others, which go on; all recover after healing",
+          "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   // The clients are on the majority's side: they reach n1 and n2 only.
   auto& w = c.start_load({&c[0], &c[1]});
-  c.lab.isolate("n3");
+  auto t_cut = steady_clock::now();
+  c.lab.isolate("n3"); // from its peers and from etcd
   auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
   CHECK(detect >= 0);
   CHECK(detect < 3.5);
   REQUIRE(c.await_reachable({&c[2]}, 1, std::chrono::seconds{10}) >= 0);
+  // n3's lease expires: the majority leads its partitions at a new epoch.
+  auto failover = c.await_failed_over("n3", std::chrono::seconds{15});
+  REQUIRE(failover >= 0);
+  auto served
+    = answer_all(w, c[0], workload_accounts(), "iso", std::chrono::seconds{10});
+  auto served_s = seconds_since(t_cut);
+  CHECK(served);
   REQUIRE(w.await_acks(50)); // the majority side goes on
-  auto p = probe(w, c[0], "iso");
-  INFO("ok " << p.ok << ", fail " << p.fail << ", unknown " << p.unknown
-             << ", slowest " << p.slowest_ms << " ms");
-  CHECK(p.ok > 0);
-  CHECK(p.fail > 0); // n3's partitions: unavailable
-  CHECK(p.unknown == 0);
-  CHECK(p.slowest_ms < 1000);
-  hold(w, std::chrono::seconds{8});
+  auto p = probe(w, c[1], "iso2");
+  INFO("through n2 after the failover: " << describe(p));
+  CHECK(p.ok == 24);
+  std::printf("isolated node: failover %.2f s after detection, every account "
+              "served %.2f s after the cut\n",
+              failover, served_s);
+  hold(w, std::chrono::seconds{4});
   heal_and_check(c, w, "isolated node", detect);
 }
 
-TEST_CASE("network: a node split from the others keeps serving its own "
-          "partitions and only those",
-          "[netns][cluster]") {
+TEST_CASE("network: a node split from its peers but not from etcd: its "
+          "partitions fail over, it acknowledges nothing new",
+          "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   auto& w = c.start_load();
@@ -272,25 +243,31 @@ TEST_CASE("network: a node split from the others keeps serving its own "
   auto detect = c.await_reachable({&c[0], &c[1]}, 2, std::chrono::seconds{10});
   CHECK(detect >= 0);
   REQUIRE(c.await_reachable({&c[2]}, 1, std::chrono::seconds{10}) >= 0);
+  auto t_detect = steady_clock::now();
+  // n3 still holds its lease, yet cannot reach a majority of any
+  // partition: the majority leads them all.
+  auto failover = c.await_failed_over("n3", std::chrono::seconds{15});
+  REQUIRE(failover >= 0);
+  CHECK(
+    answer_all(w, c[0], workload_accounts(), "maj", std::chrono::seconds{10}));
   REQUIRE(w.await_acks(50));
-  // Through n3: its own partitions commit (it is still their only owner),
-  // the rest is unavailable. Through n1: the complement.
+  // Through n3: nothing, and a definite answer (never a hang).
   auto minority = probe(w, c[2], "min");
-  auto majority = probe(w, c[0], "maj");
-  INFO("n3: ok " << minority.ok << ", fail " << minority.fail << ", unknown "
-                 << minority.unknown << "; n1: ok " << majority.ok << ", fail "
-                 << majority.fail << ", unknown " << majority.unknown);
-  CHECK(minority.ok > 0);
-  CHECK(minority.fail > 0);
-  CHECK(minority.unknown == 0);
-  CHECK(majority.unknown == 0);
-  CHECK(minority.ok + majority.ok == 24);
-  CHECK(std::max(minority.slowest_ms, majority.slowest_ms) < 1000);
-  hold(w, std::chrono::seconds{8});
-  heal_and_check(c, w, "2/1 split", detect);
+  INFO("through n3: " << describe(minority));
+  CHECK(minority.ok == 0);
+  CHECK(minority.slowest_ms < 1000);
+  hold(w, std::chrono::seconds{4});
+  // No new command acknowledged through n3 after the split was detected.
+  auto after = acked_via(w, "n3", t_detect, steady_clock::now());
+  INFO("acks through n3 after detection: "
+       << after.fresh << " new, " << after.duplicates << " duplicates");
+  CHECK(after.fresh == 0);
+  std::printf("split node: failover %.2f s after detection; through n3 %s\n",
+              failover, describe(minority).c_str());
+  heal_and_check(c, w, "split node", detect);
 }
 
-TEST_CASE("network: one direction of one link dropped", "[netns][cluster]") {
+TEST_CASE("network: one direction of one link dropped", "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   auto& w = c.start_load();
@@ -299,34 +276,38 @@ TEST_CASE("network: one direction of one link dropped", "[netns][cluster]") {
   CHECK(detect >= 0);
   CHECK(c.await_reachable({&c[2]}, 3, std::chrono::seconds{1}) >= 0);
   REQUIRE(w.await_acks(50));
-  // n3 still reaches both owners: every account commits through it.
+  // n3 reaches both: every leader keeps a majority (itself and n3), and
+  // every account commits through n3.
   auto p = probe(w, c[2], "oneway");
-  INFO("ok " << p.ok << ", fail " << p.fail << ", unknown " << p.unknown);
+  INFO(describe(p));
   CHECK(p.ok == 24);
-  hold(w, std::chrono::seconds{8});
+  hold(w, std::chrono::seconds{4});
   heal_and_check(c, w, "one-way drop n1->n2", detect);
 }
 
-TEST_CASE("network: a slow link (tc tbf) loses nothing", "[netns][cluster]") {
+TEST_CASE("network: a slow link (tc tbf) loses nothing",
+          "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   auto& w = c.start_load();
   c.lab.slow("n3", "256kbit", "400ms");
   auto t0 = steady_clock::now();
-  REQUIRE(w.await_acks(200, std::chrono::seconds{60}));
-  std::printf("slow link: 200 acks in %.2f s with n3 at 256 kbit/s\n",
-              seconds_since(t0));
+  auto before = static_cast<std::size_t>(w.acks);
+  REQUIRE(w.await_acks(40, std::chrono::seconds{60}));
+  std::printf("slow link: 40 acks in %.2f s with n3 at 256 kbit/s (%zu "
+              "before)\n",
+              seconds_since(t0), before);
   heal_and_check(c, w, "slow link", 0);
 }
 
 TEST_CASE("network: a flaky link (25 % loss each way) loses nothing",
-          "[netns][cluster]") {
+          "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   auto& w = c.start_load();
   c.lab.flaky("n3", 0.25);
   auto t0 = steady_clock::now();
-  hold(w, std::chrono::seconds{8});
+  hold(w, std::chrono::seconds{6});
   auto s3 = status_of(c[2]);
   REQUIRE(s3);
   std::printf("flaky link: n3 sees %zu of 3 members after %.1f s\n",
@@ -334,42 +315,73 @@ TEST_CASE("network: a flaky link (25 % loss each way) loses nothing",
   heal_and_check(c, w, "flaky link", 0);
 }
 
-TEST_CASE("network: a node joins while cut off from one old owner: that "
-          "owner's partitions answer unavailable until healing, then move",
-          "[netns][cluster]") {
+TEST_CASE("network: a node joins while cut off from one old member: the "
+          "replicas that member leads do not move to it until healing",
+          "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;
   auto& w = c.start_load();
-  REQUIRE(w.await_acks(150));
-  // n3 and n4 cannot talk: the partitions moving from n3 to n4 stall,
-  // those from n1 and n2 move.
+  REQUIRE(w.await_acks(100));
+  // n3 and n4 cannot talk: the partitions n3 leads cannot ship to n4, so
+  // n4 stays a learner there; the others' move.
   c.lab.split("n3", "n4");
-  REQUIRE(c[3].start(c[0].address(), true));
-  hold(w, std::chrono::seconds{4});
-  auto s4 = status_of(c[3]);
-  REQUIRE(s4);
-  CHECK(s4->members == 4);
-  CHECK(s4->reachable == 3); // all but n3
-  CHECK_FALSE(s4->settled);  // the hand-off from n3 is pending
+  REQUIRE(c.c->start(c[3]));
+  auto etcd = c.c->etcd_client();
+  std::optional<control::partition_map> m;
+  // Await the moves that can happen: every partition not led by n3 whose
+  // target holds n4 has it as a voter.
+  auto partial = poll_until(
+    [&] {
+      m = read_map(etcd, c.c->opts.name);
+      if (!m || !m->find_member("n4"))
+        return false;
+      for (partition_id p = 0; p < m->partitions.size(); ++p) {
+        const auto& x = m->partitions[p];
+        auto target = control::target_replicas(*m, p, 128);
+        bool wanted = std::count(target.begin(), target.end(), "n4") > 0;
+        if (wanted && x.leader != "n3" && !voter_of(x, "n4"))
+          return false;
+      }
+      return true;
+    },
+    std::chrono::seconds{60});
+  REQUIRE(partial);
+  std::size_t stuck = 0;
+  for (partition_id p = 0; p < m->partitions.size(); ++p) {
+    const auto& x = m->partitions[p];
+    auto target = control::target_replicas(*m, p, 128);
+    if (x.leader == "n3" && std::count(target.begin(), target.end(), "n4") > 0
+        && !voter_of(x, "n4"))
+      ++stuck;
+  }
+  CHECK(stuck > 0); // the ones n3 leads and the ring moves to n4
   auto via4 = probe(w, c[3], "join");
-  INFO("through n4: ok " << via4.ok << ", fail " << via4.fail << ", unknown "
-                         << via4.unknown << ", slowest " << via4.slowest_ms
-                         << " ms");
-  CHECK(via4.ok > 0);   // n4's own partitions from n1 and n2, and others
-  CHECK(via4.fail > 0); // the ones stuck on their way from n3
-  CHECK(via4.unknown == 0);
-  CHECK(via4.slowest_ms < 1000);
-  // n3 keeps its partitions (and refuses their commands: they are
-  // releasing) until n4 fetches them; the checker would see two histories
-  // if both had written.
-  heal_and_check(c, w, "join cut off from an old owner", 0);
+  std::size_t led_by_n3 = 0;
+  for (auto& id : workload_accounts())
+    led_by_n3 += leader_of(*m, id) == "n3" ? 1 : 0;
+  INFO("through n4: " << describe(via4) << "; n3 leads " << led_by_n3
+                      << " of 24; " << stuck << " partitions stuck");
+  // Commands through n4 reach n1's and n2's partitions; n3's answer
+  // unavailable (n4 cannot forward there), never hang.
+  CHECK(via4.ok + led_by_n3 >= 24);
+  CHECK(via4.ok > 0);
+  CHECK(via4.slowest_ms < 2000);
+  std::printf("join cut off: %zu partitions stuck on their way from n3; "
+              "through n4 %s\n",
+              stuck, describe(via4).c_str());
+  auto heal_s = heal(c);
+  REQUIRE(await_moved(*c.c->etcd, c.c->opts.name, {"n1", "n2", "n3", "n4"}));
+  std::printf("join cut off: reconnected %.2f s after healing\n", heal_s);
+  finish_and_check(c, w, "join cut off from an old member");
 }
 
 // Soak mode (outside CI: hidden tag; `./annals soak [seconds]` runs it after
 // the kill soak): random network faults under load for
-// ANNALS_SOAK_SECONDS (default 600) -- one node split from the others, one
-// direction of a link dropped, a flaky (25 %) or slow (256 kbit/s) node --
-// each held 4-12 s, then healed; the checker over everything at the end.
+// ANNALS_SOAK_SECONDS (default 600) -- one node split from the others
+// (not isolated: the clients, which use every node, would wait out TCP's
+// connect timeout on it), one direction of a link dropped, a flaky (25 %)
+// or slow (256 kbit/s) node -- each held 4-12 s, then healed; the checker
+// over everything at the end.
 TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
   SKIP_WITHOUT_NETNS();
   double limit = 600;
@@ -383,7 +395,7 @@ TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
   std::vector<double> reconnects;
   const std::vector<std::string> names{"n1", "n2", "n3"};
   while (seconds_since(t0) < limit) {
-    REQUIRE(w.await_acks(20));
+    REQUIRE(w.await_acks(20, std::chrono::seconds{60}));
     auto a = names[rng() % 3];
     auto b = names[(rng() % 2 + 1 + (a[1] - '1')) % 3];
     std::string kind;
@@ -407,7 +419,10 @@ TEST_CASE("soak: network faults for a set time, no anomaly", "[.soak]") {
       c.lab.slow(a, "256kbit", "400ms");
     }
     ++faults[kind];
-    hold(w, std::chrono::seconds{4 + rng() % 9});
+    INFO(kind << " on " << a << " at " << seconds_since(t0) << " s");
+    // A slow or cut-off leader holds up the clients that use it (each
+    // request waits out its timeout): a longer window than the cases'.
+    hold(w, std::chrono::seconds{4 + rng() % 9}, std::chrono::seconds{60});
     reconnects.push_back(heal(c));
     std::printf("soak: %.0f s, %s on %s, reconnected in %.2f s, %zu acks\n",
                 seconds_since(t0), kind.c_str(), a.c_str(), reconnects.back(),

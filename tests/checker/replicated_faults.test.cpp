@@ -14,14 +14,7 @@
 // - a slow follower (SIGSTOP/SIGCONT cycles): the commit p99 of partitions
 //   it follows stays within 1.5x of the same run's baseline (windows of
 //   each kind alternate; medians of the windows' p99s are compared).
-#include "annals/persistence/stream.hpp"
-
-#include "cluster_history.hpp"
-#include "control/keys.hpp"
-#include "control/partition_map.hpp"
-#include "etcd_harness.hpp"
-#include "netns_lab.hpp"
-#include "temp_dir.hpp"
+#include "replicated_cluster.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -32,7 +25,6 @@
 
 using namespace annals;
 using namespace annals::testing;
-namespace control = annals::cluster::control;
 
 namespace {
 
@@ -42,79 +34,6 @@ constexpr const char* cluster_name = "faults";
 
 double seconds_since(steady_clock::time_point t0) {
   return std::chrono::duration<double>(steady_clock::now() - t0).count();
-}
-
-/// Polls `pred` every 50 ms until it holds; false after `limit`.
-bool poll_until(const std::function<bool()>& pred,
-                std::chrono::milliseconds limit) {
-  auto deadline = steady_clock::now() + limit;
-  for (;;) {
-    if (pred())
-      return true;
-    if (steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(50ms);
-  }
-}
-
-/// The partition map in etcd; nothing if absent or unreadable.
-std::optional<control::partition_map>
-read_map(const cluster::etcd::client& etcd) {
-  auto r = etcd.get(control::cluster_keys{cluster_name}.map());
-  if (!r || r->kvs.empty())
-    return std::nullopt;
-  auto m = control::decode_partition_map(r->kvs.front().value);
-  if (!m)
-    return std::nullopt;
-  return std::move(*m);
-}
-
-/// The controller key's holder; "" if absent or unreadable.
-std::string read_controller(const cluster::etcd::client& etcd) {
-  auto r = etcd.get(control::cluster_keys{cluster_name}.controller());
-  if (!r || r->kvs.empty())
-    return {};
-  return r->kvs.front().value;
-}
-
-std::string account(int i) {
-  return "acct-" + std::to_string(i);
-}
-
-/// The leader of account `id`'s partition in `map`.
-const std::string& leader_of(const control::partition_map& map,
-                             const std::string& id) {
-  auto p = partition_of(stream_id{"sample.account", id},
-                        static_cast<uint32_t>(map.partitions.size()));
-  return map.partitions.at(p).leader;
-}
-
-/// The workload's accounts (acct-0 .. acct-23).
-std::vector<std::string> workload_accounts() {
-  std::vector<std::string> out;
-  for (int i = 0; i < workload::settings{}.aggregates; ++i)
-    out.push_back(account(i));
-  return out;
-}
-
-/// Sends one deposit to each of `ids` through `via` (command id
-/// `<tag>-<id>`), again with the same id after anything but an ack, until
-/// every one is acknowledged; false if that takes longer than `limit`.
-bool answer_all(workload& w, const node_proc& via,
-                const std::vector<std::string>& ids, const std::string& tag,
-                std::chrono::milliseconds limit) {
-  auto deadline = steady_clock::now() + limit;
-  caf::scoped_actor self{w.sys()};
-  std::map<std::string, caf::actor> roots;
-  for (const auto& id : ids) {
-    while (w.send(self, roots, tag, via, id, tag + "-" + id)
-           != checker::op_type::ok) {
-      if (steady_clock::now() > deadline)
-        return false;
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  return true;
 }
 
 /// A command acknowledged on an account: account, client, command id.
@@ -150,124 +69,17 @@ void hold(workload& w, std::chrono::seconds d) {
     REQUIRE(w.await_acks(20));
 }
 
-/// Three replicated checker nodes n1..n3, one etcd member per site (the
-/// nodes list every member, their own first), started and settled. With a
-/// lab, node k runs in namespace n<k> at its address (the sites are then
-/// expected there too).
-struct replicated_cluster {
-  temp_dir tmp;
-  history_log log{tmp.sub("history.txt")};
-  std::unique_ptr<etcd_cluster> etcd;
-  std::vector<std::unique_ptr<node_proc>> nodes;
-  std::unique_ptr<workload> load;
-  bool subscribe;
-
-  replicated_cluster(const std::vector<etcd_cluster::site>& sites,
-                     netns_lab* lab, bool subscribe_all)
-    : subscribe(subscribe_all) {
-    etcd = std::make_unique<etcd_cluster>(sites);
-    for (std::size_t k = 0; k < 3; ++k) {
-      auto name = "n" + std::to_string(k + 1);
-      std::string eps;
-      for (std::size_t i = 0; i < etcd->size(); ++i)
-        eps += (i == 0 ? "" : ",") + etcd->endpoint((k + i) % etcd->size());
-      std::vector<std::string> extra{
-        "--cluster.etcd=" + eps,
-        std::string{"--cluster.cluster-name="} + cluster_name,
-        "--cluster.initial-members=3", "--verbose"};
-      if (lab != nullptr)
-        extra.emplace_back("--cluster.insecure"); // plain BASP on the bridge
-      auto n = std::make_unique<node_proc>(ANNALS_CHECKER_NODE_CHILD, name,
-                                           tmp.sub(name), &log, extra);
-      if (lab != nullptr) {
-        n->set_host(lab->addr(name));
-        n->wrapper = lab->wrapper(name);
-      }
-      nodes.push_back(std::move(n));
-    }
-    for (auto& n : nodes)
-      REQUIRE(start(*n));
-    REQUIRE(await_settled(all(), 3));
-  }
-
-  /// Starts `n` (again), its stderr in `<name>.<start>.log`.
-  bool start(node_proc& n) {
-    n.stderr_file
-      = tmp.sub(n.name() + "." + std::to_string(++starts_[n.name()]) + ".log");
-    return n.start({}, subscribe);
-  }
-
-  std::vector<node_proc*> all() {
-    std::vector<node_proc*> out;
-    for (auto& n : nodes)
-      if (n->up())
-        out.push_back(n.get());
-    return out;
-  }
-
-  node_proc* by_name(const std::string& name) {
-    for (auto& n : nodes)
-      if (n->name() == name)
-        return n.get();
-    return nullptr;
-  }
-
-  /// Clients through every node, keeping a record of each reply; waits for
-  /// their first 100 acknowledgements.
-  workload& start_load() {
-    workload::settings ws;
-    ws.seed = Catch::rngSeed();
-    load = std::make_unique<workload>(log, all(), ws);
-    load->keep_replies = true;
-    load->start();
-    REQUIRE(load->await_acks(100));
-    return *load;
-  }
-
-  /// After the clients stopped: every account takes a deposit through
-  /// every node, every subscriber sees each account's newest acknowledged
-  /// revision, the nodes stop cleanly and the checker reads their journals.
-  /// Prints `what` and the report; keeps the run if it is not valid.
-  checker::report converge_and_check(const std::string& what) {
-    auto ids = workload_accounts();
-    for (auto* n : all()) {
-      INFO("every account through " << n->name());
-      CHECK(answer_all(*load, *n, ids, "after-" + n->name(), 15s));
-    }
-    std::map<std::string, revision> newest;
-    for (auto& x : log.read().ops)
-      if (x.type == checker::op_type::ok)
-        newest[x.stream] = std::max(newest[x.stream], x.last);
-    if (subscribe) {
-      std::set<std::string> subs;
-      for (auto* n : all())
-        subs.insert(n->name() + "#" + std::to_string(starts_[n->name()] - 1));
-      CHECK(await_caught_up(log, subs, newest, 20s) == "");
-    }
-    auto ran = all();
-    for (auto* n : ran) {
-      auto st = n->stop();
-      INFO(n->name() << " exit status " << st);
-      CHECK(WIFEXITED(st));
-    }
-    auto rep = check_cluster(log, ran);
-    std::printf("%s: %zu acks (%zu duplicate), %zu definite failures, %zu "
-                "unknown, %zu connection refusals\n%s",
-                what.c_str(), static_cast<std::size_t>(load->acks),
-                static_cast<std::size_t>(load->duplicate_acks),
-                static_cast<std::size_t>(load->fails),
-                static_cast<std::size_t>(load->unknowns),
-                static_cast<std::size_t>(load->unreachable),
-                rep.to_string().c_str());
-    std::fflush(stdout);
-    if (!rep.valid())
-      keep_run(tmp, "replicated-faults");
-    return rep;
-  }
-
-private:
-  std::map<std::string, int> starts_;
-};
+/// Options of the cluster: 3 nodes, an etcd member per site in `sites`.
+replicated_cluster::options
+fault_options(const std::vector<etcd_cluster::site>& sites, netns_lab* lab,
+              bool subscribe) {
+  replicated_cluster::options o;
+  o.name = cluster_name;
+  o.sites = sites;
+  o.lab = lab;
+  o.subscribe = subscribe;
+  return o;
+}
 
 #define SKIP_WITHOUT_NETNS()                                                   \
   if (auto why = netns_lab::unsupported()) {                                   \
@@ -290,14 +102,14 @@ TEST_CASE("replicated faults: a 2/1 split with the controller and etcd's "
   std::vector<etcd_cluster::site> sites;
   for (auto h : {"n1", "n2", "n3"})
     sites.push_back({lab.addr(h), lab.wrapper(h)});
-  replicated_cluster c{sites, &lab, true};
-  auto& w = c.start_load();
+  replicated_cluster c{fault_options(sites, &lab, true)};
+  auto& w = c.start_load({}, {}, 100);
   // etcd's leadership goes where the controller is: both on one side.
   auto etcd_all = c.etcd->make_client();
   std::string controller;
   REQUIRE(poll_until(
     [&] {
-      controller = read_controller(etcd_all);
+      controller = read_controller(etcd_all, cluster_name);
       return !controller.empty();
     },
     10s));
@@ -318,9 +130,9 @@ TEST_CASE("replicated faults: a 2/1 split with the controller and etcd's "
       majority_etcd.push_back(c.etcd->endpoint(i));
     }
   REQUIRE(w.await_acks(50));
-  auto before_split_map = read_map(etcd_all);
+  auto before_split_map = read_map(etcd_all, cluster_name);
   REQUIRE(before_split_map.has_value());
-  REQUIRE(read_controller(etcd_all) == controller);
+  REQUIRE(read_controller(etcd_all, cluster_name) == controller);
   REQUIRE(c.etcd->leader() == std::optional<std::size_t>{k});
   // The split: the minority's namespace (node and etcd member) from the
   // two others; the clients still reach every node.
@@ -359,14 +171,14 @@ TEST_CASE("replicated faults: a 2/1 split with the controller and etcd's "
   std::string successor;
   REQUIRE(poll_until(
     [&] {
-      successor = read_controller(etcd_majority);
+      successor = read_controller(etcd_majority, cluster_name);
       return !successor.empty() && successor != controller;
     },
     15s));
   auto t_controller = steady_clock::now();
   REQUIRE(poll_until(
     [&] {
-      auto m = read_map(etcd_majority);
+      auto m = read_map(etcd_majority, cluster_name);
       return m
              && std::none_of(m->partitions.begin(), m->partitions.end(),
                              [&](auto& p) { return p.leader == controller; });
@@ -438,8 +250,9 @@ TEST_CASE("replicated faults: etcd's leader among three members killed under "
           "load: commits go on, a SIGKILLed controller still fails over",
           "[checker][replicated]") {
   auto t0 = steady_clock::now();
-  replicated_cluster c{std::vector<etcd_cluster::site>(3), nullptr, true};
-  auto& w = c.start_load();
+  replicated_cluster c{
+    fault_options(std::vector<etcd_cluster::site>(3), nullptr, true)};
+  auto& w = c.start_load({}, {}, 100);
   auto dead = c.etcd->leader();
   REQUIRE(dead.has_value());
   c.etcd->kill(*dead);
@@ -454,14 +267,14 @@ TEST_CASE("replicated faults: etcd's leader among three members killed under "
   std::optional<control::partition_map> before;
   REQUIRE(poll_until(
     [&] {
-      before = read_map(etcd);
+      before = read_map(etcd, cluster_name);
       return before.has_value();
     },
     10s));
   // The controller dies (a new one must be elected and write the failover
   // through the two members left): the accounts it led answer again
   // through the others.
-  auto* controller = c.by_name(read_controller(etcd));
+  auto* controller = c.by_name(read_controller(etcd, cluster_name));
   REQUIRE(controller != nullptr);
   auto& victim = *controller;
   auto& entry = *c.nodes[(&victim == c.nodes[0].get()) ? 1 : 0];
@@ -474,7 +287,7 @@ TEST_CASE("replicated faults: etcd's leader among three members killed under "
   auto t_node = steady_clock::now();
   CHECK(answer_all(w, entry, led, "failover", 15s));
   auto failover_s = seconds_since(t_node);
-  auto after = read_map(etcd);
+  auto after = read_map(etcd, cluster_name);
   REQUIRE(after.has_value());
   CHECK(after->version > before->version);
   for (auto& id : led)
@@ -503,11 +316,12 @@ TEST_CASE("replicated faults: a slow follower (SIGSTOP/SIGCONT cycles) keeps "
           "its leaders' commit p99 within 1.5x of the baseline",
           "[checker][replicated]") {
   auto t0 = steady_clock::now();
-  replicated_cluster c{std::vector<etcd_cluster::site>(1), nullptr, false};
+  replicated_cluster c{
+    fault_options(std::vector<etcd_cluster::site>(1), nullptr, false)};
   auto etcd = c.etcd->make_client();
-  auto map = read_map(etcd);
+  auto map = read_map(etcd, cluster_name);
   REQUIRE(map.has_value());
-  auto controller = read_controller(etcd);
+  auto controller = read_controller(etcd, cluster_name);
   // The slow node: one that is not the controller (its control loop and
   // the map stay out of the picture).
   std::mt19937 rng{Catch::rngSeed()};
@@ -652,7 +466,7 @@ TEST_CASE("replicated faults: a slow follower (SIGSTOP/SIGCONT cycles) keeps "
   CHECK(not_ok == 0);
   CHECK(median(slow_p99) <= 1.5 * median(base_p99));
   // No failover happened: the measurement is of the same leaders.
-  auto now = read_map(etcd);
+  auto now = read_map(etcd, cluster_name);
   REQUIRE(now.has_value());
   CHECK(now->version == map->version);
   REQUIRE(await_settled(c.all(), 3));
