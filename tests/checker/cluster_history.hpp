@@ -299,8 +299,8 @@ inline std::optional<node_status> status_of(node_proc& n) {
   std::istringstream in{line->substr(7)};
   node_status s;
   int settled = 0;
-  uint32_t active = 0, inbound = 0, outbound = 0;
-  if (!(in >> s.version >> settled >> s.members >> active >> inbound >> outbound
+  uint32_t active = 0, inbound = 0;
+  if (!(in >> s.version >> settled >> s.members >> active >> inbound
         >> s.reachable))
     return std::nullopt;
   s.settled = settled != 0;

@@ -202,7 +202,7 @@ void heal_and_check(lab_cluster& c, workload& w, const std::string& what,
 } // namespace
 
 TEST_CASE("network: an isolated node: its partitions fail over to the "
-          "others, which go on; all recover after healing",
+          "others, which go on, and all recover after healing",
           "[netns][replicated]") {
   SKIP_WITHOUT_NETNS();
   lab_cluster c;

@@ -350,16 +350,24 @@ private:
 };
 
 /// The replicator's clock: a scheduled actor that sends it a tick every
-/// `every`, and quits once it is gone. The replicator runs on a thread of its
-/// own (detached), and a detached actor must never have a delayed message
-/// pending in CAF 0.17's clock when the actor system shuts down: the message
-/// holds a strong reference that the stopped clock never releases, so the
-/// actor's thread waits for its destruction forever and `~actor_system`
-/// with it (seen as a node that never exits on stop). The ticker holds only
-/// a weak reference, and its own delayed messages are harmless (it is not
-/// detached).
+/// `every` and quits when it terminates. The replicator runs on a thread of
+/// its own (detached), and a detached actor must never have a delayed
+/// message pending in CAF 0.17's clock when the actor system shuts down: the
+/// message holds a strong reference that the stopped clock never releases,
+/// so the actor's thread waits for its destruction forever and
+/// `~actor_system` with it (seen as a node that never exits on stop). The
+/// ticker holds only a weak reference (it never delays that destruction),
+/// and it monitors the replicator rather than relying on the reference
+/// count: a ticker still running would hold up `~actor_system` too.
 caf::behavior ticker(caf::event_based_actor* self, caf::weak_actor_ptr target,
                      caf::timespan every) {
+  auto strong = target.lock();
+  if (!strong) {
+    self->quit();
+    return {};
+  }
+  self->monitor(strong);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   self->delayed_send(self, every, repl_tick_atom::value);
   return {
     [self, target, every](repl_tick_atom) {
