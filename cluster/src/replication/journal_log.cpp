@@ -186,8 +186,14 @@ caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
   if (stage_ == nullptr) {
     return commit_appends(expected_end, batch);
   }
-  // Group commit: staged now, committed by the stage's next flush. What
-  // the journal would refuse at once is refused here too.
+  // Group commit: staged now, committed by the stage's next flush.
+  return stage_appends(expected_end, writer_epoch, batch, false);
+}
+
+caf::error journal_log::stage_appends(position expected_end,
+                                      uint64_t writer_epoch, write_batch& batch,
+                                      bool marker) {
+  // What the journal would refuse at once is refused here too.
   if (writer_epoch < fence_) {
     return make_error(journal_errc::stale_epoch,
                       "partition " + std::to_string(partition_) + ": epoch "
@@ -209,7 +215,7 @@ caf::error journal_log::append(position expected_end, uint64_t writer_epoch,
     fence_
       = std::max(fence_, req.writer_epoch != 0 ? req.writer_epoch : req.epoch);
   }
-  stage_->add(this, durable_end_, std::move(batch.appends));
+  stage_->add(this, durable_end_, std::move(batch.appends), marker);
   return {};
 }
 
@@ -256,26 +262,7 @@ caf::error journal_log::append_marker(position expected_end, uint64_t epoch) {
     // Group commit: the markers of every partition this node takes over
     // in one flush. The driver holds this replica's messages and its
     // `serving` until the flush made the marker durable.
-    if (epoch < fence_) {
-      return make_error(journal_errc::stale_epoch,
-                        "partition " + std::to_string(partition_)
-                          + ": marker of epoch " + std::to_string(epoch)
-                          + " below its fence " + std::to_string(fence_));
-    }
-    if (expected_end != end_) {
-      return make_error(journal_errc::wrong_expected_position,
-                        "partition " + std::to_string(partition_) + " ends at "
-                          + std::to_string(end_) + ", not "
-                          + std::to_string(expected_end));
-    }
-    begin_staging();
-    if (epoch > last_epoch(lineage_)) {
-      lineage_.push_back({epoch, end_ + 1});
-    }
-    end_ += 1;
-    fence_ = std::max(fence_, epoch);
-    stage_->add(this, durable_end_, std::move(batch.appends), true);
-    return {};
+    return stage_appends(expected_end, epoch, batch, true);
   }
   auto err = commit_appends(expected_end, batch);
   // Durable: the new leader has not served its epoch yet.

@@ -115,6 +115,12 @@ private:
   /// Marks the log staged (its durable end stays where it is now).
   void begin_staging();
 
+  /// Stages `batch`'s appends after `expected_end` (checked, like the
+  /// writer's epoch, as the journal would at once); `marker`: an epoch
+  /// marker.
+  caf::error stage_appends(position expected_end, uint64_t writer_epoch,
+                           write_batch& batch, bool marker);
+
   journal_log(journal& j, partition_id p, write_stage* stage);
 
   /// Commits the stage if this log has entries staged.
