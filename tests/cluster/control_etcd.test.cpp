@@ -318,23 +318,28 @@ TEST_CASE("control: a suspected member fails over at once, a suspected node "
   auto c = etcd.make_client();
   test_node n1{c, "n1"};
   test_node n2{c, "n2"};
+  test_node n3{c, "n3"};
   auto& ctl = *n1.ctl;
   REQUIRE(ctl.campaign()->elected);
   auto first = must_step(ctl);
   REQUIRE(first.written);
-  REQUIRE(first.map.find_member("n2") != nullptr);
-  // n2 is live in etcd, but this node lost its connection: planned away.
+  uint32_t led_by_n2 = 0;
+  for (const auto& x : first.map.partitions)
+    led_by_n2 += x.leader == "n2" ? 1 : 0;
+  REQUIRE(led_by_n2 > 0);
+  // n2 is live in etcd, but this node lost its connection: failed over.
   auto res = ctl.step({"n2"});
   REQUIRE(res);
   CHECK(res->written);
+  CHECK(res->failovers == led_by_n2);
   for (const auto& x : res->map.partitions)
-    CHECK(x.leader == "n1");
-  // n3 registers while this node still suspects a connection of its
+    CHECK(x.leader != "n2");
+  // n4 registers while this node still suspects a connection of its
   // previous life (nobody dials a node the map does not list, so nothing
   // would clear that): it joins anyway.
-  test_node n3{c, "n3"};
-  auto joined = ctl.step({"n2", "n3"});
+  test_node n4{c, "n4"};
+  auto joined = ctl.step({"n2", "n4"});
   REQUIRE(joined);
   CHECK(joined->written);
-  CHECK(joined->map.find_member("n3") != nullptr);
+  CHECK(joined->map.find_member("n4") != nullptr);
 }

@@ -546,14 +546,15 @@ TEST_CASE("a writer with a stale owner epoch is refused and writes nothing",
   fx.rt->set_epoch(p, 3);
   REQUIRE(accounts.ask("alice", deposit{5, ""}));
   CHECK(fx.store->read_stream(alice, 1)->at(0).meta.epoch == 3);
-  // Another owner took the partition over (the hand-off fenced it at 4);
-  // this node still believes in epoch 3.
+  // Another leader took the partition over (it fenced it at 4); this node
+  // still believes in epoch 3. Nothing is written, and the client is told
+  // to retry (`unavailable`: its retry reaches the new leader).
   write_batch fence;
   fence.fences.push_back({p, 4});
   REQUIRE(fx.store->commit(fence));
   auto refused = accounts.ask("alice", deposit{7, ""});
   REQUIRE_FALSE(refused);
-  CHECK(is(refused.error(), errc::not_persisted));
+  CHECK(is(refused.error(), errc::unavailable));
   CHECK(render(refused.error()).find("stale_epoch") != std::string::npos);
   CHECK(fx.store->last_revision(alice).value() == 1);
   // Only a writer at the new epoch gets through.

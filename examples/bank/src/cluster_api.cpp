@@ -173,7 +173,8 @@ void cluster_api::cluster_info(completion<std::string> done) {
                        {"partitions", owned[m.name]}});
   }
   json partitions = json::array();
-  for (std::size_t p = 0; p < s->owners.size(); ++p)
+  for (std::size_t p = 0; p < s->owners.size() && p < s->current.epochs.size();
+       ++p)
     partitions.push_back({{"partition", p},
                           {"owner", s->owners[p]},
                           {"epoch", s->current.epochs[p]}});

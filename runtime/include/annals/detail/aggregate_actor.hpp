@@ -33,6 +33,7 @@
 #include "annals/detail/runtime_context.hpp"
 #include "annals/errc.hpp"
 #include "annals/log.hpp"
+#include "annals/persistence/errc.hpp"
 #include "annals/persistence/planted_bugs.hpp"
 #include "annals/render.hpp"
 #include "annals/runtime_types.hpp"
@@ -453,6 +454,21 @@ public:
                 make_error(errc::outcome_unknown,
                            "an earlier command on " + to_string(st.stream)
                              + " has an unknown outcome"));
+      return;
+    }
+    if (is(err, journal_errc::stale_epoch)) {
+      // The partition's epoch moved past this node's writer (another
+      // leader, or this one appointed again): the journal wrote nothing.
+      // Not a storage failure: a retry reaches the leader of the new epoch.
+      entry_at(seq).error = make_error(
+        errc::unavailable, "stream " + to_string(st.stream)
+                             + ": the partition's leader changed, nothing "
+                               "was written; retry ("
+                             + render(err) + ")");
+      fail_from(seq + 1,
+                make_error(errc::unavailable,
+                           "an earlier command on " + to_string(st.stream)
+                             + " met a leader change; retry"));
       return;
     }
     entry_at(seq).error
