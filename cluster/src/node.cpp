@@ -10,7 +10,6 @@
 #include "protocol.hpp"
 #include "replicated/control_driver.hpp"
 #include "replicated/replicator_actor.hpp"
-#include "tcp_probe.hpp"
 #include "tls_error_queue.hpp"
 
 #include <caf/after.hpp>
@@ -23,7 +22,6 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
-#include <set>
 #include <thread>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(annals::cluster::cluster_status)
