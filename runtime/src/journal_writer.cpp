@@ -108,27 +108,30 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   };
   auto on_replicator
     = [&](replicator_atom, caf::actor& a) { replicator = std::move(a); };
-  auto on_released
-    = [&](released_atom, partition_id p, uint64_t epoch, position hw) {
-        auto& r = released[p];
-        if (epoch > r.first || (epoch == r.first && hw > r.second))
-          r = {epoch, hw};
-        auto it = held.find(p);
-        if (it == held.end())
-          return;
-        auto& q = it->second;
-        while (!q.empty()) {
-          auto& h = q.front();
-          if (h.epoch < epoch) {
-            unknown(h, "leadership changed");
-          } else if (h.epoch == epoch && h.last <= hw) {
-            h.rp.deliver(std::move(h.res));
-          } else {
-            break;
-          }
-          q.pop_front();
-        }
-      };
+  auto release = [&](partition_id p, uint64_t epoch, position hw) {
+    auto& r = released[p];
+    if (epoch > r.first || (epoch == r.first && hw > r.second))
+      r = {epoch, hw};
+    auto it = held.find(p);
+    if (it == held.end())
+      return;
+    auto& q = it->second;
+    while (!q.empty()) {
+      auto& h = q.front();
+      if (h.epoch < epoch) {
+        unknown(h, "leadership changed");
+      } else if (h.epoch == epoch && h.last <= hw) {
+        h.rp.deliver(std::move(h.res));
+      } else {
+        break;
+      }
+      q.pop_front();
+    }
+  };
+  auto on_released = [&](released_atom, const std::vector<committed_end>& hws) {
+    for (const auto& x : hws)
+      release(x.partition, x.epoch, x.end);
+  };
   // A retried command found in the journal: its original reply may not
   // have been released yet (this node leads again after a leadership
   // change and the entry is above the high watermark). It waits like one.

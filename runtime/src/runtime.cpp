@@ -145,17 +145,31 @@ void runtime::enable_replication(const caf::actor& replicator) {
   caf::anon_send(ctx_->writer, replicator_atom::value, replicator);
 }
 
-void runtime::set_visible(partition_id p, position end) {
-  if (p >= ctx_->store->partition_count())
-    return;
-  auto& v = ctx_->visible[p];
+namespace {
+
+/// Raises `v` to `end`; whether it rose.
+bool raise_visible(std::atomic<position>& v, position end) {
   auto now = v.load(std::memory_order_acquire);
   while (now < end
          && !v.compare_exchange_weak(now, end, std::memory_order_acq_rel)) {
   }
-  if (now < end)
-    caf::anon_send(ctx_->broker, wake_atom::value,
-                   std::vector<partition_id>{p});
+  return now < end;
+}
+
+} // namespace
+
+void runtime::set_visible(partition_id p, position end) {
+  set_visible(std::vector<committed_end>{{p, end, 0}});
+}
+
+void runtime::set_visible(const std::vector<committed_end>& ends) {
+  std::vector<partition_id> raised;
+  for (const auto& x : ends)
+    if (x.partition < ctx_->store->partition_count()
+        && raise_visible(ctx_->visible[x.partition], x.end))
+      raised.push_back(x.partition);
+  if (!raised.empty())
+    caf::anon_send(ctx_->broker, wake_atom::value, std::move(raised));
 }
 
 void runtime::set_leading(partition_id p, bool leads) {

@@ -1,9 +1,11 @@
 // annals -- libFuzzer target: the cluster's own messages. The first byte
 // picks a wire type, the rest is decoded into it with CAF's
-// binary_deserializer (what BASP does with a message from a peer).
+// binary_deserializer (what BASP does with a message from a peer), or
+// unpacked as a batch of replication frames and each frame decoded.
 #include "annals/cluster/view.hpp"
 
 #include "protocol.hpp"
+#include "replication/wire.hpp"
 
 #include <caf/binary_deserializer.hpp>
 
@@ -38,6 +40,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     break;
   case 5:
     decode<wire_event>(rest, n);
+    break;
+  case 6:
+    if (auto frames = annals::replication::decode_frames({rest, n}))
+      for (const auto& f : *frames)
+        (void)annals::replication::decode_message(f.bytes);
     break;
   default: // the hello's member record
     decode<member>(rest, n);

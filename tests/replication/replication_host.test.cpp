@@ -268,6 +268,58 @@ TEST_CASE("every replication message survives the wire and rejects damage",
   CHECK_FALSE(decode_message(huge));
 }
 
+TEST_CASE("a batch of frames for one peer survives the wire in order, splits "
+          "past its size bound, and rejects damage",
+          "[replication][wire]") {
+  std::string big(max_frames_batch / 2, 'x');
+  std::vector<partition_frame> frames{
+    {3, "abc"}, {0, ""}, {7, big}, {7, big}, {2, "z"}};
+  std::vector<std::string> batches;
+  encode_frames(frames, batches);
+  // The second half-megabyte frame does not fit beside the first.
+  REQUIRE(batches.size() == 2);
+  std::vector<std::pair<partition_id, std::string>> back;
+  for (const auto& b : batches) {
+    CHECK(b.size() <= max_frames_batch + 64);
+    auto got = decode_frames(b);
+    REQUIRE(got);
+    for (const auto& f : *got)
+      back.emplace_back(f.partition, std::string{f.bytes});
+  }
+  REQUIRE(back.size() == frames.size());
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    CHECK(back[i].first == frames[i].partition);
+    CHECK(back[i].second == frames[i].bytes);
+  }
+  // A frame larger than the bound still travels, alone.
+  std::string huge(max_frames_batch + 1, 'y');
+  batches.clear();
+  encode_frames({{1, "a"}, {2, huge}}, batches);
+  CHECK(batches.size() == 2);
+  // Damage: every cut, a trailing byte, a wrong version, a count past the
+  // end (refused before allocating).
+  batches.clear();
+  encode_frames({{3, "abc"}, {4, "de"}}, batches);
+  REQUIRE(batches.size() == 1);
+  const auto& b = batches[0];
+  for (std::size_t n = 0; n < b.size(); ++n) {
+    auto cut = decode_frames(std::string_view{b}.substr(0, n));
+    REQUIRE_FALSE(cut);
+    CHECK(is(cut.error(), journal_errc::invalid_argument));
+  }
+  CHECK_FALSE(decode_frames(b + "x"));
+  auto wrong_version = b;
+  wrong_version[0] = 2;
+  CHECK_FALSE(decode_frames(wrong_version));
+  auto many = b;
+  many[4] = '\x7f';
+  CHECK_FALSE(decode_frames(many));
+  // No frames at all is a valid (empty) batch.
+  batches.clear();
+  encode_frames({}, batches);
+  CHECK(batches.empty());
+}
+
 TEST_CASE("group commit: a follower commits the frames at hand in one journal "
           "transaction and acknowledges them only after it",
           "[replication][host]") {

@@ -75,6 +75,13 @@ struct replicated_fixture : runtime_fixture {
   caf::actor replicator;
 };
 
+/// The replicator's release of partition `p` up to `hw` at `epoch`.
+void release(replicated_fixture& fx, partition_id p, uint64_t epoch,
+             position hw) {
+  caf::anon_send(fx.rt->writer(), released_atom::value,
+                 std::vector<committed_end>{{p, hw, epoch}});
+}
+
 } // namespace
 
 TEST_CASE("a reply waits until the partition's high watermark covers it",
@@ -89,12 +96,10 @@ TEST_CASE("a reply waits until the partition's high watermark covers it",
   // The writer holds the reply before it tells the replicator.
   CHECK(reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
   // A release of another epoch or below the append's position frees nothing.
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
-                 position{0});
+  release(fx, p, uint64_t{1}, position{0});
   auto ends = fx.store->partition_ends();
   REQUIRE(ends);
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
-                 (*ends)[p]);
+  release(fx, p, uint64_t{1}, (*ends)[p]);
   REQUIRE(reply.wait_for(std::chrono::seconds(10))
           == std::future_status::ready);
   auto res = reply.get();
@@ -136,13 +141,11 @@ TEST_CASE("held replies carried into the next epoch wait for its high "
   auto ends = fx.store->partition_ends();
   REQUIRE(ends);
   // A release of epoch 1 frees nothing any more.
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
-                 (*ends)[p]);
+  release(fx, p, uint64_t{1}, (*ends)[p]);
   CHECK(reply.wait_for(std::chrono::milliseconds(300))
         == std::future_status::timeout);
   // One of epoch 2 does: the reply is a success, not outcome_unknown.
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
-                 (*ends)[p]);
+  release(fx, p, uint64_t{2}, (*ends)[p]);
   REQUIRE(reply.wait_for(std::chrono::seconds(10))
           == std::future_status::ready);
   auto res = reply.get();
@@ -161,8 +164,7 @@ TEST_CASE("held replies carried into the next epoch wait for its high "
     auto e = fx.store->partition_ends();
     return e && (*e)[p] > (*ends)[p];
   }));
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
-                 fx.store->partition_ends().value()[p]);
+  release(fx, p, uint64_t{2}, fx.store->partition_ends().value()[p]);
   REQUIRE(again.wait_for(std::chrono::seconds(10))
           == std::future_status::ready);
   CHECK(again.get());
@@ -198,13 +200,11 @@ TEST_CASE("a retried command that is in the journal but not yet replicated "
   auto ends = fx.store->partition_ends();
   REQUIRE(ends);
   // ...nor by a release of the old epoch...
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
-                 (*ends)[p]);
+  release(fx, p, uint64_t{1}, (*ends)[p]);
   CHECK(retry.wait_for(std::chrono::milliseconds(100))
         == std::future_status::timeout);
   // ...only once epoch 2's high watermark covers it.
-  caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{2},
-                 (*ends)[p]);
+  release(fx, p, uint64_t{2}, (*ends)[p]);
   for (auto* f : {&retry, &again}) {
     REQUIRE(f->wait_for(std::chrono::seconds(10)) == std::future_status::ready);
     auto ack = f->get();
@@ -249,8 +249,7 @@ TEST_CASE("subscriptions read each partition only up to what is visible",
     auto p = partition_of_account(fx, id);
     REQUIRE(await([&] { return fx.log->has(p); }));
     auto ends = fx.store->partition_ends();
-    caf::anon_send(fx.rt->writer(), released_atom::value, p, uint64_t{1},
-                   (*ends)[p]);
+    release(fx, p, uint64_t{1}, (*ends)[p]);
     REQUIRE(reply.get());
   }
   std::mutex mtx;

@@ -10,6 +10,7 @@
 
 #include "control/partition_map.hpp"
 #include "replication/replication_host.hpp"
+#include "replication/wire.hpp"
 
 #include <caf/stateful_actor.hpp>
 
@@ -47,6 +48,11 @@ struct replicator_state {
   /// Counters (status): frames in and out, ticks, commits, maps, peers.
   uint64_t frames_in = 0;
   uint64_t frames_out = 0;
+  /// Batches of frames in and out (one message per peer and round), and
+  /// batches dropped because they did not decode.
+  uint64_t batches_in = 0;
+  uint64_t batches_out = 0;
+  uint64_t dropped_batches = 0;
   uint64_t ticks = 0;
   uint64_t commits = 0;
   uint64_t maps = 0;
@@ -201,6 +207,10 @@ public:
 
   void handle(host_output& out) {
     auto& st = self_->state;
+    // One message per peer (a batch of frames), not one per partition: a
+    // commit that touched many partitions ships them all in one message to
+    // each follower, and a flush acknowledges them all in one.
+    std::map<std::string, std::vector<replication::partition_frame>> by_peer;
     for (auto& f : out.frames) {
       const auto& ids = st.nodes[f.partition];
       if (f.to >= ids.size()) {
@@ -213,17 +223,38 @@ public:
         continue;
       }
       ++st.frames_out;
-      self_->send(peer->second, repl_frame_atom::value, f.partition,
-                  std::move(f.bytes));
+      by_peer[peer->first].push_back({f.partition, f.bytes});
     }
+    for (auto& [name, frames] : by_peer) {
+      std::vector<std::string> batches;
+      replication::encode_frames(frames, batches);
+      auto& peer = st.peers[name];
+      for (auto& b : batches) {
+        ++st.batches_out;
+        self_->send(peer, repl_frames_atom::value, std::move(b));
+      }
+    }
+    // High watermarks, batched like the frames: one wake of the
+    // subscriptions and one release message to the writer per round. A
+    // release goes before any later change of the same round (a lost or
+    // carried leadership) reaches the writer.
+    std::vector<committed_end> visible;
+    std::vector<committed_end> released;
+    auto flush_released = [&] {
+      if (!released.empty())
+        self_->send(st.rt->writer(), released_atom::value, std::move(released));
+      released.clear();
+    };
     for (const auto& c : out.changes) {
+      if (c.what != partition_change::kind::committed
+          && c.what != partition_change::kind::visible)
+        flush_released();
       switch (c.what) {
       case partition_change::kind::visible:
-        st.rt->set_visible(c.partition, c.pos);
+        visible.push_back({c.partition, c.pos, 0});
         break;
       case partition_change::kind::committed:
-        self_->send(st.rt->writer(), released_atom::value, c.partition, c.epoch,
-                    c.pos);
+        released.push_back({c.partition, c.pos, c.epoch});
         break;
       case partition_change::kind::serving:
         st.rt->set_epoch(c.partition, c.epoch);
@@ -257,6 +288,9 @@ public:
         break;
       }
     }
+    flush_released();
+    if (!visible.empty())
+      st.rt->set_visible(visible);
     out.frames.clear();
     out.changes.clear();
     if (st.host->pending() && !st.flush_scheduled) {
@@ -330,11 +364,13 @@ public:
     auto& st = self_->state;
     std::ostringstream os;
     os << "counters frames_in " << st.frames_in << " frames_out "
-       << st.frames_out << " unroutable " << st.unroutable << " ticks "
-       << st.ticks << " commits " << st.commits << " maps " << st.maps
-       << " peer_updates " << st.peer_updates << " flushes " << st.flushes
-       << " group_commits " << st.host->group_commits() << " dropped "
-       << st.host->dropped_frames() << " peers";
+       << st.frames_out << " batches_in " << st.batches_in << " batches_out "
+       << st.batches_out << " dropped_batches " << st.dropped_batches
+       << " unroutable " << st.unroutable << " ticks " << st.ticks
+       << " commits " << st.commits << " maps " << st.maps << " peer_updates "
+       << st.peer_updates << " flushes " << st.flushes << " group_commits "
+       << st.host->group_commits() << " dropped " << st.host->dropped_frames()
+       << " peers";
     for (const auto& [name, a] : st.peers)
       os << ' ' << name << (a ? "+" : "-");
     os << '\n';
@@ -406,12 +442,22 @@ caf::behavior replicator(actor_type* self, runtime* rt, replicator_config cfg,
       ++self->state.peer_updates;
       self->state.peers[node] = std::move(peer);
     },
-    [self, logic](repl_frame_atom, partition_id p, const std::string& bytes) {
-      ++self->state.frames_in;
-      if (!self->state.map)
+    [self, logic](repl_frames_atom, const std::string& batch) {
+      auto& s = self->state;
+      ++s.batches_in;
+      auto frames = replication::decode_frames(batch);
+      if (!frames) {
+        ++s.dropped_batches;
+        log(log_level::warning, s.cfg.self + ": dropping a replication batch: "
+                                  + render(frames.error()));
+        return;
+      }
+      s.frames_in += frames->size();
+      if (!s.map)
         return;
       host_output out;
-      self->state.host->receive(p, bytes, out);
+      for (const auto& f : *frames)
+        s.host->receive(f.partition, f.bytes, out);
       logic->handle(out);
     },
     [self, logic](committed_atom, const std::vector<committed_end>& ends) {

@@ -11,8 +11,8 @@
 //   of a newer epoch than it was appointed for.
 // - `(repl_peer_atom, std::string node, caf::actor replicator)`: where the
 //   replicator of `node` is (a null actor: unreachable).
-// - `(repl_frame_atom, partition_id, std::string bytes)`: a frame from a
-//   peer's replica.
+// - `(repl_frames_atom, std::string batch)`: frames from a peer's replicas
+//   (`replication::encode_frames`: one message per peer and round).
 // - `(committed_atom, std::vector<committed_end>)`: from the runtime's
 //   writer after each commit (see `runtime::enable_replication`).
 // - A tick every `tick` retransmits what may have been lost.
@@ -56,7 +56,7 @@ namespace annals::cluster::detail {
 
 using repl_map_atom = caf::atom_constant<caf::atom("r_map")>;
 using repl_peer_atom = caf::atom_constant<caf::atom("r_peer")>;
-using repl_frame_atom = caf::atom_constant<caf::atom("r_frame")>;
+using repl_frames_atom = caf::atom_constant<caf::atom("r_frames")>;
 using repl_tick_atom = caf::atom_constant<caf::atom("r_tick")>;
 /// To itself: commit the follower writes staged so far (group commit).
 using repl_flush_atom = caf::atom_constant<caf::atom("r_flush")>;

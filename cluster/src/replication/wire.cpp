@@ -213,4 +213,73 @@ caf::expected<message> decode_message(std::string_view bytes) {
   return msg;
 }
 
+namespace {
+
+constexpr uint8_t frames_version = 1;
+
+/// Version and count.
+constexpr std::size_t frames_header = 5;
+
+/// Partition and length.
+constexpr std::size_t frame_header = 8;
+
+} // namespace
+
+void encode_frames(const std::vector<partition_frame>& frames,
+                   std::vector<std::string>& out) {
+  std::size_t i = 0;
+  while (i < frames.size()) {
+    std::size_t n = 0;
+    std::size_t size = frames_header;
+    while (i + n < frames.size()) {
+      auto more = frame_header + frames[i + n].bytes.size();
+      if (n > 0 && size + more > max_frames_batch)
+        break;
+      size += more;
+      ++n;
+    }
+    std::string batch;
+    batch.reserve(size);
+    byte_writer w{batch};
+    w.num(frames_version);
+    w.num(static_cast<uint32_t>(n));
+    for (std::size_t k = i; k < i + n; ++k) {
+      w.num(static_cast<uint32_t>(frames[k].partition));
+      w.str32(frames[k].bytes);
+    }
+    out.push_back(std::move(batch));
+    i += n;
+  }
+}
+
+caf::expected<std::vector<partition_frame>>
+decode_frames(std::string_view bytes) {
+  auto fail = [](std::string what) {
+    return make_error(journal_errc::invalid_argument,
+                      "replication frame batch: " + std::move(what));
+  };
+  byte_reader r{bytes};
+  auto version = r.num<uint8_t>();
+  auto count = r.num<uint32_t>();
+  if (!r.ok())
+    return fail("too short");
+  if (version != frames_version)
+    return fail("unknown version " + std::to_string(version));
+  if (!plausible(r, count, frame_header))
+    return fail("count " + std::to_string(count) + " past the end");
+  std::vector<partition_frame> frames;
+  frames.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    partition_frame f;
+    f.partition = r.num<uint32_t>();
+    f.bytes = r.str32();
+    if (!r.ok())
+      return fail("frame " + std::to_string(i) + " past the end");
+    frames.push_back(f);
+  }
+  if (!r.done())
+    return fail(std::to_string(r.remaining()) + " trailing bytes");
+  return frames;
+}
+
 } // namespace annals::replication

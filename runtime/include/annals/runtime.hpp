@@ -155,7 +155,8 @@ public:
   /// after each commit the writer tells `replicator`
   /// `(committed_atom, std::vector<committed_end>)`, and holds the reply of
   /// each append stamped with an epoch until `replicator` sends it
-  /// `(released_atom, partition, epoch, high_watermark)` covering it, or
+  /// `(released_atom, std::vector<committed_end>)` with an entry
+  /// `{partition, high_watermark, epoch}` covering it, or
   /// `(lost_atom, partition, epoch)` (the reply is then
   /// `errc::outcome_unknown`). Thread-safe.
   void enable_replication(const caf::actor& replicator);
@@ -163,6 +164,10 @@ public:
   /// Raises what subscriptions may read of partition `p` to position `end`
   /// (its high watermark; never lowered) and wakes them. Thread-safe.
   void set_visible(partition_id p, position end);
+
+  /// `set_visible` of each `{partition, high watermark}` in `ends` (their
+  /// `epoch` is ignored), waking the subscriptions once for all.
+  void set_visible(const std::vector<committed_end>& ends);
 
   /// What subscriptions may read of partition `p` (all of it without
   /// replication).

@@ -40,7 +40,9 @@ struct committed_end {
 /// Replication: appends of these partitions committed (writer -> replicator,
 /// `std::vector<committed_end>`).
 using committed_atom = caf::atom_constant<caf::atom("a_commitd")>;
-/// Replication: replies up to a high watermark may go (replicator -> writer).
+/// Replication: replies up to a high watermark may go (replicator -> writer,
+/// `std::vector<committed_end>`: per partition the high watermark as `end`
+/// and the epoch it was reached in).
 using released_atom = caf::atom_constant<caf::atom("a_relhw")>;
 /// Replication: installs the replicator in the writer.
 using replicator_atom = caf::atom_constant<caf::atom("a_replictr")>;
