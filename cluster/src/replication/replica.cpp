@@ -284,9 +284,17 @@ void replica::tick(effects& out) {
     break;
   case phase::leader:
     for (auto& f : followers_) {
-      // Go back to what we know it holds: shipped entries may be lost.
-      f.next = std::max(f.matched, f.common) + 1;
+      // A follower silent for a whole tick: go back to what we know it
+      // holds (shipped entries may be lost). One that answers is not sent
+      // what is in flight again: a lost frame shows as a mismatch of the
+      // next one, or as silence after the last one. Either way it gets a
+      // replicate: what is new, or a heartbeat with the high watermark
+      // (and a chance to answer that this leader was deposed).
+      if (!f.heard) {
+        f.next = std::max(f.matched, f.common) + 1;
+      }
       ship(f, out);
+      f.heard = false;
     }
     break;
   }
@@ -464,6 +472,7 @@ void replica::on_replicate_reply(const replicate_reply& msg, effects& out) {
   if (f == nullptr) {
     return;
   }
+  f->heard = true;
   if (msg.incarnation != f->seen) {
     // Wiped and back (or back from a wipe we had not seen): start over. A
     // learner gets the log but is never counted.

@@ -249,6 +249,7 @@ private:
     position common = 0;     // its log equals ours up to here (from lineage)
     position next = 1;       // next position to ship
     bool learner = false;    // listed as a learner: never counted
+    bool heard = false;      // it answered a replicate since the last tick
 
     /// Counted in the high watermark: a voter, not a learner.
     bool counted() const noexcept {
