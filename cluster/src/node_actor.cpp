@@ -38,8 +38,8 @@ struct node_parts {
              member me, caf::actor mm, peer_links::events ev)
     : table(me.name, rt.store().partition_count()),
       peers(self, std::move(mm), std::move(ev)),
-      commands(self, rt, table, peers, calls, cfg.request_timeout),
-      reader(self, rt, table, peers, calls, cfg.request_timeout) {
+      commands({self, rt, table, peers, calls, cfg.request_timeout}),
+      reader({self, rt, table, peers, calls, cfg.request_timeout}) {
     peers.set_self(std::move(me));
   }
 

@@ -20,31 +20,27 @@ constexpr auto poll_window = std::chrono::seconds{1};
 
 } // namespace
 
-reads::reads(caf::event_based_actor* self, runtime& rt,
-             const partition_table& table, const peer_links& peers,
-             call_table& calls, caf::timespan request_timeout)
-  : self_(self), rt_(rt), table_(table), peers_(peers), calls_(calls),
-    timeout_(request_timeout) {
+reads::reads(node_context ctx) : ctx_(ctx) {
 }
 
 void reads::read(std::string category, std::string id, uint64_t from,
                  uint32_t max, uint32_t hops, caf::response_promise rp) {
-  if (table_.empty() || category.empty() || id.empty()) {
+  if (ctx_.table.empty() || category.empty() || id.empty()) {
     rp.deliver(unavailable("no partition map yet, or no stream given"));
     return;
   }
   stream_id sid{category, id};
-  auto p = table_.partition_of(sid);
-  const auto& leader = table_.leader(p);
-  if (leader == peers_.self().name) {
-    if (table_.phase_of(p) != phase::serving) {
+  auto p = ctx_.table.partition_of(sid);
+  const auto& leader = ctx_.table.leader(p);
+  if (leader == ctx_.peers.self().name) {
+    if (ctx_.table.phase_of(p) != phase::serving) {
       rp.deliver(unavailable("partition " + std::to_string(p)
                              + " is not served yet on node " + leader));
       return;
     }
     fetch_reply out;
-    auto visible = rt_.visible_end(p);
-    auto err = rt_.store().scan_stream(
+    auto visible = ctx_.rt.visible_end(p);
+    auto err = ctx_.rt.store().scan_stream(
       sid, std::max<uint64_t>(from, 1), [&](const event_view& ev) {
         if (ev.pos > visible || out.events.size() >= max)
           return false;
@@ -57,44 +53,44 @@ void reads::read(std::string category, std::string id, uint64_t from,
       rp.deliver(std::move(out));
     return;
   }
-  if (hops >= 3 || !peers_.root_of(leader)) {
+  if (hops >= 3 || !ctx_.peers.root_of(leader)) {
     rp.deliver(unavailable("partition " + std::to_string(p) + "'s leader "
                            + leader + " is unreachable"));
     return;
   }
-  ask_peer(leader, timeout_, std::move(rp),
+  ask_peer(leader, ctx_.request_timeout, std::move(rp),
            caf::make_message(read_atom::value, std::move(category),
                              std::move(id), from, max, hops + 1));
 }
 
 void reads::ask_peer(const std::string& name, caf::timespan timeout,
                      caf::response_promise rp, caf::message msg) {
-  auto to = peers_.root_of(name);
-  auto id = calls_.track(name, std::nullopt, std::move(rp), timeout);
-  self_->request(to, caf::infinite, std::move(msg))
+  auto to = ctx_.peers.root_of(name);
+  auto id = ctx_.calls.track(name, std::nullopt, std::move(rp), timeout);
+  ctx_.self->request(to, caf::infinite, std::move(msg))
     .then(
       [this, id](fetch_reply& rep) {
-        if (auto c = calls_.finish(id))
+        if (auto c = ctx_.calls.finish(id))
           c->rp.deliver(std::move(rep));
       },
       [this, id](caf::error& err) {
-        if (auto c = calls_.finish(id))
+        if (auto c = ctx_.calls.finish(id))
           c->rp.deliver(std::move(err));
       });
 }
 
 void reads::fetch_remote(const std::string& name, fetch_request req,
                          caf::response_promise rp) {
-  if (name == peers_.self().name) {
+  if (name == ctx_.peers.self().name) {
     fetch_local(std::move(req), std::move(rp));
     return;
   }
-  if (!peers_.root_of(name)) {
+  if (!ctx_.peers.root_of(name)) {
     rp.deliver(unavailable("node " + name + " is unreachable"));
     return;
   }
   // The deadline: the poll's own window plus the request timeout.
-  ask_peer(name, timeout_ + poll_window, std::move(rp),
+  ask_peer(name, ctx_.request_timeout + poll_window, std::move(rp),
            caf::make_message(fetch_atom::value, std::move(req)));
 }
 
@@ -105,8 +101,8 @@ void reads::fetch_local(fetch_request req, caf::response_promise rp) {
 
 bool reads::try_fetch(fetch_request& req, caf::response_promise& rp,
                       bool force) {
-  auto& store = rt_.store();
-  auto parts = table_.size();
+  auto& store = ctx_.rt.store();
+  auto parts = ctx_.table.size();
   fetch_reply out;
   bool moved = false;
   bool all_read = true; // every partition read to its end
@@ -117,7 +113,7 @@ bool reads::try_fetch(fetch_request& req, caf::response_promise& rp,
     bool to_end = false;
     if (p < parts && out.events.size() < req.max_events) {
       to_end = true;
-      auto visible = rt_.visible_end(p);
+      auto visible = ctx_.rt.visible_end(p);
       auto err = store.scan_partition(p, after + 1, [&](const event_view& ev) {
         if (ev.pos > visible) // not replicated yet
           return false;
@@ -144,8 +140,8 @@ bool reads::try_fetch(fetch_request& req, caf::response_promise& rp,
     if (auto ends = store.partition_ends())
       for (std::size_t i = 0; i < req.partitions.size(); ++i)
         if (auto p = req.partitions[i]; p < ends->size())
-          out.ends[i]
-            = std::max(out.ends[i], std::min((*ends)[p], rt_.visible_end(p)));
+          out.ends[i] = std::max(out.ends[i],
+                                 std::min((*ends)[p], ctx_.rt.visible_end(p)));
   rp.deliver(std::move(out));
   return true;
 }

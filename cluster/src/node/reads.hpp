@@ -17,9 +17,7 @@
 
 #include "annals/runtime.hpp"
 
-#include "node/call_table.hpp"
-#include "node/partition_table.hpp"
-#include "node/peer_links.hpp"
+#include "node/node_context.hpp"
 #include "protocol.hpp"
 
 #include <caf/event_based_actor.hpp>
@@ -35,9 +33,7 @@ class reads {
 public:
   using clock = std::chrono::steady_clock;
 
-  reads(caf::event_based_actor* self, runtime& rt, const partition_table& table,
-        const peer_links& peers, call_table& calls,
-        caf::timespan request_timeout);
+  explicit reads(node_context ctx);
 
   /// Up to `max` events of stream (`category`, `id`) from revision `from`.
   void read(std::string category, std::string id, uint64_t from, uint32_t max,
@@ -68,12 +64,7 @@ private:
   void ask_peer(const std::string& name, caf::timespan timeout,
                 caf::response_promise rp, caf::message msg);
 
-  caf::event_based_actor* self_;
-  runtime& rt_;
-  const partition_table& table_;
-  const peer_links& peers_;
-  call_table& calls_;
-  caf::timespan timeout_;
+  node_context ctx_;
   std::vector<pending_fetch> polls_;
 };
 

@@ -24,11 +24,8 @@ constexpr uint32_t max_hops = 4;
 
 } // namespace
 
-router::router(caf::event_based_actor* self, runtime& rt,
-               const partition_table& table, const peer_links& peers,
-               call_table& calls, caf::timespan request_timeout)
-  : self_(self), rt_(rt), table_(table), peers_(peers), calls_(calls),
-    timeout_(request_timeout), routes_(table.size()), held_(table.size()) {
+router::router(node_context ctx)
+  : ctx_(ctx), routes_(ctx.table.size()), held_(ctx.table.size()) {
 }
 
 void router::refuse(caf::response_promise& rp, std::string why) {
@@ -39,8 +36,8 @@ void router::refuse(caf::response_promise& rp, std::string why) {
 void router::route(command_envelope env, caf::response_promise rp,
                    uint32_t hops) {
   ++stats_.routed;
-  const auto& me = peers_.self().name;
-  if (table_.empty()) {
+  const auto& me = ctx_.peers.self().name;
+  if (ctx_.table.empty()) {
     refuse(rp, "node " + me + " has no partition map yet");
     return;
   }
@@ -49,10 +46,10 @@ void router::route(command_envelope env, caf::response_promise rp,
                           "a command needs a category and an id"));
     return;
   }
-  auto p = table_.partition_of(stream_id{env.category, env.id});
-  const auto& leader = table_.leader(p);
+  auto p = ctx_.table.partition_of(stream_id{env.category, env.id});
+  const auto& leader = ctx_.table.leader(p);
   if (leader == me) {
-    switch (table_.phase_of(p)) {
+    switch (ctx_.table.phase_of(p)) {
     case phase::serving:
       deliver_local(std::move(env), rp);
       return;
@@ -86,15 +83,15 @@ void router::deliver_local(command_envelope env, caf::response_promise& rp) {
   // runtime (a lock) once, not per command.
   auto& host = hosts_[env.category];
   if (!host) {
-    host = rt_.host_actor(env.category);
+    host = ctx_.rt.host_actor(env.category);
     if (host)
-      self_->monitor(host); // a host that dies is looked up again
+      ctx_.self->monitor(host); // a host that dies is looked up again
   }
   if (!host) {
     hosts_.erase(env.category);
     rp.deliver(make_error(errc::invalid_command,
                           "no aggregate type " + env.category
-                            + " is hosted on node " + peers_.self().name));
+                            + " is hosted on node " + ctx_.peers.self().name));
     return;
   }
   rp.delegate(host, std::move(env));
@@ -103,7 +100,7 @@ void router::deliver_local(command_envelope env, caf::response_promise& rp) {
 void router::send_remote(partition_id p, const std::string& to,
                          command_envelope env, caf::response_promise rp,
                          uint32_t hops) {
-  auto root = peers_.root_of(to);
+  auto root = ctx_.peers.root_of(to);
   if (!root) {
     refuse(rp, "partition " + std::to_string(p) + "'s leader " + to
                  + " is unreachable");
@@ -115,12 +112,12 @@ void router::send_remote(partition_id p, const std::string& to,
   ++r.outstanding;
   bool boxed_in = env.boxed_reply;
   env.boxed_reply = true;
-  auto id = calls_.track(to, p, rp, timeout_);
-  self_
+  auto id = ctx_.calls.track(to, p, rp, ctx_.request_timeout);
+  ctx_.self
     ->request(root, caf::infinite, routed_atom::value, hops + 1, std::move(env))
     .then(
       [this, id, p, boxed_in](routed_reply& reply) {
-        if (auto c = calls_.finish(id)) {
+        if (auto c = ctx_.calls.finish(id)) {
           if (boxed_in)
             c->rp.deliver(std::move(reply));
           else
@@ -129,7 +126,7 @@ void router::send_remote(partition_id p, const std::string& to,
         }
       },
       [this, id, to, p](caf::error& err) {
-        if (auto c = calls_.finish(id)) {
+        if (auto c = ctx_.calls.finish(id)) {
           // The leader was down before the command reached it: nothing
           // ran, a retry may go elsewhere.
           if (err == caf::sec::request_receiver_down)
@@ -173,7 +170,7 @@ void router::reroute_waiting() {
 }
 
 void router::fail_calls_to(const std::string& node, const std::string& why) {
-  for (auto& c : calls_.take_to(node)) {
+  for (auto& c : ctx_.calls.take_to(node)) {
     c.rp.deliver(make_error(errc::outcome_unknown,
                             why + " while the request was in flight"));
     if (c.partition)
@@ -182,7 +179,7 @@ void router::fail_calls_to(const std::string& node, const std::string& why) {
 }
 
 void router::tick(clock::time_point now) {
-  for (auto& c : calls_.take_expired(now)) {
+  for (auto& c : ctx_.calls.take_expired(now)) {
     c.rp.deliver(make_error(errc::outcome_unknown,
                             "no reply from node " + c.node + " in time"));
     if (c.partition)
@@ -192,10 +189,10 @@ void router::tick(clock::time_point now) {
   // ran.
   for (uint32_t p = 0; p < held_.size(); ++p) {
     auto& h = held_[p];
-    while (!h.empty() && now - h.front().since > timeout_) {
+    while (!h.empty() && now - h.front().since > ctx_.request_timeout) {
       refuse(h.front().rp, "partition " + std::to_string(p)
                              + " is not served yet on node "
-                             + peers_.self().name);
+                             + ctx_.peers.self().name);
       h.pop_front();
     }
   }
@@ -204,7 +201,8 @@ void router::tick(clock::time_point now) {
 bool router::on_host_down(const caf::down_msg& dm) {
   for (auto it = hosts_.begin(); it != hosts_.end(); ++it)
     if (it->second && it->second.address() == dm.source) {
-      log(log_level::error, peers_.self().name + ": the host of " + it->first
+      log(log_level::error, ctx_.peers.self().name + ": the host of "
+                              + it->first
                               + " stopped: " + to_string(dm.reason));
       hosts_.erase(it);
       return true;

@@ -18,9 +18,7 @@
 #include "annals/command.hpp"
 #include "annals/runtime.hpp"
 
-#include "node/call_table.hpp"
-#include "node/partition_table.hpp"
-#include "node/peer_links.hpp"
+#include "node/node_context.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/response_promise.hpp>
@@ -36,9 +34,7 @@ class router {
 public:
   using clock = std::chrono::steady_clock;
 
-  router(caf::event_based_actor* self, runtime& rt,
-         const partition_table& table, const peer_links& peers,
-         call_table& calls, caf::timespan request_timeout);
+  explicit router(node_context ctx);
 
   /// Routes `env` (arrived after `hops` hops) and answers `rp`.
   void route(command_envelope env, caf::response_promise rp, uint32_t hops);
@@ -94,12 +90,7 @@ private:
   void done(partition_id p);
   void refuse(caf::response_promise& rp, std::string why);
 
-  caf::event_based_actor* self_;
-  runtime& rt_;
-  const partition_table& table_;
-  const peer_links& peers_;
-  call_table& calls_;
-  caf::timespan timeout_;
+  node_context ctx_;
   std::vector<route_state> routes_;
   std::vector<std::deque<held_command>> held_;
   /// The runtime's hosts by category, as found so far.
