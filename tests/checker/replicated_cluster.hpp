@@ -16,6 +16,7 @@
 #include "control/map_store.hpp"
 #include "control/partition_map.hpp"
 #include "control/planner.hpp"
+#include "etcd_cluster_fixture.hpp"
 #include "etcd_harness.hpp"
 #include "netns_lab.hpp"
 #include "temp_dir.hpp"
@@ -44,24 +45,6 @@ constexpr uint32_t checker_partitions = 64;
 
 // -- the partition map in etcd
 // -------------------------------------------------
-
-/// The partition map of `cluster` in etcd; nothing if absent or unreadable.
-inline std::optional<control::partition_map>
-read_map(const cluster::etcd::client& etcd, const std::string& cluster) {
-  auto r = control::read_map(etcd, control::cluster_keys{cluster});
-  if (!r || !*r)
-    return std::nullopt;
-  return std::move((*r)->map);
-}
-
-/// The controller key's holder; "" if absent or unreadable.
-inline std::string read_controller(const cluster::etcd::client& etcd,
-                                   const std::string& cluster) {
-  auto r = etcd.get(control::cluster_keys{cluster}.controller());
-  if (!r || r->kvs.empty())
-    return {};
-  return r->kvs.front().value;
-}
 
 /// The leader of account `id`'s partition in `map`.
 inline const std::string& leader_of(const control::partition_map& map,
@@ -93,21 +76,8 @@ await_moved(const etcd_cluster& etcd, const std::string& cluster,
       auto m = read_map(c, cluster);
       if (!m)
         return false;
-      std::set<std::string> names;
-      for (const auto& x : m->members)
-        names.insert(x.name);
-      if (names != members)
+      if (!replicas_moved(*m, members))
         return false;
-      for (partition_id p = 0; p < m->partitions.size(); ++p) {
-        const auto& x = m->partitions[p];
-        auto target = control::target_replicas(*m, p, 128);
-        std::set<std::string> voters;
-        for (const auto& r : x.replicas)
-          voters.insert(r.node);
-        if (!x.settled || !x.learners.empty()
-            || voters != std::set<std::string>(target.begin(), target.end()))
-          return false;
-      }
       out = std::move(m);
       return true;
     },

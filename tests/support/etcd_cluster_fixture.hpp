@@ -16,6 +16,7 @@
 #include "control/keys.hpp"
 #include "control/map_store.hpp"
 #include "control/partition_map.hpp"
+#include "control/planner.hpp"
 #include "etcd_harness.hpp"
 
 #include <chrono>
@@ -27,6 +28,51 @@
 #include <vector>
 
 namespace annals::testing {
+
+/// The partition map of cluster `name` in etcd; nothing if there is none
+/// yet or it could not be read.
+inline std::optional<cluster::control::partition_map>
+read_map(const cluster::etcd::client& c, const std::string& name) {
+  auto r = cluster::control::read_map(c, cluster::control::cluster_keys{name});
+  if (!r || !*r)
+    return std::nullopt;
+  return std::move((**r).map);
+}
+
+/// The name of the node holding cluster `name`'s controller key; empty if
+/// none does or etcd did not answer.
+inline std::string read_controller(const cluster::etcd::client& c,
+                                   const std::string& name) {
+  auto r = c.get(cluster::control::cluster_keys{name}.controller());
+  if (!r || r->kvs.empty())
+    return {};
+  return r->kvs.front().value;
+}
+
+/// True if `m` lists exactly `members` and every partition is settled, has
+/// no learner and has exactly its ring target as voters (a join or leave
+/// finished moving replicas; `vnodes` must be the nodes'
+/// `cluster::node_config::vnodes`).
+inline bool replicas_moved(const cluster::control::partition_map& m,
+                           const std::set<std::string>& members,
+                           uint32_t vnodes = 128) {
+  std::set<std::string> names;
+  for (const auto& x : m.members)
+    names.insert(x.name);
+  if (names != members)
+    return false;
+  for (uint32_t p = 0; p < m.partitions.size(); ++p) {
+    const auto& x = m.partitions[p];
+    auto target = cluster::control::target_replicas(m, p, vnodes);
+    std::set<std::string> voters;
+    for (const auto& r : x.replicas)
+      voters.insert(r.node);
+    if (!x.settled || !x.learners.empty()
+        || voters != std::set<std::string>(target.begin(), target.end()))
+      return false;
+  }
+  return true;
+}
 
 /// One etcd member (started and awaited by the constructor, ~1 s; SIGKILLed
 /// with the object) and the settings of the cluster its nodes form. Not
@@ -73,17 +119,13 @@ struct etcd_cluster_fixture {
   /// The name of the node holding the controller key; empty if none does
   /// or etcd did not answer (1 s).
   std::string controller() const {
-    auto c = etcd.make_client();
-    auto r = c.get(cluster::control::cluster_keys{cfg.name}.controller());
-    if (!r || r->kvs.size() != 1)
-      return {};
-    return r->kvs.front().value;
+    return read_controller(etcd.make_client(), cfg.name);
   }
 
   /// The partition map in etcd; nothing if there is none yet or it could
   /// not be read.
   std::optional<cluster::control::partition_map> map() const {
-    return map(etcd.make_client());
+    return read_map(etcd.make_client(), cfg.name);
   }
 
   /// Waits until the map lists exactly `members` and every partition is
@@ -98,42 +140,13 @@ struct etcd_cluster_fixture {
     auto c = etcd.make_client();
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      if (auto m = map(c); m && moved(*m, members, vnodes))
+      if (auto m = read_map(c, cfg.name);
+          m && replicas_moved(*m, members, vnodes))
         return m;
       if (std::chrono::steady_clock::now() > deadline)
         return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
-  }
-
-private:
-  std::optional<cluster::control::partition_map>
-  map(const cluster::etcd::client& c) const {
-    auto r
-      = cluster::control::read_map(c, cluster::control::cluster_keys{cfg.name});
-    if (!r || !*r)
-      return std::nullopt;
-    return std::move((**r).map);
-  }
-
-  static bool moved(const cluster::control::partition_map& m,
-                    const std::set<std::string>& members, uint32_t vnodes) {
-    std::set<std::string> names;
-    for (const auto& x : m.members)
-      names.insert(x.name);
-    if (names != members)
-      return false;
-    for (uint32_t p = 0; p < m.partitions.size(); ++p) {
-      const auto& x = m.partitions[p];
-      auto target = cluster::control::target_replicas(m, p, vnodes);
-      std::set<std::string> voters;
-      for (const auto& r : x.replicas)
-        voters.insert(r.node);
-      if (!x.settled || !x.learners.empty()
-          || voters != std::set<std::string>(target.begin(), target.end()))
-        return false;
-    }
-    return true;
   }
 };
 
