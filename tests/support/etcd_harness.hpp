@@ -54,6 +54,8 @@ public:
     std::vector<std::string> argv;
     /// How often the member was started (names its log file).
     int starts = 0;
+    /// The attempt of `init` that started it (names its data and log).
+    int attempt = 1;
     std::unique_ptr<child_process> proc;
   };
 
@@ -185,13 +187,36 @@ public:
   }
 
 private:
+  /// Starts the members and awaits them. A member whose port another test
+  /// took between `free_port` and its bind (ctest runs tests in parallel)
+  /// exits at once and never becomes ready: then the whole cluster starts
+  /// again, on new ports and in new data directories (3 attempts).
   void init(const std::vector<site>& sites,
             const std::optional<tls_identity>& server_tls) {
+    for (int attempt = 1;; ++attempt) {
+      start(sites, server_tls, attempt);
+      std::optional<size_t> unready;
+      for (size_t i = 0; i < members_.size() && !unready; ++i)
+        if (!await_member(i))
+          unready = i;
+      if (!unready)
+        return;
+      if (attempt == 3)
+        throw std::runtime_error("etcd member " + members_[*unready].name
+                                 + " did not become ready; see "
+                                 + log_file(members_[*unready]));
+      members_.clear(); // SIGKILLs every member
+    }
+  }
+
+  void start(const std::vector<site>& sites,
+             const std::optional<tls_identity>& server_tls, int attempt) {
     std::string scheme = server_tls ? "https" : "http";
     std::string initial;
     for (size_t i = 0; i < sites.size(); ++i) {
       member m;
       m.name = "e" + std::to_string(i + 1);
+      m.attempt = attempt;
       m.host = sites[i].host;
       m.client_port = free_port();
       m.peer_port = free_port();
@@ -210,7 +235,7 @@ private:
                        std::string{"--name"},
                        m.name,
                        std::string{"--data-dir"},
-                       dir_.sub(m.name),
+                       dir_.sub(base_name(m)),
                        std::string{"--listen-client-urls"},
                        client_url,
                        std::string{"--advertise-client-urls"},
@@ -239,13 +264,19 @@ private:
       }
       spawn(m);
     }
-    await_all();
+  }
+
+  /// The member's data directory and log name (`e1`, or `e1.try2` for a
+  /// later attempt of `init`).
+  static std::string base_name(const member& m) {
+    return m.attempt <= 1 ? m.name
+                          : m.name + ".try" + std::to_string(m.attempt);
   }
 
   std::string log_file(const member& m) const {
     return dir_.sub(m.starts <= 1
-                      ? m.name + ".log"
-                      : m.name + "." + std::to_string(m.starts) + ".log");
+                      ? base_name(m) + ".log"
+                      : base_name(m) + "." + std::to_string(m.starts) + ".log");
   }
 
   void spawn(member& m) {
