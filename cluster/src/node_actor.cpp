@@ -140,8 +140,7 @@ cluster_status status_of(actor_type* self) {
   out.current = pt.table.membership();
   for (const auto& m : out.current.members)
     out.reachable.push_back(pt.peers.reachable(m.name));
-  if (!pt.table.empty()) // no map yet: no owners (and no epochs)
-    out.owners = pt.table.leaders();
+  out.owners = pt.table.leaders();
   out.active = pt.table.count(phase::serving);
   out.inbound = pt.table.count(phase::appointed);
   out.settled = pt.table.settled();
@@ -214,9 +213,7 @@ caf::behavior node_behavior(actor_type* self, runtime* rt, node_config cfg,
     },
     [self](owners_atom) {
       const auto& t = self->state.parts->table;
-      return caf::make_message(t.membership().version,
-                               t.empty() ? std::vector<std::string>{}
-                                         : t.leaders());
+      return caf::make_message(t.membership().version, t.leaders());
     },
     [self](wake_atom, const std::vector<partition_id>& touched) {
       self->state.parts->reader.wake(touched);

@@ -46,8 +46,10 @@ TEST_CASE("partition table: a standalone node serves every partition") {
 TEST_CASE("partition table: appointed until the replica serves the map's "
           "epoch, foreign once led elsewhere") {
   partition_table t{"n1", 3};
+  CHECK(t.leaders().empty()); // no map yet: no leaders, no epochs
   auto gone = t.apply(map_of(1, {{"n1", 1}, {"n2", 1}, {"n1", 1}}));
   CHECK(gone.empty());
+  CHECK(t.leaders() == std::vector<std::string>{"n1", "n2", "n1"});
   CHECK(t.phase_of(0) == phase::appointed);
   CHECK(t.phase_of(1) == phase::foreign);
   CHECK_FALSE(t.settled());

@@ -83,8 +83,11 @@ public:
     return leader_[p];
   }
 
+  /// Every partition's leader, in partition order; none before the first
+  /// map (there are no epochs to pair them with yet).
   const std::vector<std::string>& leaders() const noexcept {
-    return leader_;
+    static const std::vector<std::string> none;
+    return empty() ? none : leader_;
   }
 
   /// Members, epochs and version of the latest map.
