@@ -37,7 +37,7 @@ struct trio {
         queue.push_back(std::move(env));
       }
     }
-    if (out.sync_needed && sync_at_once) {
+    if (out.sync_needed && sync_at_once && !unsynced[i]) {
       (void)logs[i].sync();
       effects again;
       replicas[i]->on_synced(again);
@@ -51,6 +51,9 @@ struct trio {
       queue.pop_front();
       if (cut[env.to]) {
         continue;
+      }
+      if (auto* pulled = std::get_if<pull_reply>(&env.msg)) {
+        pull_sizes.push_back(pulled->entries.size());
       }
       effects out;
       replicas[env.to]->receive(env.msg, out);
@@ -87,7 +90,11 @@ struct trio {
   std::optional<replica> replicas[4];
   bool cut[4] = {false, false, false, false};
   bool sync_at_once = true;
+  /// Replicas whose writes never become durable (they never acknowledge).
+  bool unsynced[4] = {false, false, false, false};
   std::deque<envelope> queue;
+  /// The entries in each `pull_reply` delivered.
+  std::vector<std::size_t> pull_sizes;
 };
 
 } // namespace
@@ -177,6 +184,126 @@ TEST_CASE("a new leader pulls the most up-to-date log from its fence majority",
   CHECK(t.logs[2].at(2) == log_entry{1, "a"});
   CHECK(t.logs[2].at(3) == log_entry{1, "b"});
   CHECK(t.replicas[2]->epoch_start() == 4);
+}
+
+TEST_CASE("a new leader pulls what it lacks in chunks of whole appends",
+          "[replication][replica]") {
+  trio t;
+  for (replica_id i = 0; i < 3; ++i) {
+    replica_config cfg;
+    cfg.self = i;
+    cfg.max_batch = 2;
+    cfg.max_batch_bytes = 4;
+    t.replicas[i].emplace(cfg, t.logs[i]);
+  }
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.cut[2] = true;
+  for (int i = 0; i < 6; ++i) {
+    t.propose(0, "e" + std::to_string(i)); // 2..7
+  }
+  effects out;
+  REQUIRE(t.replicas[0]->propose({"x", "y", "z"}, out)); // 8..10
+  t.handle(0, out);
+  t.run();
+  t.propose(0, "big-payload"); // 11: past the byte bound alone
+  REQUIRE(t.replicas[0]->high_watermark() == 11);
+  t.cut[2] = false;
+  t.cut[0] = true;
+  REQUIRE_FALSE(t.appoint(2, 2));
+  CHECK(t.replicas[2]->current_phase() == phase::leader);
+  // Chunks: 2 entries (or 2 payloads of 2 bytes) each, the three-event
+  // append whole, the big payload alone.
+  CHECK(t.pull_sizes == std::vector<std::size_t>{2, 2, 2, 3, 1});
+  REQUIRE(t.logs[2].end() == 12);
+  for (position p = 2; p <= 11; ++p) {
+    CHECK(t.logs[2].at(p) == t.logs[1].at(p));
+  }
+  CHECK(t.logs[2].at(12) == log_entry{2, ""});
+  CHECK(t.replicas[2]->epoch_start() == 12);
+}
+
+TEST_CASE("a chunk that does not continue the pull is ignored",
+          "[replication][replica]") {
+  trio t;
+  for (replica_id i = 0; i < 3; ++i) {
+    replica_config cfg;
+    cfg.self = i;
+    cfg.max_batch = 1;
+    t.replicas[i].emplace(cfg, t.logs[i]);
+  }
+  REQUIRE_FALSE(t.appoint(0, 1));
+  t.cut[2] = true;
+  t.propose(0, "a");
+  t.propose(0, "b");
+  t.propose(0, "c");
+  t.cut[2] = false;
+  t.cut[0] = true;
+  effects appointed;
+  REQUIRE_FALSE(t.replicas[2]->appoint(2, t.members, appointed));
+  t.handle(2, appointed);
+  // Deliver one message at a time up to the first chunk, twice.
+  std::optional<pull_reply> first;
+  while (!first && !t.queue.empty()) {
+    auto env = std::move(t.queue.front());
+    t.queue.pop_front();
+    if (t.cut[env.to]) {
+      continue;
+    }
+    if (auto* pulled = std::get_if<pull_reply>(&env.msg)) {
+      first = *pulled;
+    }
+    effects out;
+    t.replicas[env.to]->receive(env.msg, out);
+    t.handle(env.to, out);
+  }
+  REQUIRE(first);
+  CHECK(first->first == 2);
+  CHECK(t.replicas[2]->current_phase() == phase::recovering);
+  CHECK(t.logs[2].end() == 2);
+  effects again;
+  t.replicas[2]->receive(*first, again);
+  CHECK(again.messages.empty());
+  CHECK(t.logs[2].end() == 2);
+  // A chunk that skips ahead is ignored as well.
+  t.replicas[2]->receive(pull_reply{2, 1, "inc1", 2, 4, {log_entry{1, "c"}}},
+                         again);
+  CHECK(t.logs[2].end() == 2);
+  t.run();
+  REQUIRE(t.replicas[2]->current_phase() == phase::leader);
+  CHECK(t.logs[2].end() == 5);
+  CHECK(t.logs[2].at(3) == log_entry{1, "b"});
+  CHECK(t.logs[2].at(4) == log_entry{1, "c"});
+}
+
+TEST_CASE("a follower that acknowledges nothing gets at most a window",
+          "[replication][replica]") {
+  trio t;
+  for (replica_id i = 0; i < 3; ++i) {
+    replica_config cfg;
+    cfg.self = i;
+    cfg.max_batch = 1;
+    cfg.max_in_flight = 4;
+    t.replicas[i].emplace(cfg, t.logs[i]);
+  }
+  t.unsynced[2] = true;
+  REQUIRE_FALSE(t.appoint(0, 1));
+  for (int i = 0; i < 10; ++i) {
+    t.propose(0, "e" + std::to_string(i)); // 2..11
+  }
+  CHECK(t.replicas[0]->high_watermark() == 11);
+  CHECK(t.logs[1].end() == 11);
+  CHECK(t.logs[2].end() == 4); // the marker and 3 events: the window
+  t.tick(0);                   // a heartbeat, nothing new
+  CHECK(t.logs[2].end() == 4);
+  // Once it syncs and acknowledges, it gets the rest, a window at a time.
+  t.unsynced[2] = false;
+  (void)t.logs[2].sync();
+  effects synced;
+  t.replicas[2]->on_synced(synced);
+  t.handle(2, synced);
+  t.run();
+  CHECK(t.logs[2].end() == 11);
+  CHECK(t.logs[2].durable_end() == 11);
 }
 
 TEST_CASE("a follower acknowledges only what it has synced",

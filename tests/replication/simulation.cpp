@@ -172,6 +172,13 @@ private:
     replica_config cfg;
     cfg.self = i;
     cfg.max_batch = max_batch_;
+    // Every fourth seed bounds batches by bytes too (a few entries each);
+    // derived from the seed so the random draws stay as they were.
+    if (opts_.seed % 4 == 0) {
+      cfg.max_batch_bytes = 12;
+    }
+    // A window of a few batches, so that it fills often.
+    cfg.max_in_flight = max_batch_ * (1 + opts_.seed % 3);
 #ifdef ANNALS_PLANTED_BUGS
     cfg.bug = opts_.bug;
 #endif

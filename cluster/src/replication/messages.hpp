@@ -46,7 +46,7 @@ struct fence_reply {
 };
 
 /// A recovering leader fetches the entries `from..to` it lacks from the
-/// most up-to-date fenced replica.
+/// most up-to-date fenced replica, one chunk (a batch) per request.
 struct pull_request {
   uint64_t epoch = 0;
   replica_id leader = 0;
@@ -54,8 +54,8 @@ struct pull_request {
   position to = 0;
 };
 
-/// Answer to `pull_request`: the entries from `from` on (accepted iff
-/// `fence == epoch`).
+/// Answer to `pull_request`: the next chunk of entries from `from` on, whole
+/// appends bounded like a `replicate` batch (accepted iff `fence == epoch`).
 struct pull_reply {
   uint64_t epoch = 0;
   replica_id from = 0;

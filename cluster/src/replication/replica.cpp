@@ -228,7 +228,7 @@ void replica::set_learners(const membership& learners, effects& out) {
   if (phase_ == phase::leader) {
     for (auto i = voters; i < followers_.size(); ++i) {
       if (followers_[i].matched == 0 && followers_[i].next == 1) {
-        followers_[i].next = epoch_start_;
+        followers_[i].rewind(epoch_start_);
         ship(followers_[i], out);
       }
     }
@@ -279,8 +279,7 @@ void replica::tick(effects& out) {
     }
     break;
   case phase::recovering:
-    out.messages.push_back(
-      {best_->from, pull_request{epoch_, cfg_.self, pull_from_, best_->end}});
+    request_pull(out);
     break;
   case phase::leader:
     for (auto& f : followers_) {
@@ -291,9 +290,9 @@ void replica::tick(effects& out) {
       // replicate: what is new, or a heartbeat with the high watermark
       // (and a chance to answer that this leader was deposed).
       if (!f.heard) {
-        f.next = std::max(f.matched, f.common) + 1;
+        f.rewind(std::max(f.matched, f.common) + 1);
       }
-      ship(f, out);
+      ship(f, out, true);
       f.heard = false;
     }
     break;
@@ -372,26 +371,43 @@ void replica::check_fence_quorum(effects& out) {
   auto common = common_prefix(log_.entries_lineage(), log_.end(),
                               best_->log_lineage, best_->end);
   pull_from_ = common + 1;
-  tick(out);
+  pull_next_ = pull_from_;
+  request_pull(out);
+}
+
+void replica::request_pull(effects& out) {
+  out.messages.push_back(
+    {best_->from, pull_request{epoch_, cfg_.self, pull_next_, best_->end}});
 }
 
 void replica::on_pull_reply(const pull_reply& msg, effects& out) {
   step_down_if_deposed(msg.fence, out);
   if (phase_ != phase::recovering || msg.epoch != epoch_ || msg.fence != epoch_
       || msg.from != best_->from || msg.incarnation != best_->incarnation
-      || msg.first != pull_from_) {
-    return;
+      || msg.first != pull_next_) {
+    return; // stale or duplicated: the tick asks again
   }
-  auto wanted = best_->end >= pull_from_ ? best_->end - pull_from_ + 1 : 0;
-  if (msg.entries.size() != wanted) {
+  auto wanted = best_->end >= pull_next_ ? best_->end - pull_next_ + 1 : 0;
+  if (msg.entries.empty() || msg.entries.size() > wanted
+      || !msg.entries.back().ends_append) {
     return; // it lost part of what it reported: retry (or be re-appointed)
   }
-  if (auto err = log_.truncate(pull_from_ - 1)) {
-    step_down(out);
-    return;
+  // The first chunk cuts our divergent suffix (durably). A crash between
+  // chunks leaves a prefix of best_'s log: a state any follower may be in.
+  if (pull_next_ == pull_from_) {
+    if (auto err = log_.truncate(pull_from_ - 1)) {
+      step_down(out);
+      return;
+    }
   }
   if (auto err = log_.append(log_.end(), epoch_, msg.entries)) {
     step_down(out);
+    return;
+  }
+  pull_next_ += msg.entries.size();
+  if (pull_next_ <= best_->end) {
+    out.sync_needed = true;
+    request_pull(out);
     return;
   }
   serve(out);
@@ -409,7 +425,7 @@ void replica::serve(effects& out) {
   for (auto& f : followers_) {
     f.matched = 0;
     f.common = 0;
-    f.next = epoch_start_;
+    f.rewind(epoch_start_);
     if (planted(planted_bug::count_old_epoch)) {
       for (const auto& v : votes_) {
         if (v.from == f.id) {
@@ -425,39 +441,58 @@ void replica::serve(effects& out) {
   update_hw();
 }
 
-void replica::ship(follower_progress& f, effects& out) {
+void replica::ship(follower_progress& f, effects& out, bool always) {
   auto prev = f.next - 1;
-  auto durable = log_.durable_end();
-  auto last = std::min<position>(durable, prev + cfg_.max_batch);
+  auto window_full = prev >= f.base + cfg_.max_in_flight;
+  if (window_full && !always) {
+    return;
+  }
   std::vector<log_entry> entries;
-  if (last > prev) {
-    auto read = log_.read(f.next, last);
-    if (!read) {
+  if (log_.durable_end() > prev && !window_full) {
+    auto batch = read_batch(f.next, log_.durable_end());
+    if (!batch) {
       return;
     }
-    entries = std::move(*read);
-    // Never split an append: the durable end is an append's end.
-    while (!entries.empty() && !entries.back().ends_append && last < durable
-           && !planted(planted_bug::split_appends)) {
-      auto more = log_.read(last + 1, std::min(durable, last + 8));
-      if (!more || more->empty()) {
-        return;
-      }
-      for (auto& entry : *more) {
-        ++last;
-        auto ends = entry.ends_append;
-        entries.push_back(std::move(entry));
-        if (ends) {
-          break;
-        }
-      }
-    }
+    entries = std::move(*batch);
   }
   f.next = prev + entries.size() + 1;
   out.messages.push_back(
     {f.id,
      replicate{epoch_, cfg_.self, prev, epoch_at(log_.entries_lineage(), prev),
                std::move(entries), hw_}});
+}
+
+std::optional<std::vector<log_entry>> replica::read_batch(position first,
+                                                          position last) const {
+  std::vector<log_entry> out;
+  std::size_t bytes = 0;
+  auto full = [&] {
+    return out.size() >= cfg_.max_batch || bytes >= cfg_.max_batch_bytes;
+  };
+  // Never split an append: `last` (a durable end) is an append's end.
+  auto done = [&] {
+    return !out.empty() && full()
+           && (out.back().ends_append || planted(planted_bug::split_appends));
+  };
+  auto next = first;
+  while (next <= last && !done()) {
+    // The first read takes a whole batch; reads past it complete an append.
+    auto slice = out.empty() ? std::max<std::size_t>(cfg_.max_batch, 1) : 8;
+    auto to = std::min<position>(last, next + slice - 1);
+    auto read = log_.read(next, to);
+    if (!read || read->size() != to - next + 1) {
+      return std::nullopt;
+    }
+    for (auto& entry : *read) {
+      if (done()) {
+        break;
+      }
+      bytes += entry.payload.size();
+      out.push_back(std::move(entry));
+      ++next;
+    }
+  }
+  return out;
 }
 
 void replica::on_replicate_reply(const replicate_reply& msg, effects& out) {
@@ -479,18 +514,19 @@ void replica::on_replicate_reply(const replicate_reply& msg, effects& out) {
     f->seen = msg.incarnation;
     f->matched = 0;
     f->common = 0;
-    f->next = 1;
+    f->rewind(1);
   }
   if (msg.outcome == replicate_outcome::mismatch) {
     f->common = common_prefix(log_.entries_lineage(), log_.end(),
                               msg.log_lineage, msg.end);
-    f->next = f->common + 1;
+    f->rewind(f->common + 1);
     ship(*f, out);
     return;
   }
   f->matched = std::max(f->matched, std::min(msg.end, log_.end()));
   f->common = std::max(f->common, f->matched);
   f->next = std::max(f->next, f->matched + 1);
+  f->base = std::max(f->base, f->matched);
   update_hw();
   if (f->next <= log_.durable_end()) {
     ship(*f, out);
@@ -549,12 +585,15 @@ void replica::on_pull_request(const pull_request& msg, effects& out) {
                    log_.fence(), msg.from,  {}};
   if (msg.epoch == log_.fence() && phase_ == phase::follower
       && leader_ == msg.leader) {
-    // Answered whole: the leader appends it in one step.
-    auto read = log_.read(msg.from, msg.to);
-    if (!read) {
-      return;
+    // One chunk: the leader asks for the next one when it has this one.
+    auto last = std::min(msg.to, log_.durable_end());
+    if (msg.from <= last) {
+      auto batch = read_batch(msg.from, last);
+      if (!batch) {
+        return;
+      }
+      reply.entries = std::move(*batch);
     }
-    reply.entries = std::move(*read);
   }
   out.messages.push_back({msg.leader, std::move(reply)});
 }

@@ -87,9 +87,17 @@ enum class planted_bug : uint8_t {
 
 struct replica_config {
   replica_id self = 0;
-  /// Entries in one `replicate`: at most this many, or one append if
-  /// that is longer (a batch never splits an append).
+  /// Entries in one `replicate` or `pull_reply`: at most this many, or one
+  /// append if that is longer (a batch never splits an append).
   std::size_t max_batch = 64;
+  /// Payload bytes in one batch: a batch stops at the first append's end at
+  /// or past this bound (one append is shipped whole, however large).
+  std::size_t max_batch_bytes = 1 << 20;
+  /// Entries shipped to one follower and not yet acknowledged: past this
+  /// window the leader ships it nothing new (a tick still sends it a
+  /// heartbeat), so a slow or catching-up follower holds bounded memory in
+  /// flight: about `max_in_flight / max_batch` batches.
+  std::size_t max_in_flight = 512;
 #ifdef ANNALS_PLANTED_BUGS
   planted_bug bug = planted_bug::none;
 #endif
@@ -248,8 +256,15 @@ private:
     position matched = 0;    // durably holds our log up to here (this epoch)
     position common = 0;     // its log equals ours up to here (from lineage)
     position next = 1;       // next position to ship
+    position base = 0;       // shipped past here: unacknowledged (window)
     bool learner = false;    // listed as a learner: never counted
     bool heard = false;      // it answered a replicate since the last tick
+
+    /// Ships from `from` on, nothing of it in flight yet.
+    void rewind(position from) noexcept {
+      next = from;
+      base = from - 1;
+    }
 
     /// Counted in the high watermark: a voter, not a learner.
     bool counted() const noexcept {
@@ -279,7 +294,15 @@ private:
   void on_pull_reply(const pull_reply& msg, effects& out);
   void serve(effects& out);
   void on_replicate_reply(const replicate_reply& msg, effects& out);
-  void ship(follower_progress& f, effects& out);
+  /// Ships `f` the next batch; with its window full, nothing, or a
+  /// heartbeat if `always`.
+  void ship(follower_progress& f, effects& out, bool always = false);
+  /// Entries `first..` up to `last` at most, bounded by `max_batch` and
+  /// `max_batch_bytes`, extended to an append's end; nullopt if the log
+  /// cannot be read.
+  std::optional<std::vector<log_entry>> read_batch(position first,
+                                                   position last) const;
+  void request_pull(effects& out);
   void update_hw();
   void step_down(effects& out);
   void step_down_if_deposed(uint64_t fence, effects& out);
@@ -313,7 +336,10 @@ private:
   membership members_;
   std::vector<fence_reply> votes_;
   std::optional<fence_reply> best_;
+  // Recovering: our log is cut after pull_from_ - 1 once the first chunk
+  // arrives; pull_next_ is the next position wanted from best_.
   position pull_from_ = 0;
+  position pull_next_ = 0;
   position epoch_start_ = 0;
   std::vector<follower_progress> followers_;
 };
