@@ -28,6 +28,11 @@ public:
   }
 
   void start() {
+    if (spec_.rate > 0) {
+      start_ = clock_type::now();
+      pace();
+      return;
+    }
     for (std::size_t i = 0; i < spec_.window; ++i) {
       if (!send_next()) {
         break;
@@ -42,6 +47,29 @@ public:
   void resend(const std::string& id, const std::string& cmd_id, double sent,
               uint32_t retries) {
     send(id, cmd_id, sent, retries);
+  }
+
+  /// Open loop: sends every command due by now (the window permitting),
+  /// then wakes up again in a millisecond until the deadline.
+  void pace() {
+    auto now = clock_type::now();
+    auto elapsed = std::chrono::duration<double>(now - start_).count();
+    auto due = static_cast<uint64_t>(elapsed * spec_.rate);
+    while (sent_ < due && outstanding_ < spec_.window && now < spec_.deadline) {
+      auto at = start_
+                + std::chrono::duration_cast<clock_type::duration>(
+                  std::chrono::duration<double>(sent_ / spec_.rate));
+      send_one(since_epoch(at));
+    }
+    if (now < spec_.deadline) {
+      self_->delayed_send(self_, std::chrono::milliseconds{1},
+                          caf::tick_atom::value);
+    } else {
+      pacing_ = false;
+      if (outstanding_ == 0) {
+        finish();
+      }
+    }
   }
 
 private:
@@ -64,6 +92,16 @@ private:
       }
       id = &(*spec_.ids)[pick_(rng_)];
     }
+    send_to(*id, since_epoch(now));
+    return true;
+  }
+
+  /// Open loop: one command to a random id, timed from `sent`.
+  void send_one(double sent) {
+    send_to((*spec_.ids)[pick_(rng_)], sent);
+  }
+
+  void send_to(const std::string& id, double sent) {
     ++outstanding_;
     ++out_->outstanding;
     std::string cmd_id;
@@ -75,8 +113,7 @@ private:
       cmd_id = buf;
     }
     ++sent_;
-    send(*id, cmd_id, since_epoch(now), 0);
-    return true;
+    send(id, cmd_id, sent, 0);
   }
 
   void send(const std::string& id, const std::string& cmd_id, double sent,
@@ -117,6 +154,12 @@ private:
     if (err != nullptr) {
       count_error(*err);
     }
+    if (spec_.rate > 0) {
+      if (!pacing_ && outstanding_ == 0) {
+        finish();
+      }
+      return;
+    }
     send_next();
     if (outstanding_ == 0) {
       finish();
@@ -142,6 +185,8 @@ private:
   std::size_t outstanding_ = 0;
   uint64_t sent_ = 0;
   bool finished_ = false;
+  clock_type::time_point start_; // open loop: when command 0 was due
+  bool pacing_ = true;           // open loop: before the deadline
 };
 
 caf::behavior driver_actor(caf::event_based_actor* self, load_spec spec,
@@ -150,10 +195,11 @@ caf::behavior driver_actor(caf::event_based_actor* self, load_spec spec,
   auto d = std::make_shared<driver>(self, std::move(spec), std::move(out),
                                     std::move(done));
   d->start();
-  // Keeps `d` alive; retries come back as messages.
+  // Keeps `d` alive; retries and the pace come back as messages.
   return {[d](caf::ok_atom, const std::string& id, const std::string& cmd_id,
               double sent,
-              uint32_t retries) { d->resend(id, cmd_id, sent, retries); }};
+              uint32_t retries) { d->resend(id, cmd_id, sent, retries); },
+          [d](caf::tick_atom) { d->pace(); }};
 }
 
 load::totals merge(const std::vector<const load_result*>& rs) {
@@ -234,6 +280,19 @@ random_load(const accounts_handle& h, const std::vector<std::string>& ids,
     s.seed = seed * 100 + d;
     s.epoch = epoch;
     specs.push_back(s);
+  }
+  return specs;
+}
+
+std::vector<load_spec> paced_load(const accounts_handle& h,
+                                  const std::vector<std::string>& ids,
+                                  clock_type::time_point epoch,
+                                  clock_type::time_point deadline, double rate,
+                                  uint64_t seed) {
+  auto specs = random_load(h, ids, epoch, deadline, nullptr, seed);
+  for (auto& s : specs) {
+    s.rate = rate / static_cast<double>(specs.size());
+    s.window = 4 * window;
   }
   return specs;
 }

@@ -1,6 +1,7 @@
 // annals -- event-sourced aggregates on the C++ Actor Framework.
-// cluster_bench: closed-loop load -- event-based driver actors, each
-// keeping a window of deposits outstanding, and what their clients saw.
+// cluster_bench: load -- event-based driver actors, each keeping a window
+// of deposits outstanding (closed loop) or sending at a fixed rate (open
+// loop), and what their clients saw.
 //
 // Threads: the drivers run in the given actor system; `load::wait` and
 // `wait_each` block the calling (main) thread until every driver finished,
@@ -42,7 +43,13 @@ struct load_spec {
   std::size_t end = 0;
   clock_type::time_point deadline = clock_type::time_point::max();
   const std::atomic<bool>* stop = nullptr;
+  /// Closed loop: requests outstanding. Open loop: at most this many
+  /// outstanding; a command due while the window is full waits for a reply.
   std::size_t window = 64;
+  /// Open loop: commands per second, each due at start + k / rate and timed
+  /// from when it was due (a late send counts in its latency: no
+  /// coordinated omission). 0 = closed loop.
+  double rate = 0;
   uint64_t seed = 1;
   clock_type::time_point epoch;
   /// Per request.
@@ -91,6 +98,14 @@ std::vector<load_spec>
 random_load(const accounts_handle& h, const std::vector<std::string>& ids,
             clock_type::time_point epoch, clock_type::time_point deadline,
             const std::atomic<bool>* stop, uint64_t seed);
+
+/// (1)'s random load at a fixed total `rate` (commands/s) over `drivers`
+/// drivers, each with up to 4 x `window` outstanding.
+std::vector<load_spec> paced_load(const accounts_handle& h,
+                                  const std::vector<std::string>& ids,
+                                  clock_type::time_point epoch,
+                                  clock_type::time_point deadline, double rate,
+                                  uint64_t seed);
 
 /// One command to each of `ids` (untimed: every aggregate live, its stream
 /// existing); dies if one fails.

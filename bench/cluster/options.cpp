@@ -14,7 +14,7 @@ void usage(std::FILE* out) {
     out,
     "usage: cluster_bench [--quick] [--seconds=N] [--reps=N]\n"
     "                     [--only=123456789,10] [--kills=N] [--poll-ms=N]\n"
-    "                     [--verbose]\n"
+    "                     [--paced=F] [--verbose]\n"
     "  --quick      one short round of each section (smoke run; 1-4 in\n"
     "               < 30 s, 5-10 in < 3 min)\n"
     "  --seconds=N  timed part of each throughput round (default 3)\n"
@@ -30,6 +30,8 @@ void usage(std::FILE* out) {
     "               replica move (join, leave)\n"
     "  --kills=N    SIGKILLs of a leader in (7) (default 10)\n"
     "  --poll-ms=N  status poll interval of (3) (default 5)\n"
+    "  --paced=F    (4)'s open-loop load as a fraction of RF 1's rate\n"
+    "               (default 0.3)\n"
     "  --verbose    print every round\n");
 }
 
@@ -83,6 +85,12 @@ parsed_options parse_options(int argc, char** argv) {
       cfg.between_s = 0.5;
     } else if (auto v = value("--seconds=")) {
       cfg.seconds = std::atof(v);
+    } else if (auto vp = value("--paced=")) {
+      cfg.paced = std::atof(vp);
+      if (!(cfg.paced > 0 && cfg.paced <= 1)) {
+        usage(stderr);
+        std::exit(2);
+      }
     } else if (auto v2 = value("--reps=")) {
       cfg.reps = std::max(1, std::atoi(v2));
       reps_given = true;

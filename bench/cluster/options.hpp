@@ -18,6 +18,9 @@ struct settings {
   int poll_ms = 5;
   int kills = 10;       ///< failover rounds of (7)
   int catchup_reps = 2; ///< rounds of (8) and (9)
+  /// (4)'s open-loop load: this fraction of RF 1's closed-loop rate, about
+  /// half of what RF 3 sustains; offered alike to RF 1 and RF 3.
+  double paced = 0.3;
   /// 2 (the view mode's hand-off) is gone: asking for it prints where
   /// its measure went.
   std::set<int> sections{1, 3, 4, 5, 6, 7, 8, 9, 10};

@@ -20,9 +20,9 @@ namespace {
 /// (1)'s cluster run on replicated nodes with replication factor `rf`.
 throughput_run run_replicated(const settings& cfg,
                               const std::vector<std::string>& ids,
-                              uint64_t seed, uint32_t rf) {
+                              uint64_t seed, uint32_t rf, pacing paced) {
   etcd_server etcd;
-  return run_cluster(cfg, ids, seed, replicated_options(etcd, rf));
+  return run_cluster(cfg, ids, seed, replicated_options(etcd, rf), paced);
 }
 
 /// Rounds of RF 1 and RF 3 (interleaved) with (1)'s drivers on `ids`, and
@@ -32,8 +32,9 @@ replication_summary rf_rounds(const settings& cfg,
   std::vector<throughput_run> one, three;
   for (int i = 0; i < cfg.reps; ++i) {
     auto seed = static_cast<uint64_t>(i + 1);
-    one.push_back(run_replicated(cfg, ids, seed, 1));
-    three.push_back(run_replicated(cfg, ids, seed, 3));
+    one.push_back(run_replicated(cfg, ids, seed, 1, pacing{0, cfg.paced}));
+    three.push_back(
+      run_replicated(cfg, ids, seed, 3, pacing{one.back().paced_offered, 0}));
     std::printf("  round %d\n", i + 1);
     print_run("RF 1", one.back(), true);
     print_run("RF 3", three.back(), true);
@@ -45,6 +46,8 @@ replication_summary rf_rounds(const settings& cfg,
   out.rf3_rate = med(three, &throughput_run::rate);
   out.rf1_p99 = med(one, &throughput_run::p99_ms);
   out.rf3_p99 = med(three, &throughput_run::p99_ms);
+  out.rf1_paced_p99 = med(one, &throughput_run::paced_p99_ms);
+  out.rf3_paced_p99 = med(three, &throughput_run::paced_p99_ms);
   std::vector<double> ratios;
   for (std::size_t i = 0; i < one.size(); ++i) {
     ratios.push_back(three[i].rate / std::max(1.0, one[i].rate));
@@ -64,6 +67,15 @@ replication_summary rf_rounds(const settings& cfg,
   };
   lat_row("p50 latency", &throughput_run::p50_ms);
   lat_row("p99 latency", &throughput_run::p99_ms);
+  std::printf("    open loop at %s cmd/s (%.0f%% of RF 1's rate), each "
+              "command timed from when it was due:\n",
+              fmt_rate(med(one, &throughput_run::paced_offered)).c_str(),
+              cfg.paced * 100);
+  std::printf("    %-22s %10s   %10s\n", "achieved commands/s",
+              fmt_rate(med(one, &throughput_run::paced_rate)).c_str(),
+              fmt_rate(med(three, &throughput_run::paced_rate)).c_str());
+  lat_row("p50 latency", &throughput_run::paced_p50_ms);
+  lat_row("p99 latency", &throughput_run::paced_p99_ms);
   std::printf("    avg group commit       %10.1f   %10.1f   (per node, "
               "follower writes included at RF 3)\n",
               med(one, &throughput_run::batch),

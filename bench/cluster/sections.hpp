@@ -47,7 +47,9 @@ failure_summary section_failure(const settings& cfg);
 struct replication_summary {
   bool ran = false;
   double rf1_rate = 0, rf3_rate = 0;
-  double rf1_p99 = 0, rf3_p99 = 0;
+  double rf1_p99 = 0, rf3_p99 = 0; ///< closed loop: queueing included
+  /// Open loop at the same offered load, below both capacities.
+  double rf1_paced_p99 = 0, rf3_paced_p99 = 0;
   uint64_t errors = 0;
 };
 

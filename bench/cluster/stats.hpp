@@ -26,6 +26,10 @@ struct throughput_run {
   double cpu_cores = 0;  ///< all processes together
   std::string cpu_split; ///< per process
   double fsync_ms = 0;   ///< probe before the run
+  /// An open-loop phase after the closed-loop one (`pacing`): its offered
+  /// and achieved rates and latencies; 0 if none ran.
+  double paced_offered = 0, paced_rate = 0;
+  double paced_p50_ms = 0, paced_p99_ms = 0;
 };
 
 /// Rate, latencies and errors of `t`, a load timed for `seconds`.

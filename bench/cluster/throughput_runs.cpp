@@ -67,7 +67,7 @@ throughput_run run_in_process(const settings& cfg,
 
 throughput_run run_cluster(const settings& cfg,
                            const std::vector<std::string>& ids, uint64_t seed,
-                           std::vector<std::string> extra) {
+                           std::vector<std::string> extra, pacing paced) {
   throughput_run res;
   cluster c{3, std::move(extra)};
   res.fsync_ms = probe_fsync_ms(c.path());
@@ -120,6 +120,23 @@ throughput_run run_cluster(const settings& cfg,
     }
     res.batch = batches / 3;
     res.cpu_split = split;
+    auto offered = paced.rate > 0 ? paced.rate : paced.fraction * res.rate;
+    if (offered > 0) {
+      auto from = clock_type::now();
+      auto until = from
+                   + std::chrono::duration_cast<clock_type::duration>(
+                     std::chrono::duration<double>(cfg.seconds));
+      load open{sys,
+                paced_load(accounts, ids, from, until, offered, seed + 1000)};
+      auto po = open.wait("paced cluster load", std::chrono::seconds{120});
+      throughput_run p;
+      fill_latency(p, po, cfg.seconds);
+      res.paced_offered = offered;
+      res.paced_rate = p.rate;
+      res.paced_p50_ms = p.p50_ms;
+      res.paced_p99_ms = p.p99_ms;
+      res.errors += p.errors;
+    }
   } // the client's actor system, before the nodes
   c.stop_all();
   return res;

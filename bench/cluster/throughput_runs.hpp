@@ -19,11 +19,20 @@ throughput_run run_in_process(const settings& cfg,
                               const std::vector<std::string>& ids,
                               uint64_t seed);
 
+/// An open-loop phase after the closed-loop one: at `rate` commands/s if
+/// set, else at `fraction` of the closed-loop rate just measured; neither:
+/// no such phase.
+struct pacing {
+  double rate = 0;
+  double fraction = 0;
+};
+
 /// The same against 3 node processes started with `extra` options (their
 /// etcd and replication factor: `replicated_options`), the bench a client
-/// of n1.
+/// of n1; then, with `paced`, the same workload open loop for `cfg.seconds`
+/// (latency under a load below capacity, not queueing).
 throughput_run run_cluster(const settings& cfg,
                            const std::vector<std::string>& ids, uint64_t seed,
-                           std::vector<std::string> extra);
+                           std::vector<std::string> extra, pacing paced = {});
 
 } // namespace cluster_bench
