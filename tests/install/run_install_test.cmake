@@ -1,0 +1,127 @@
+# The install test, run by ctest as `cmake -P` (see CMakeLists.txt here):
+#   1. cmake --install of annals' build tree into a fresh prefix
+#   2. checks what is there: headers, the package, annals.pc, the libraries
+#      and annals-journal, and nothing else (no tests, examples, benches)
+#   3. pkg-config resolves annals.pc (its Requires included)
+#   4. configures tests/install/consumer with find_package(annals) and only
+#      that prefix, builds it (warnings as errors)
+#   5. runs its given/when/then tests and its program on a temporary journal
+# Each step says what failed with the tool's output. The work directory is
+# removed at the end, also after a failure (kept when the environment
+# variable ANNALS_KEEP_INSTALL_TEST is set, for debugging).
+#
+# Inputs (-D): ANNALS_BINARY_DIR, CONSUMER_DIR, WORK_PARENT, LIBDIR,
+# GENERATOR, BUILD_TYPE, CXX_COMPILER, and optionally LAUNCHER, SANITIZERS.
+cmake_minimum_required(VERSION 3.25)
+
+string(RANDOM LENGTH 8 _tag)
+set(work "${WORK_PARENT}/install-test-${_tag}")
+set(prefix "${work}/prefix")
+set(build "${work}/consumer-build")
+set(data "${work}/cart-data")
+string(TIMESTAMP t0 "%s")
+
+function(cleanup)
+  if(DEFINED ENV{ANNALS_KEEP_INSTALL_TEST})
+    message(STATUS "install test: kept ${work}")
+  else()
+    file(REMOVE_RECURSE "${work}")
+  endif()
+endfunction()
+
+function(fail what)
+  cleanup()
+  message(FATAL_ERROR "install test FAILED: ${what}")
+endfunction()
+
+# step(<title> <timeout s> <command...>): runs it, fails with its output.
+function(step title timeout)
+  message(STATUS "install test: ${title}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE out TIMEOUT ${timeout})
+  if(NOT rc EQUAL 0)
+    message("${out}")
+    fail("${title}: ${rc} (command: ${ARGN})")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+file(REMOVE_RECURSE "${work}")
+file(MAKE_DIRECTORY "${work}")
+
+# 1. install (what `cmake --build` of the tree made: build it first)
+step("[1/6] cmake --install ${ANNALS_BINARY_DIR} --prefix ${prefix}" 120
+     ${CMAKE_COMMAND} --install "${ANNALS_BINARY_DIR}" --prefix "${prefix}")
+
+# 2. what was installed
+foreach(f IN ITEMS include/annals/aggregate.hpp include/annals/testkit.hpp
+        include/annals/runtime.hpp include/annals/runtime_types.hpp
+        include/annals/persistence/journal.hpp include/annals/cluster/node.hpp
+        ${LIBDIR}/cmake/annals/annalsConfig.cmake
+        ${LIBDIR}/cmake/annals/annalsConfigVersion.cmake
+        ${LIBDIR}/cmake/annals/annalsTargets.cmake
+        ${LIBDIR}/cmake/annals/FindCAF.cmake
+        ${LIBDIR}/pkgconfig/annals.pc bin/annals-journal)
+  if(NOT EXISTS "${prefix}/${f}")
+    fail("[2/6] ${f} is not installed")
+  endif()
+endforeach()
+file(GLOB libs RELATIVE "${prefix}/${LIBDIR}" "${prefix}/${LIBDIR}/*.a"
+     "${prefix}/${LIBDIR}/*.so*")
+list(SORT libs)
+set(want_libs libannals_aggregates.a libannals_cluster.a
+    libannals_cluster_control.a libannals_cluster_etcd.a
+    libannals_cluster_ring.a libannals_persistence.a libannals_replication.a
+    libannals_runtime.a)
+file(GLOB bins RELATIVE "${prefix}/bin" "${prefix}/bin/*")
+if(NOT libs STREQUAL want_libs OR NOT bins STREQUAL "annals-journal")
+  fail("[2/6] installed libraries '${libs}' and programs '${bins}', expected "
+       "'${want_libs}' and 'annals-journal' only")
+endif()
+message(STATUS "install test: [2/6] headers, package, annals.pc, ${libs}, annals-journal")
+
+# 3. pkg-config
+find_program(PKG_CONFIG pkg-config REQUIRED)
+set(ENV{PKG_CONFIG_PATH} "${prefix}/${LIBDIR}/pkgconfig")
+step("[3/6] pkg-config --cflags --libs annals" 30
+     ${PKG_CONFIG} --cflags --libs annals)
+string(STRIP "${step_output}" pc_flags)
+if(NOT pc_flags MATCHES "-lannals_runtime" OR NOT pc_flags MATCHES "-llmdb")
+  fail("[3/6] pkg-config gave '${pc_flags}'")
+endif()
+
+# 4. configure and build the consumer against the prefix only
+set(args -S "${CONSUMER_DIR}" -B "${build}" -G "${GENERATOR}"
+    "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+    -DCMAKE_COMPILE_WARNING_AS_ERROR=ON)
+if(LAUNCHER)
+  list(APPEND args "-DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER}")
+endif()
+if(SANITIZERS) # the installed libraries are instrumented: so is the consumer
+  list(APPEND args
+       "-DCMAKE_CXX_FLAGS=-fsanitize=${SANITIZERS} -fno-omit-frame-pointer"
+       "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=${SANITIZERS}")
+endif()
+step("[4/6] configure tests/install/consumer (find_package(annals))" 120
+     ${CMAKE_COMMAND} ${args})
+file(STRINGS "${build}/CMakeCache.txt" found REGEX "^annals_DIR:")
+string(FIND "${found}" "annals_DIR:PATH=${prefix}/" at)
+if(NOT at EQUAL 0)
+  fail("[4/6] annals found outside the prefix: ${found}")
+endif()
+cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
+step("[4/6] build the consumer (-j${jobs})" 600
+     ${CMAKE_COMMAND} --build "${build}" --parallel ${jobs})
+
+# 5. run its tests and its program
+step("[5/6] cart-tests (given/when/then with annals' test kit)" 120
+     "${build}/cart-tests")
+step("[6/6] cart-demo ${data} (the runtime on an LMDB journal)" 120
+     "${build}/cart-demo" "${data}")
+message("${step_output}")
+
+cleanup()
+string(TIMESTAMP t1 "%s")
+math(EXPR secs "${t1} - ${t0}")
+message(STATUS "install test: passed in ${secs} s")
