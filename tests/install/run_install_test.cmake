@@ -2,7 +2,8 @@
 #   1. cmake --install of annals' build tree into a fresh prefix
 #   2. checks what is there: headers, the package, annals.pc, the libraries
 #      and annals-journal, and nothing else (no tests, examples, benches)
-#   3. pkg-config resolves annals.pc (its Requires included)
+#   3. pkg-config resolves annals.pc (its Requires included); the README
+#      shows the consumer's CMakeLists.txt as it is
 #   4. configures tests/install/consumer with find_package(annals) and only
 #      that prefix, builds it (warnings as errors)
 #   5. runs its given/when/then tests and its program on a temporary journal
@@ -10,8 +11,9 @@
 # removed at the end, also after a failure (kept when the environment
 # variable ANNALS_KEEP_INSTALL_TEST is set, for debugging).
 #
-# Inputs (-D): ANNALS_BINARY_DIR, CONSUMER_DIR, WORK_PARENT, LIBDIR,
-# GENERATOR, BUILD_TYPE, CXX_COMPILER, and optionally LAUNCHER, SANITIZERS.
+# Inputs (-D): ANNALS_BINARY_DIR, CONSUMER_DIR, README, WORK_PARENT, LIBDIR,
+# GENERATOR, BUILD_TYPE, CXX_COMPILER, CXX_COMPILER_ID, and optionally
+# LAUNCHER, SANITIZERS.
 cmake_minimum_required(VERSION 3.25)
 
 string(RANDOM LENGTH 8 _tag)
@@ -36,9 +38,12 @@ endfunction()
 
 # step(<title> <timeout s> <command...>): runs it, fails with its output.
 function(step title timeout)
-  message(STATUS "install test: ${title}")
+  string(TIMESTAMP s0 "%s")
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
                   ERROR_VARIABLE out TIMEOUT ${timeout})
+  string(TIMESTAMP s1 "%s")
+  math(EXPR secs "${s1} - ${s0}")
+  message(STATUS "install test: ${title} (${secs} s)")
   if(NOT rc EQUAL 0)
     message("${out}")
     fail("${title}: ${rc} (command: ${ARGN})")
@@ -90,6 +95,18 @@ if(NOT pc_flags MATCHES "-lannals_runtime" OR NOT pc_flags MATCHES "-llmdb")
   fail("[3/6] pkg-config gave '${pc_flags}'")
 endif()
 
+# The README's snippet is this project's CMakeLists.txt (from
+# cmake_minimum_required on): it must not drift.
+file(READ "${CONSUMER_DIR}/CMakeLists.txt" lists)
+string(FIND "${lists}" "cmake_minimum_required" at)
+string(SUBSTRING "${lists}" ${at} -1 snippet)
+file(READ "${README}" readme)
+string(FIND "${readme}" "```cmake\n${snippet}```" at)
+if(at EQUAL -1)
+  fail("README.md, 'Use annals in your project', does not show "
+       "tests/install/consumer/CMakeLists.txt as it is")
+endif()
+
 # 4. configure and build the consumer against the prefix only
 set(args -S "${CONSUMER_DIR}" -B "${build}" -G "${GENERATOR}"
     "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
@@ -99,8 +116,11 @@ if(LAUNCHER)
   list(APPEND args "-DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER}")
 endif()
 if(SANITIZERS) # the installed libraries are instrumented: so is the consumer
-  list(APPEND args
-       "-DCMAKE_CXX_FLAGS=-fsanitize=${SANITIZERS} -fno-omit-frame-pointer"
+  set(flags "-fsanitize=${SANITIZERS} -fno-omit-frame-pointer")
+  if(CXX_COMPILER_ID STREQUAL "GNU") # as cmake/AnnalsWarnings.cmake: GCC 12
+    string(APPEND flags " -Wno-restrict -Wno-maybe-uninitialized")
+  endif()
+  list(APPEND args "-DCMAKE_CXX_FLAGS=${flags}"
        "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=${SANITIZERS}")
 endif()
 step("[4/6] configure tests/install/consumer (find_package(annals))" 120
