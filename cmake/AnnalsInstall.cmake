@@ -69,3 +69,21 @@ configure_file(${CMAKE_CURRENT_LIST_DIR}/annals.pc.in
                ${PROJECT_BINARY_DIR}/annals.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/annals.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# `cpack -G DEB` in the build tree: annals-dev_<version>_<arch>.deb with
+# what is installed above, under /usr, depending on the Debian -dev
+# packages the installed package finds.
+set(CPACK_PACKAGE_NAME annals-dev)
+set(CPACK_PACKAGE_VENDOR annals)
+set(CPACK_PACKAGE_CONTACT "annals maintainers <annals@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "event-sourced aggregates on the C++ Actor Framework (static libraries)")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libcaf-dev (>= 0.17.6), liblmdb-dev, libboost-system-dev, libssl-dev, nlohmann-json3-dev, pkg-config")
+if(ANNALS_FAILPOINTS)
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libfiu-dev")
+endif()
+include(CPack)
