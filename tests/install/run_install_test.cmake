@@ -6,7 +6,9 @@
 #      shows the consumer's CMakeLists.txt as it is
 #   4. configures tests/install/consumer with find_package(annals) and only
 #      that prefix, builds it (warnings as errors)
-#   5. runs its given/when/then tests and its program on a temporary journal
+#   5. runs its given/when/then tests
+#   6. runs its program: the runtime on a temporary LMDB journal, then the
+#      same journal under a cluster node alone
 # Each step says what failed with the tool's output. The work directory is
 # removed at the end, also after a failure (kept when the environment
 # variable ANNALS_KEEP_INSTALL_TEST is set, for debugging).
@@ -134,10 +136,10 @@ cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
 step("[4/6] build the consumer (-j${jobs})" 600
      ${CMAKE_COMMAND} --build "${build}" --parallel ${jobs})
 
-# 5. run its tests and its program
+# 5., 6. run its tests and its program
 step("[5/6] cart-tests (given/when/then with annals' test kit)" 120
      "${build}/cart-tests")
-step("[6/6] cart-demo ${data} (the runtime on an LMDB journal)" 120
+step("[6/6] cart-demo ${data} (the runtime on an LMDB journal, then a node)" 120
      "${build}/cart-demo" "${data}")
 message("${step_output}")
 
