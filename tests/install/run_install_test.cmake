@@ -53,7 +53,11 @@ function(step title timeout)
   set(step_output "${out}" PARENT_SCOPE)
 endfunction()
 
-file(REMOVE_RECURSE "${work}")
+# Left behind only by a run killed on its timeout: removed now.
+file(GLOB stale "${WORK_PARENT}/install-test-*")
+if(stale)
+  file(REMOVE_RECURSE ${stale})
+endif()
 file(MAKE_DIRECTORY "${work}")
 
 # 1. install (what `cmake --build` of the tree made: build it first)
@@ -133,7 +137,7 @@ if(NOT at EQUAL 0)
   fail("[4/6] annals found outside the prefix: ${found}")
 endif()
 cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
-step("[4/6] build the consumer (-j${jobs})" 600
+step("[4/6] build the consumer (-j${jobs})" 420
      ${CMAKE_COMMAND} --build "${build}" --parallel ${jobs})
 
 # 5., 6. run its tests and its program
