@@ -61,9 +61,9 @@ endif()
 file(RELATIVE_PATH ANNALS_PC_RELPREFIX
      "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 string(REGEX REPLACE "/$" "" ANNALS_PC_RELPREFIX "${ANNALS_PC_RELPREFIX}")
-set(CMAKE_DL_LIBS_FLAG "")
+set(ANNALS_PC_DL "")
 if(CMAKE_DL_LIBS)
-  set(CMAKE_DL_LIBS_FLAG "-l${CMAKE_DL_LIBS}")
+  set(ANNALS_PC_DL "-l${CMAKE_DL_LIBS}")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/annals.pc.in
                ${PROJECT_BINARY_DIR}/annals.pc @ONLY)
