@@ -2,8 +2,9 @@
 #   1. cmake --install of annals' build tree into a fresh prefix
 #   2. checks what is there: headers, the package, annals.pc, the libraries
 #      and annals-journal, and nothing else (no tests, examples, benches)
-#   3. pkg-config resolves annals.pc (its Requires included); the README
-#      shows the consumer's CMakeLists.txt as it is
+#   3. pkg-config resolves annals.pc (its Requires included) and a program
+#      built with its flags only opens a journal; the README shows the
+#      consumer's CMakeLists.txt as it is
 #   4. configures tests/install/consumer with find_package(annals) and only
 #      that prefix, builds it (warnings as errors)
 #   5. runs its given/when/then tests
@@ -89,7 +90,9 @@ if(NOT libs STREQUAL want_libs OR NOT bins STREQUAL "annals-journal")
   fail("[2/6] installed libraries '${libs}' and programs '${bins}', expected "
        "'${want_libs}' and 'annals-journal' only")
 endif()
-message(STATUS "install test: [2/6] headers, package, annals.pc, ${libs}, annals-journal")
+list(JOIN libs " " libs_text)
+message(STATUS "install test: [2/6] headers, package, annals.pc, "
+               "${libs_text}, annals-journal")
 
 # 3. pkg-config
 find_program(PKG_CONFIG pkg-config REQUIRED)
@@ -100,6 +103,22 @@ string(STRIP "${step_output}" pc_flags)
 if(NOT pc_flags MATCHES "-lannals_runtime" OR NOT pc_flags MATCHES "-llmdb")
   fail("[3/6] pkg-config gave '${pc_flags}'")
 endif()
+# A program built with only those flags opens a journal.
+separate_arguments(pc_args UNIX_COMMAND "${pc_flags}")
+set(san_args "")
+if(SANITIZERS)
+  set(san_args "-fsanitize=${SANITIZERS}")
+endif()
+file(WRITE "${work}/pc/main.cpp" [=[
+#include "annals/persistence/journal.hpp"
+int main(int argc, char** argv) {
+  return argc == 2 && annals::open_lmdb_journal(argv[1]) ? 0 : 1;
+}
+]=])
+step("[3/6] a program built with pkg-config's flags only" 300
+     "${CXX_COMPILER}" -std=c++20 ${san_args} "${work}/pc/main.cpp"
+     -o "${work}/pc/pc-check" ${pc_args})
+step("[3/6] ... opens a journal" 60 "${work}/pc/pc-check" "${work}/pc/data")
 
 # The README's snippet is this project's CMakeLists.txt (from
 # cmake_minimum_required on): it must not drift.
