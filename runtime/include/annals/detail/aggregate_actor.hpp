@@ -460,10 +460,14 @@ public:
     auto& st = self_->state;
     if (st.failed || !has_entry(seq))
       return;
-    ++st.ctx->metrics.storage_failures;
-    log(log_level::warning,
-        "commit for " + to_string(st.stream)
-          + " failed, restarting from the journal: " + render(err));
+    if (!st.exiting || !is(err, errc::outcome_unknown)) {
+      // (Not a failure: a reply held for replication when the runtime
+      // stopped.)
+      ++st.ctx->metrics.storage_failures;
+      log(log_level::warning,
+          "commit for " + to_string(st.stream)
+            + " failed, restarting from the journal: " + render(err));
+    }
     entry_at(seq).done = true;
     if (is(err, errc::outcome_unknown)) {
       // Committed here, but its replication ended with a leadership change:
