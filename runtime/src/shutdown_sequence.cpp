@@ -52,7 +52,7 @@ caf::behavior sequence_behavior(caf::event_based_actor* self,
       advance(self, *s);
   });
   advance(self, *s);
-  // Kept alive by this behavior until the last phase is over.
+  // Some behavior, or the actor would terminate at once.
   return {[](caf::ok_atom) {}};
 }
 
