@@ -69,10 +69,11 @@ void runtime::shutdown() {
   }
   if (detail::on_caf_thread()) {
     // Waiting here could mean waiting for this very thread's actor.
-    log(log_level::warning,
-        "annals::runtime::shutdown on an actor's thread: not waiting for "
-        "the runtime's actors; the journal closes once they are gone and "
-        "the runtime is destroyed");
+    if (stopped.wait_for(std::chrono::seconds{0}) != std::future_status::ready)
+      log(log_level::warning,
+          "annals::runtime::shutdown on an actor's thread: not waiting for "
+          "the runtime's actors; the journal closes once they are gone and "
+          "the runtime is destroyed");
     return;
   }
   // A concurrent second caller waits here until the journal is closed.
