@@ -90,6 +90,9 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
     imports.emplace_back(std::move(wb), self->make_response_promise());
   };
   auto on_exit = [&](caf::exit_msg&) { running = false; };
+  // The runtime stops (see `runtime::shutdown`): replies no longer wait for
+  // a replicator that may be gone, or nobody would ever answer them.
+  bool closing = false;
   // Replication: a committed append's reply waits until its partition's
   // high watermark covers it (a majority of replicas hold it durably).
   struct held_reply {
@@ -146,6 +149,8 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
             || (rel != released.end() && rel->second.first == epoch
                 && rel->second.second >= res.last_position)) {
           rp.deliver(std::move(res));
+        } else if (closing) {
+          unknown(h, "the runtime stopped");
         } else if ((rel != released.end() && rel->second.first > epoch)
                    || (lost != lost_epochs.end() && lost->second >= epoch)) {
           unknown(h, "leadership changed");
@@ -153,6 +158,13 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
           held[p].push_back(std::move(h));
         }
       };
+  auto on_closing = [&](stop_atom) {
+    closing = true;
+    for (auto& [p, q] : held)
+      for (auto& h : q)
+        unknown(h, "the runtime stopped");
+    held.clear();
+  };
   auto on_carried
     = [&](carried_atom, partition_id p, uint64_t from, uint64_t to) {
         auto& lost = lost_epochs[p];
@@ -208,12 +220,12 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
   while (running) {
     self->receive(on_append, on_snapshot, on_commit, on_import, on_exit,
                   on_replicator, on_released, on_lost, on_replicated,
-                  on_carried);
+                  on_carried, on_closing);
     bool more = true;
     while (more && running && batch.appends.size() < max_batch)
       self->receive(
         on_append, on_snapshot, on_commit, on_import, on_exit, on_replicator,
-        on_released, on_lost, on_replicated, on_carried,
+        on_released, on_lost, on_replicated, on_carried, on_closing,
         caf::after(std::chrono::seconds(0)) >> [&] { more = false; });
     if (!imports.empty() && batch.appends.empty() && batch.snapshots.empty()
         && batch.checkpoints.empty() && batch.models.empty()) {
@@ -258,10 +270,10 @@ void journal_writer(caf::blocking_actor* self, context_ptr ctx) {
         }
         auto p = part->partition;
         if (auto lost = lost_epochs.find(p);
-            lost != lost_epochs.end() && epoch <= lost->second) {
+            closing || (lost != lost_epochs.end() && epoch <= lost->second)) {
           held_reply h{part->last_position, epoch, std::move(promises[i]),
                        std::move(*part)};
-          unknown(h, "leadership lost");
+          unknown(h, closing ? "the runtime stopped" : "leadership lost");
           continue;
         }
         auto& q = held[p];
@@ -342,6 +354,12 @@ caf::behavior recovery_gate(caf::event_based_actor* self, std::size_t permits) {
   };
   self->set_down_handler(
     [give_back](caf::down_msg& dm) { give_back(dm.source, ~std::size_t{0}); });
+  // The queued promises hold this actor strongly, and the down handler above
+  // outlives the actor's termination: drop them when it terminates.
+  self->attach_functor([st] {
+    st->queue.clear();
+    st->holders.clear();
+  });
   return {
     [self, st, grant](acquire_atom) {
       // Read the sender first: make_response_promise takes it over.

@@ -18,6 +18,8 @@ namespace annals::detail {
 ///
 /// Messages: `(append_atom, append_request)` -> `append_result` | error;
 /// `(snapshot_atom, snapshot)` -> nothing (best effort, logged on failure);
+/// `stop_atom` -> the runtime stops: replies held for replication become
+/// `errc::outcome_unknown` now, and later ones are not held;
 /// `exit_msg` -> commits what it has, then stops.
 void journal_writer(caf::blocking_actor* self, context_ptr ctx);
 

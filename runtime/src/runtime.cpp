@@ -2,14 +2,19 @@
 #include "annals/runtime.hpp"
 
 #include "annals/detail/cursor_probe.hpp"
+#include "annals/errc.hpp"
+#include "annals/log.hpp"
 
 #include "journal_writer.hpp"
+#include "shutdown_sequence.hpp"
 #include "subscription_worker.hpp"
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <future>
+#include <stdexcept>
 
 namespace annals {
 
@@ -33,6 +38,7 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
   ctx->store = std::move(store);
   ctx->cfg = std::move(cfg);
   auto parts = ctx->store->partition_count();
+  ctx->partitions = parts;
   ctx->epochs = std::make_unique<std::atomic<uint64_t>[]>(parts);
   ctx->visible = std::make_unique<std::atomic<uint64_t>[]>(parts);
   ctx->leading = std::make_unique<std::atomic<uint8_t>[]>(parts);
@@ -41,7 +47,7 @@ std::unique_ptr<runtime> runtime::start(caf::actor_system& sys,
     ctx->visible[i].store(detail::runtime_context::all_visible);
     ctx->leading[i].store(1);
   }
-  ctx->broker = sys.spawn(detail::broker, ctx->store->partition_count());
+  ctx->broker = sys.spawn(detail::broker, parts);
   ctx->writer = sys.spawn(detail::journal_writer, ctx);
   ctx->gate = sys.spawn(detail::recovery_gate, ctx->cfg.max_recoveries);
   return std::unique_ptr<runtime>{new runtime(sys, std::move(ctx))};
@@ -52,37 +58,90 @@ runtime::~runtime() {
 }
 
 void runtime::shutdown() {
-  std::lock_guard guard{mtx_};
-  if (stopped_)
+  std::shared_future<void> stopped;
+  {
+    std::lock_guard guard{mtx_};
+    if (!stopped_) {
+      stopped_ = true;
+      stopped_future_ = begin_stop().share();
+    }
+    stopped = stopped_future_;
+  }
+  if (detail::on_caf_thread()) {
+    // Waiting here could mean waiting for this very thread's actor.
+    if (stopped.wait_for(std::chrono::seconds{0}) != std::future_status::ready)
+      log(log_level::warning,
+          "annals::runtime::shutdown on an actor's thread: not waiting for "
+          "the runtime's actors; the journal closes once they are gone and "
+          "the runtime is destroyed");
     return;
-  stopped_ = true;
+  }
+  // A concurrent second caller waits here until the journal is closed.
+  std::lock_guard sequence{shutdown_mtx_};
+  while (stopped.wait_for(std::chrono::seconds{10})
+         != std::future_status::ready)
+    log(log_level::warning,
+        "annals::runtime::shutdown: still waiting for the runtime's actors "
+        "to stop (a subscription handler that does not return?)");
   deadlines_->stop();
+  std::lock_guard guard{mtx_};
+  ctx_->store.reset();
+}
+
+std::future<void> runtime::begin_stop() {
+  // Under `mtx_`. The hosts stay listed: `host<A>()` then hands out a
+  // stopped host.
+  std::vector<caf::actor> first;
   for (auto& [name, h] : hosts_)
-    caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
-  hosts_.clear();
-  for (auto& a : subscription_actors_)
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    first.push_back(h);
+  first.insert(first.end(), subscription_actors_.begin(),
+               subscription_actors_.end());
   subscription_actors_.clear();
-  caf::anon_send_exit(ctx_->broker, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(ctx_->gate, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(ctx_->writer, caf::exit_reason::user_shutdown);
+  coordinators_.clear();
+  probes_.clear();
+  // Replies held for replication no longer wait for a replicator that may
+  // be gone: the aggregates below wait for their writer replies.
+  caf::anon_send(ctx_->writer, stop_atom::value);
+  // Hosts (each waits for its aggregates), cursors, adapters and adopted
+  // actors first: what they send the writer on their way out (appends in
+  // flight, checkpoints) is in its mailbox before its own exit.
+  auto done = std::make_shared<std::promise<void>>();
+  auto out = done->get_future();
+  detail::spawn_shutdown_sequence(
+    sys_, {std::move(first), {ctx_->broker, ctx_->gate, ctx_->writer}},
+    std::move(done));
+  return out;
+}
+
+journal& runtime::store() {
+  std::lock_guard guard{mtx_};
+  if (!ctx_->store)
+    throw std::logic_error{"annals::runtime::store() after shutdown()"};
+  return *ctx_->store;
+}
+
+std::shared_ptr<journal> runtime::open_store() const {
+  std::lock_guard guard{mtx_};
+  return ctx_->store;
 }
 
 subscription runtime::subscribe(caf::actor subscriber,
                                 subscription_options opts) {
   std::lock_guard guard{mtx_};
+  if (stopped_)
+    return subscription{&sys_, 0, caf::actor{}};
   auto id = next_subscription_++;
   caf::actor coordinator;
   if (opts.group && !opts.consumer.empty()) {
     auto& c = coordinators_[opts.consumer];
     if (!c) {
-      c = detail::spawn_group_coordinator(sys_, ctx_->store->partition_count());
+      c = detail::spawn_group_coordinator(sys_, ctx_->partitions);
       subscription_actors_.push_back(c);
     }
     coordinator = c;
   }
-  auto probe = std::make_shared<detail::cursor_probe>(
-    id, opts.consumer, ctx_->store->partition_count());
+  auto probe = std::make_shared<detail::cursor_probe>(id, opts.consumer,
+                                                      ctx_->partitions);
   probes_.erase(std::remove_if(probes_.begin(), probes_.end(),
                                [](const auto& w) { return w.expired(); }),
                 probes_.end());
@@ -95,11 +154,12 @@ subscription runtime::subscribe(caf::actor subscriber,
 
 subscription runtime::subscribe(subscription_options opts, event_handler f) {
   auto sub = detail::spawn_callback_subscriber(sys_, std::move(f));
+  // Listed before its cursor exists, so that a shutdown in between stops
+  // it too (it reads the journal through the context).
+  adopt(sub);
   auto s = subscribe(sub, std::move(opts));
   caf::anon_send(sub, watch_atom::value, s.worker());
-  std::lock_guard guard{mtx_};
-  subscription_actors_.push_back(sub);
-  return subscription{&sys_, s.id(), s.worker()};
+  return s;
 }
 
 subscription runtime::project(std::string name, subscription_filter filter,
@@ -111,11 +171,12 @@ subscription runtime::project(std::string name, subscription_filter filter,
   opts.consumer = std::move(name);
   opts.start = start_from::checkpoint;
   opts.checkpoint_by_handler = true;
+  // Listed before its cursor exists, so that a shutdown in between stops
+  // it too (it reads the journal through the context).
+  adopt(sub);
   auto s = subscribe(sub, std::move(opts));
   caf::anon_send(sub, watch_atom::value, s.worker());
-  std::lock_guard guard{mtx_};
-  subscription_actors_.push_back(sub);
-  return subscription{&sys_, s.id(), s.worker()};
+  return s;
 }
 
 caf::actor runtime::host_actor(const std::string& category) const {
@@ -133,12 +194,12 @@ std::vector<caf::actor> runtime::host_actors() const {
 }
 
 void runtime::set_epoch(partition_id p, uint64_t epoch) {
-  if (p < ctx_->store->partition_count())
+  if (p < ctx_->partitions)
     ctx_->epochs[p].store(epoch, std::memory_order_release);
 }
 
 void runtime::enable_replication(const caf::actor& replicator) {
-  for (uint32_t i = 0; i < ctx_->store->partition_count(); ++i) {
+  for (uint32_t i = 0; i < ctx_->partitions; ++i) {
     ctx_->visible[i].store(0, std::memory_order_release);
     ctx_->leading[i].store(0, std::memory_order_release);
   }
@@ -165,7 +226,7 @@ void runtime::set_visible(partition_id p, position end) {
 void runtime::set_visible(const std::vector<committed_end>& ends) {
   std::vector<partition_id> raised;
   for (const auto& x : ends)
-    if (x.partition < ctx_->store->partition_count()
+    if (x.partition < ctx_->partitions
         && raise_visible(ctx_->visible[x.partition], x.end))
       raised.push_back(x.partition);
   if (!raised.empty())
@@ -173,7 +234,7 @@ void runtime::set_visible(const std::vector<committed_end>& ends) {
 }
 
 void runtime::set_leading(partition_id p, bool leads) {
-  if (p >= ctx_->store->partition_count())
+  if (p >= ctx_->partitions)
     return;
   auto was
     = ctx_->leading[p].exchange(leads ? 1 : 0, std::memory_order_acq_rel);
@@ -183,11 +244,11 @@ void runtime::set_leading(partition_id p, bool leads) {
 }
 
 bool runtime::leads(partition_id p) const noexcept {
-  return p < ctx_->store->partition_count() && ctx_->leads(p);
+  return p < ctx_->partitions && ctx_->leads(p);
 }
 
 position runtime::visible_end(partition_id p) const noexcept {
-  return p < ctx_->store->partition_count() ? ctx_->visible_end(p) : 0;
+  return p < ctx_->partitions ? ctx_->visible_end(p) : 0;
 }
 
 caf::actor runtime::spawn_callback_adapter(event_handler f) {
@@ -205,13 +266,21 @@ caf::actor runtime::spawn_projection_adapter(std::string name,
 }
 
 void runtime::adopt(caf::actor a) {
-  std::lock_guard guard{mtx_};
+  std::unique_lock guard{mtx_};
+  if (stopped_) {
+    guard.unlock();
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    return;
+  }
   subscription_actors_.push_back(std::move(a));
 }
 
 caf::expected<std::vector<parked_event>>
 runtime::parked(const std::string& consumer) const {
-  return detail::list_parked(*ctx_->store, consumer);
+  auto store = open_store();
+  if (!store)
+    return make_error(errc::unavailable, "the runtime is stopped");
+  return detail::list_parked(*store, consumer);
 }
 
 caf::expected<std::vector<subscription_progress>>
@@ -223,7 +292,10 @@ runtime::subscriptions() const {
       if (auto p = w.lock())
         probes.push_back(std::move(p));
   }
-  auto ends = ctx_->store->partition_ends();
+  auto store = open_store();
+  if (!store)
+    return make_error(errc::unavailable, "the runtime is stopped");
+  auto ends = store->partition_ends();
   if (!ends)
     return std::move(ends.error());
   std::map<std::string, uint64_t> stored_parked;
@@ -240,12 +312,11 @@ runtime::subscriptions() const {
       auto it = stored_parked.find(p->consumer);
       if (it == stored_parked.end()) {
         uint64_t n = 0;
-        auto err
-          = ctx_->store->scan_model(detail::parked_model(p->consumer),
-                                    [&n](std::string_view, std::string_view) {
-                                      ++n;
-                                      return true;
-                                    });
+        auto err = store->scan_model(detail::parked_model(p->consumer),
+                                     [&n](std::string_view, std::string_view) {
+                                       ++n;
+                                       return true;
+                                     });
         if (err)
           return err;
         it = stored_parked.emplace(p->consumer, n).first;

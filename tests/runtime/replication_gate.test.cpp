@@ -389,3 +389,28 @@ TEST_CASE("a leading_only subscription reads only the partitions this node "
   REQUIRE(await([&] { return seen_now().size() == 4; }));
   CHECK(seen_now() == std::vector<std::string>{"a1", "b1", "b2", "a2"});
 }
+
+TEST_CASE("shutdown ends a reply held for replication outcome_unknown "
+          "instead of waiting for a release that never comes",
+          "[replication-gate][lifecycle]") {
+  replicated_fixture fx;
+  auto accounts = fx.rt->host<account>();
+  auto p = partition_of_account(fx, "erin");
+  auto reply = std::async(std::launch::async, [&] {
+    return accounts.ask("erin", deposit{5, ""});
+  });
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  // The replicator is gone first (as a cluster node stops before its
+  // runtime): nobody will release the reply.
+  caf::anon_send_exit(fx.replicator, caf::exit_reason::user_shutdown);
+  fx.rt->shutdown();
+  REQUIRE(reply.wait_for(std::chrono::seconds(10))
+          == std::future_status::ready);
+  auto res = reply.get();
+  REQUIRE_FALSE(res);
+  INFO(render(res.error()));
+  CHECK(is(res.error(), errc::outcome_unknown));
+  CHECK(render(res.error()).find("the runtime stopped") != std::string::npos);
+  // Committed here all the same.
+  CHECK(fx.store->read_partition(p, 1).value().size() == 1);
+}

@@ -12,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,8 +73,10 @@ private:
 /// # Lifecycle
 /// `start` opens the journal (LMDB in `data_dir`) and spawns the writer and
 /// gate. `shutdown` (also run by the destructor) stops every actor of the
-/// runtime; the journal closes once the last of them is gone. Destroy the
-/// runtime before the actor system.
+/// runtime, waits until all are gone, and closes the journal: a runtime can
+/// then start again on the same directory in the same process. Destroy the
+/// runtime before the actor system; stop a cluster node (and anything else
+/// that uses this runtime from outside it) before the runtime.
 ///
 /// # Concurrency
 /// `host` and `stats` are thread-safe.
@@ -97,13 +100,19 @@ public:
 
   /// The handle for aggregate type `A`, spawning its host on first use.
   /// `opts` apply on first use only; later calls return the same host.
+  /// After `shutdown`, the handle's commands fail at once: with
+  /// `caf::sec::request_receiver_down` (the stopped host), or
+  /// `caf::sec::invalid_argument` for a type never hosted (a null actor).
   template <class A>
   aggregate_handle<A> host(host_options opts) {
     static_assert(check_aggregate<A>());
     std::lock_guard guard{mtx_};
-    auto& h = hosts_[std::string{A::category}];
-    if (!h)
-      h = sys_.spawn(detail::aggregate_host<A>, ctx_, opts);
+    auto key = std::string{A::category};
+    caf::actor h;
+    if (auto it = hosts_.find(key); it != hosts_.end())
+      h = it->second;
+    else if (!stopped_)
+      h = hosts_[key] = sys_.spawn(detail::aggregate_host<A>, ctx_, opts);
     return aggregate_handle<A>{sys_, h, ctx_->cfg.command_timeout, deadlines_};
   }
 
@@ -115,7 +124,9 @@ public:
   // -- subscriptions ----------------------------------------------------------
 
   /// Delivers committed events to `subscriber` (an actor answering
-  /// `event_batch` requests with `batch_done`), as `opts` says.
+  /// `event_batch` requests with `batch_done`), as `opts` says. After
+  /// `shutdown` (this and the two below): a subscription with id 0 and a
+  /// null worker, which delivers nothing.
   subscription subscribe(caf::actor subscriber, subscription_options opts);
 
   /// The callback form: `f` runs in an actor of its own, one event at a
@@ -132,9 +143,10 @@ public:
                        projection_handler f);
 
   /// Makes `a` part of the runtime: `shutdown` stops it with the runtime's
-  /// own actors (for helper actors such as a saga subscriber, which must not
-  /// outlive the runtime -- a pending request timeout would otherwise keep
-  /// the actor system waiting).
+  /// own actors, and waits for it (for helper actors such as a saga
+  /// subscriber, which must not outlive the runtime -- a pending request
+  /// timeout would otherwise keep the actor system waiting). After
+  /// `shutdown`, sends `a` an exit at once.
   void adopt(caf::actor a);
 
   // -- for the cluster module ------------------------------------------------
@@ -204,7 +216,8 @@ public:
   /// before each batch is acknowledged. Stopped with the runtime.
   caf::actor spawn_projection_adapter(std::string name, projection_handler f);
 
-  /// The parked events of durable consumer `consumer`.
+  /// The parked events of durable consumer `consumer`; `errc::unavailable`
+  /// after `shutdown`.
   caf::expected<std::vector<parked_event>>
   parked(const std::string& consumer) const;
 
@@ -215,17 +228,50 @@ public:
   /// published after their last batch; the ends and the parked rows are read
   /// from the journal now. Thread-safe; each call reads every partition's
   /// end, so call it per scrape, not per event.
-  /// @returns the journal's error if the ends cannot be read.
+  /// @returns the journal's error if the ends cannot be read;
+  ///          `errc::unavailable` after `shutdown`.
   caf::expected<std::vector<subscription_progress>> subscriptions() const;
 
-  /// Stops all actors of the runtime (idempotent).
+  /// Stops the runtime and closes its journal. In order:
+  ///  1. Hosts, subscription cursors and adapters, and adopted actors get an
+  ///     exit. A host first stops its aggregates. An aggregate answers the
+  ///     commands it has not decided yet with `errc::unavailable` (nothing
+  ///     written; safe to retry), answers those whose events are being
+  ///     committed once the writer replies (their ack, or `outcome_unknown`
+  ///     for a reply held for replication), and quits. Commands that reach
+  ///     a stopped actor get `caf::sec::request_receiver_down`. No caller
+  ///     of a command waits forever.
+  ///  2. Once every one of them has terminated: the broker, the recovery
+  ///     gate and the writer (which commits what it still holds).
+  ///  3. Once those have terminated: armed reply deadlines fail, and the
+  ///     runtime drops its reference to the journal. With a journal opened
+  ///     by `start(sys, cfg)`, that is the last one: LMDB's environment and
+  ///     the directory lock are closed before `shutdown` returns, and
+  ///     `start` on the same directory succeeds. With a journal passed to
+  ///     `start(sys, cfg, store)`, it closes when the caller drops its
+  ///     `store` too. A `start` on a directory still open fails at once
+  ///     with `journal_errc::locked`.
+  ///
+  /// Blocks until step 3 is done (it logs a warning every 10 s while an
+  /// actor has not stopped, e.g. a subscription handler that does not
+  /// return). Idempotent and thread-safe: each call from outside CAF's
+  /// threads returns once the journal is released. Not for an actor's handler,
+  /// which could be one of the actors it waits for: on any CAF thread (known by
+  /// CAF's thread names) it starts steps 1 and 2, logs a warning and returns at
+  /// once; the next call from another thread (the destructor, say) waits as
+  /// above, else the journal closes when the runtime is destroyed and its
+  /// actors are gone.
+  ///
+  /// References from `store()` dangle once it returns; handles from
+  /// `host`, `subscription`s and `deadlines()` stay valid (as stopped
+  /// actors) and do not keep the journal open.
   void shutdown();
 
   runtime_stats stats() const;
 
-  journal& store() noexcept {
-    return *ctx_->store;
-  }
+  /// The journal. Valid until `shutdown`; calling it after is a programmer
+  /// error (throws `std::logic_error`).
+  journal& store();
 
   caf::actor_system& system() noexcept {
     return sys_;
@@ -244,9 +290,20 @@ public:
 private:
   runtime(caf::actor_system& sys, detail::context_ptr ctx);
 
+  /// The journal, or null after `shutdown`.
+  std::shared_ptr<journal> open_store() const;
+
   caf::actor_system& sys_;
   detail::context_ptr ctx_;
   std::shared_ptr<reply_deadlines> deadlines_;
+  /// Sends the exits (see `shutdown`); under `mtx_`. Ready once the
+  /// runtime's actors have all terminated.
+  std::future<void> begin_stop();
+
+  /// Held by a `shutdown` that waits (never on a CAF thread); it takes
+  /// `mtx_` only inside.
+  std::mutex shutdown_mtx_;
+  std::shared_future<void> stopped_future_;
   mutable std::mutex mtx_;
   std::map<std::string, caf::actor> hosts_;
   std::vector<caf::actor> subscription_actors_;

@@ -22,6 +22,12 @@
 // recovers from the journal before deciding anything else (Akka's rule:
 // resuming would guess whether the event exists).
 //
+// # Shutdown
+// On an exit message (the runtime stops, through the host) the actor answers
+// the commands it has not decided with `errc::unavailable`, waits for the
+// writer's replies to the appends in flight (the writer runs until every
+// aggregate is gone), releases those replies, and quits.
+//
 // # Concurrency
 // Actor-confined. Reads the journal directly (thread-safe LMDB readers);
 // all writes go through the single journal writer.
@@ -48,6 +54,13 @@
 #include <vector>
 
 namespace annals::detail {
+
+/// What a command that the runtime's shutdown kept from running gets.
+inline caf::error runtime_stopped_error(const std::string& where) {
+  return make_error(errc::unavailable, "the runtime stopped before the "
+                                       "command ran on "
+                                         + where + "; nothing was written");
+}
 
 /// Runs `f(command)` for the type in `msg` that is one of `Cs`; false if
 /// none matches.
@@ -101,9 +114,11 @@ struct aggregate_state {
   host_options opts;
   caf::actor host;
 
-  bool ready = false;     ///< recovered
-  bool stopping = false;  ///< host asked us to stop once drained
-  bool failed = false;    ///< a commit failed; replying errors, then quit
+  bool ready = false;    ///< recovered
+  bool stopping = false; ///< host asked us to stop once drained
+  bool failed = false;   ///< a commit failed; replying errors, then quit
+  bool exiting = false;  ///< the runtime stops: drain the pipeline, quit
+  caf::error exit_reason;
   revision rev = 0;       ///< tentative: includes in-flight events
   revision committed = 0; ///< durable
   revision snapshot_rev = 0;
@@ -128,6 +143,10 @@ public:
   caf::response_promise on_command(command_envelope& env) {
     auto& st = self_->state;
     auto rp = self_->make_response_promise();
+    if (st.exiting) {
+      rp.deliver(runtime_stopped_error(to_string(st.stream)));
+      return rp;
+    }
     if (!st.ready || st.failed || barrier()) {
       st.waiting_list.push_back({std::move(env), rp});
       return rp;
@@ -441,10 +460,14 @@ public:
     auto& st = self_->state;
     if (st.failed || !has_entry(seq))
       return;
-    ++st.ctx->metrics.storage_failures;
-    log(log_level::warning,
-        "commit for " + to_string(st.stream)
-          + " failed, restarting from the journal: " + render(err));
+    if (!st.exiting || !is(err, errc::outcome_unknown)) {
+      // (Not a failure: a reply held for replication when the runtime
+      // stopped.)
+      ++st.ctx->metrics.storage_failures;
+      log(log_level::warning,
+          "commit for " + to_string(st.stream)
+            + " failed, restarting from the journal: " + render(err));
+    }
     entry_at(seq).done = true;
     if (is(err, errc::outcome_unknown)) {
       // Committed here, but its replication ended with a leadership change:
@@ -500,6 +523,8 @@ public:
                                           "command is unknown");
     }
     release();
+    if (st.exiting)
+      return; // quit in `release`
     st.in_flight_ids.clear();
     st.ready = false;
     st.failed = false;
@@ -526,6 +551,10 @@ public:
       for (auto& [r, boxed] : e.retries)
         deliver(r, boxed);
       st.pipeline.pop_front();
+    }
+    if (st.pipeline.empty() && st.exiting) {
+      self_->quit(st.exit_reason);
+      return;
     }
     if (st.pipeline.empty() && !st.failed) {
       maybe_snapshot();
@@ -563,6 +592,19 @@ public:
       st.snapshot_rev = st.committed;
       ++st.ctx->metrics.snapshots_written;
     }
+  }
+
+  // -- shutdown ---------------------------------------------------------------
+
+  void on_exit(caf::exit_msg& em) {
+    auto& st = self_->state;
+    if (st.exiting)
+      return;
+    st.exiting = true;
+    st.exit_reason = std::move(em.reason);
+    abort_waiting(runtime_stopped_error(to_string(st.stream)));
+    if (st.pipeline.empty())
+      self_->quit(st.exit_reason);
   }
 
   // -- passivation (driven by the host) -------------------------------------
@@ -648,6 +690,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_state<A>>* self,
   ++st.ctx->metrics.live_aggregates;
   self->attach_functor([ctx = st.ctx] { --ctx->metrics.live_aggregates; });
   auto logic = std::make_shared<aggregate_logic<A>>(self);
+  self->set_exit_handler([logic](caf::exit_msg& em) { logic->on_exit(em); });
   logic->request_permit();
   return {
     [logic](command_envelope& env) { return logic->on_command(env); },

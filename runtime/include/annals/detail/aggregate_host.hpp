@@ -15,6 +15,12 @@
 // keeps a stopped actor's memory alive until it fires -- stops the idle ones
 // from the old end of that list.
 //
+// # Shutdown
+// On an exit message the host sends an exit to each live aggregate, answers
+// what it buffered and any hand-off with `errc::unavailable`, answers new
+// commands the same way, and quits once the last aggregate is gone: the
+// host's down message means its aggregates are all gone too.
+//
 // # Concurrency
 // Actor-confined. The host only forwards (`delegate`), so the aggregate's
 // reply goes straight to the client.
@@ -67,6 +73,9 @@ struct host_state {
   /// Live aggregates (stopping ones included) per partition, so that a
   /// hand-off checks its partitions, not every live aggregate.
   std::vector<uint32_t> live_in;
+  /// The runtime stops: quit once `live` is empty.
+  bool exiting = false;
+  caf::error exit_reason;
 };
 
 template <class A>
@@ -80,6 +89,10 @@ public:
   caf::response_promise on_command(command_envelope& env) {
     auto& st = self_->state;
     auto rp = self_->make_response_promise();
+    if (st.exiting) {
+      rp.deliver(runtime_stopped_error(st.category + "/" + env.id));
+      return rp;
+    }
     if (env.id.size() > max_stream_id_bytes || env.category != st.category) {
       rp.deliver(make_error(errc::invalid_command,
                             env.category != st.category
@@ -107,6 +120,8 @@ public:
   /// Stops every aggregate unused for `passivate_after`, oldest first.
   void on_idle_tick() {
     auto& st = self_->state;
+    if (st.exiting)
+      return;
     auto now = std::chrono::steady_clock::now();
     while (!st.lru.empty()) {
       auto it = st.live.find(st.lru.back());
@@ -143,6 +158,11 @@ public:
       st.lru.erase(it->second.lru);
     st.live.erase(it);
     --live_count(id);
+    if (st.exiting) {
+      if (st.live.empty())
+        self_->quit(st.exit_reason);
+      return;
+    }
     if (!buffer.empty()) {
       // Commands that arrived while it stopped go to a fresh actor, in order.
       auto& e = spawn(id)->second;
@@ -160,7 +180,7 @@ public:
   void on_passivate(const caf::actor_addr& who) {
     auto& st = self_->state;
     auto a = st.by_addr.find(who);
-    if (a == st.by_addr.end())
+    if (a == st.by_addr.end() || st.exiting)
       return;
     auto it = st.live.find(a->second);
     if (it != st.live.end() && !it->second.stopping)
@@ -172,6 +192,10 @@ public:
   caf::response_promise on_handoff(const std::vector<partition_id>& parts) {
     auto& st = self_->state;
     auto rp = self_->make_response_promise();
+    if (st.exiting) {
+      rp.deliver(make_error(errc::unavailable, "the runtime stopped"));
+      return rp;
+    }
     std::vector<bool> set(st.ctx->store->partition_count(), false);
     for (auto p : parts)
       if (p < set.size())
@@ -185,9 +209,22 @@ public:
   }
 
   void on_exit(const caf::exit_msg& em) {
-    for (auto& [id, e] : self_->state.live)
+    auto& st = self_->state;
+    if (st.exiting)
+      return;
+    st.exiting = true;
+    st.exit_reason = em.reason;
+    for (auto& [id, e] : st.live) {
+      for (auto& [env, rp] : e.buffer)
+        rp.deliver(runtime_stopped_error(st.category + "/" + id));
+      e.buffer.clear();
       self_->send_exit(e.actor, em.reason);
-    self_->quit(em.reason);
+    }
+    for (auto& r : st.releases)
+      r.second.deliver(make_error(errc::unavailable, "the runtime stopped"));
+    st.releases.clear();
+    if (st.live.empty())
+      self_->quit(st.exit_reason);
   }
 
 private:

@@ -73,10 +73,13 @@ struct runtime_stats {
 
 namespace detail {
 
-/// Shared by the writer, the recovery gate, hosts and aggregates. The
-/// journal lives as long as any of them holds this.
+/// Shared by the writer, the recovery gate, hosts and aggregates. Only the
+/// runtime's actors and the runtime itself hold it; `runtime::shutdown`
+/// resets `store` once every one of those actors has terminated.
 struct runtime_context {
   std::shared_ptr<journal> store;
+  /// `store->partition_count()`, kept for after `store` is released.
+  uint32_t partitions = 0;
   caf::actor writer;
   caf::actor gate;
   caf::actor broker;
