@@ -54,7 +54,8 @@ public:
   void pace() {
     auto now = clock_type::now();
     auto elapsed = std::chrono::duration<double>(now - start_).count();
-    auto due = static_cast<uint64_t>(elapsed * spec_.rate);
+    // Command k is due at k / rate: k = 0 at once.
+    auto due = static_cast<uint64_t>(elapsed * spec_.rate) + 1;
     while (sent_ < due && outstanding_ < spec_.window && now < spec_.deadline) {
       auto at = start_
                 + std::chrono::duration_cast<clock_type::duration>(
