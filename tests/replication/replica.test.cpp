@@ -31,6 +31,14 @@ struct trio {
     }
   }
 
+  /// Replaces replicas 0-2 by ones configured as `base` (their own ids).
+  void configure(replica_config base) {
+    for (replica_id i = 0; i < 3; ++i) {
+      base.self = i;
+      replicas[i].emplace(base, logs[i]);
+    }
+  }
+
   void handle(replica_id i, effects& out) {
     for (auto& env : out.messages) {
       if (!cut[i] && !cut[env.to]) {
@@ -189,13 +197,10 @@ TEST_CASE("a new leader pulls the most up-to-date log from its fence majority",
 TEST_CASE("a new leader pulls what it lacks in chunks of whole appends",
           "[replication][replica]") {
   trio t;
-  for (replica_id i = 0; i < 3; ++i) {
-    replica_config cfg;
-    cfg.self = i;
-    cfg.max_batch = 2;
-    cfg.max_batch_bytes = 4;
-    t.replicas[i].emplace(cfg, t.logs[i]);
-  }
+  replica_config cfg;
+  cfg.max_batch = 2;
+  cfg.max_batch_bytes = 4;
+  t.configure(cfg);
   REQUIRE_FALSE(t.appoint(0, 1));
   t.cut[2] = true;
   for (int i = 0; i < 6; ++i) {
@@ -225,12 +230,9 @@ TEST_CASE("a new leader pulls what it lacks in chunks of whole appends",
 TEST_CASE("a chunk that does not continue the pull is ignored",
           "[replication][replica]") {
   trio t;
-  for (replica_id i = 0; i < 3; ++i) {
-    replica_config cfg;
-    cfg.self = i;
-    cfg.max_batch = 1;
-    t.replicas[i].emplace(cfg, t.logs[i]);
-  }
+  replica_config cfg;
+  cfg.max_batch = 1;
+  t.configure(cfg);
   REQUIRE_FALSE(t.appoint(0, 1));
   t.cut[2] = true;
   t.propose(0, "a");
@@ -278,13 +280,10 @@ TEST_CASE("a chunk that does not continue the pull is ignored",
 TEST_CASE("a follower that acknowledges nothing gets at most a window",
           "[replication][replica]") {
   trio t;
-  for (replica_id i = 0; i < 3; ++i) {
-    replica_config cfg;
-    cfg.self = i;
-    cfg.max_batch = 1;
-    cfg.max_in_flight = 4;
-    t.replicas[i].emplace(cfg, t.logs[i]);
-  }
+  replica_config cfg;
+  cfg.max_batch = 1;
+  cfg.max_in_flight = 4;
+  t.configure(cfg);
   t.unsynced[2] = true;
   REQUIRE_FALSE(t.appoint(0, 1));
   for (int i = 0; i < 10; ++i) {
@@ -361,12 +360,9 @@ TEST_CASE("the in-memory log refuses a stale writer and a wrong end",
 TEST_CASE("a batch never splits an append, whatever its size limit",
           "[replication][replica]") {
   trio t;
-  for (replica_id i = 0; i < 3; ++i) {
-    replica_config cfg;
-    cfg.self = i;
-    cfg.max_batch = 1;
-    t.replicas[i].emplace(cfg, t.logs[i]);
-  }
+  replica_config cfg;
+  cfg.max_batch = 1;
+  t.configure(cfg);
   REQUIRE_FALSE(t.appoint(0, 1));
   std::vector<std::string> events{"a", "b", "c"};
   effects out;

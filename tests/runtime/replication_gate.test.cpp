@@ -50,6 +50,19 @@ partition_id partition_of_account(const runtime_fixture& fx,
                       fx.store->partition_count());
 }
 
+/// A deposit of 5 to `id`, sent from another thread, once the writer has
+/// committed it and holds its reply for replication: its partition and the
+/// future of that reply.
+template <class Fixture, class Handle>
+auto held_deposit(Fixture& fx, Handle& accounts, const std::string& id) {
+  auto p = partition_of_account(fx, id);
+  auto reply = std::async(std::launch::async, [&accounts, id] {
+    return accounts.ask(id, deposit{5, ""});
+  });
+  REQUIRE(await([&] { return fx.log->has(p); }));
+  return std::pair{p, std::move(reply)};
+}
+
 /// Two accounts in different partitions.
 std::pair<std::string, std::string> two_accounts(const runtime_fixture& fx) {
   std::string a = "acc-0";
@@ -88,11 +101,7 @@ TEST_CASE("a reply waits until the partition's high watermark covers it",
           "[replication-gate]") {
   replicated_fixture fx;
   auto accounts = fx.rt->host<account>();
-  auto p = partition_of_account(fx, "alice");
-  auto reply = std::async(std::launch::async, [&] {
-    return accounts.ask("alice", deposit{5, ""});
-  });
-  REQUIRE(await([&] { return fx.log->has(p); }));
+  auto [p, reply] = held_deposit(fx, accounts, "alice");
   // The writer holds the reply before it tells the replicator.
   CHECK(reply.wait_for(std::chrono::seconds(0)) != std::future_status::ready);
   // A release of another epoch or below the append's position frees nothing.
@@ -112,11 +121,7 @@ TEST_CASE("a lost leadership ends held replies outcome_unknown",
           "[replication-gate]") {
   replicated_fixture fx;
   auto accounts = fx.rt->host<account>();
-  auto p = partition_of_account(fx, "bob");
-  auto reply = std::async(std::launch::async, [&] {
-    return accounts.ask("bob", deposit{5, ""});
-  });
-  REQUIRE(await([&] { return fx.log->has(p); }));
+  auto [p, reply] = held_deposit(fx, accounts, "bob");
   caf::anon_send(fx.rt->writer(), lost_atom::value, p, uint64_t{1});
   REQUIRE(reply.wait_for(std::chrono::seconds(10))
           == std::future_status::ready);
@@ -131,11 +136,7 @@ TEST_CASE("held replies carried into the next epoch wait for its high "
           "[replication-gate]") {
   replicated_fixture fx;
   auto accounts = fx.rt->host<account>();
-  auto p = partition_of_account(fx, "dave");
-  auto reply = std::async(std::launch::async, [&] {
-    return accounts.ask("dave", deposit{5, ""});
-  });
-  REQUIRE(await([&] { return fx.log->has(p); }));
+  auto [p, reply] = held_deposit(fx, accounts, "dave");
   caf::anon_send(fx.rt->writer(), carried_atom::value, p, uint64_t{1},
                  uint64_t{2});
   auto ends = fx.store->partition_ends();
@@ -395,11 +396,7 @@ TEST_CASE("shutdown ends a reply held for replication outcome_unknown "
           "[replication-gate][lifecycle]") {
   replicated_fixture fx;
   auto accounts = fx.rt->host<account>();
-  auto p = partition_of_account(fx, "erin");
-  auto reply = std::async(std::launch::async, [&] {
-    return accounts.ask("erin", deposit{5, ""});
-  });
-  REQUIRE(await([&] { return fx.log->has(p); }));
+  auto [p, reply] = held_deposit(fx, accounts, "erin");
   // The replicator is gone first (as a cluster node stops before its
   // runtime): nobody will release the reply.
   caf::anon_send_exit(fx.replicator, caf::exit_reason::user_shutdown);
